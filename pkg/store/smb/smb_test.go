@@ -1,0 +1,146 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+package smb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rewind-backup/rewind/pkg/internal/sambatest"
+	"github.com/rewind-backup/rewind/pkg/store"
+	"github.com/rewind-backup/rewind/pkg/store/storetest"
+)
+
+func config(t *testing.T, srv *sambatest.Server, folder string) Config {
+	t.Helper()
+	u := srv.URL()
+	if folder != "" {
+		u += "/" + folder
+	}
+	cfg, err := ParseURL(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Password = srv.Password()
+	return cfg
+}
+
+func TestConformance(t *testing.T) {
+	srv := sambatest.Start(t, sambatest.Options{})
+	n := 0
+	storetest.Run(t, func(t *testing.T) store.Store {
+		// Each subtest gets a folder of its own in the share.
+		n++
+		folder := fmt.Sprintf("t%d/repo", n)
+		os.MkdirAll(filepath.Join(srv.ShareDir, folder), 0o755)
+		s, err := Open(context.Background(), config(t, srv, folder))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+func TestOpenErrors(t *testing.T) {
+	srv := sambatest.Start(t, sambatest.Options{})
+	ctx := context.Background()
+
+	// A port on loopback that nothing listens on.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+
+	for _, tc := range []struct {
+		name string
+		cfg  func(Config) Config
+		want string
+	}{
+		{"wrong password", func(c Config) Config { c.Password = "wrong"; return c }, "wrong user name or password"},
+		{"unknown user", func(c Config) Config { c.User = "nobody-here"; return c }, "wrong user name or password"},
+		{"missing share", func(c Config) Config { c.Share = "nosuchshare"; return c }, `no share named "nosuchshare"`},
+		{"unreachable", func(c Config) Config { c.Port = closed; return c }, "cannot reach the NAS at 127.0.0.1:"},
+		{"not encrypted", func(c Config) Config { c.RequireEncryption = true; return c }, "does not encrypt"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Open(ctx, tc.cfg(config(t, srv, "")))
+			if err == nil {
+				s.Close()
+				t.Fatalf("Open(%s) = nil error, want %q", tc.name, tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Open(%s) = %q, want %q in it", tc.name, err, tc.want)
+			}
+			if !errors.Is(err, store.ErrPermanent) {
+				t.Errorf("Open(%s) = %v, want a permanent error", tc.name, err)
+			}
+			if strings.Contains(err.Error(), srv.Password()) {
+				t.Errorf("Open(%s) error mentions the password", tc.name)
+			}
+			if strings.Count(err.Error(), "\n") > 0 {
+				t.Errorf("Open(%s) error is more than one line: %q", tc.name, err)
+			}
+		})
+	}
+	entries, _ := os.ReadDir(srv.ShareDir)
+	if len(entries) != 0 {
+		t.Errorf("failed opens left %d entries in the share, want none", len(entries))
+	}
+}
+
+func TestRequireEncryption(t *testing.T) {
+	srv := sambatest.Start(t, sambatest.Options{Encrypt: true})
+	cfg := config(t, srv, "")
+	cfg.RequireEncryption = true
+	s, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Open(encrypting server, RequireEncryption) = %v", err)
+	}
+	defer s.Close()
+	if err := s.Save(context.Background(), "x", []byte("secret")); err != nil {
+		t.Fatalf("Save over an encrypted connection = %v", err)
+	}
+}
+
+// TestReconnect stops the server under an open Store and starts it again:
+// the call during the outage fails, and the next one after it succeeds on a
+// new connection.
+func TestReconnect(t *testing.T) {
+	srv := sambatest.Start(t, sambatest.Options{})
+	ctx := context.Background()
+	s, err := Open(ctx, config(t, srv, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Save(ctx, "a", []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ReadFile(ctx, "a"); err == nil {
+		t.Fatalf("ReadFile with the server stopped = nil error")
+	}
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range len(s.slots) + 1 { // each slot may hold a dead connection once
+		_, err = s.ReadFile(ctx, "a")
+		if err == nil {
+			break
+		}
+		t.Logf("ReadFile after restart, try %d: %v", i, err)
+	}
+	if err != nil {
+		t.Fatalf("ReadFile after the server came back = %v", err)
+	}
+}
