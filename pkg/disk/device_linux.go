@@ -1,0 +1,184 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+package disk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+func (h Host) open(path string, write bool) (*Device, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening disk %s: %w", path, err)
+	}
+	d := &Device{path: path, writable: write, sectorSize: 512}
+	switch {
+	case fi.Mode()&os.ModeDevice != 0 && fi.Mode()&os.ModeCharDevice == 0:
+		d.block = true
+	case fi.Mode().IsRegular():
+		d.size = fi.Size()
+	default:
+		return nil, fmt.Errorf("%s is neither a block device nor a disk image file", path)
+	}
+	flags := os.O_RDONLY
+	if write {
+		flags = os.O_RDWR
+		if d.block {
+			flags |= unix.O_EXCL
+		}
+	}
+	f, err := os.OpenFile(path, flags, 0)
+	if err != nil {
+		if write && d.block && errors.Is(err, unix.EBUSY) {
+			return nil, fmt.Errorf("opening %s for writing: it is in use (mounted, swap, or held by RAID/LVM); unmount it first: %w", path, err)
+		}
+		return nil, fmt.Errorf("opening disk %s: %w", path, err)
+	}
+	d.f = f
+	if !d.block {
+		return d, nil
+	}
+	fd := int(f.Fd())
+	size, err := unix.IoctlGetUint64(fd, unix.BLKGETSIZE64)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("reading the size of %s (BLKGETSIZE64): %w", path, err)
+	}
+	d.size = int64(size)
+	ss, err := unix.IoctlGetInt(fd, unix.BLKSSZGET)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("reading the sector size of %s (BLKSSZGET): %w", path, err)
+	}
+	d.sectorSize = ss
+	if st, ok := fi.Sys().(*unix.Stat_t); ok {
+		d.name = h.kernelName(uint64(st.Rdev))
+	}
+	if d.name != "" {
+		d.model, d.serial = h.modelSerial(d.name)
+	}
+	return d, nil
+}
+
+// kernelName maps a device number to its kernel name through
+// /sys/dev/block/MAJ:MIN, or returns "".
+func (h Host) kernelName(rdev uint64) string {
+	link, err := os.Readlink(h.sys("dev", "block", fmt.Sprintf("%d:%d", unix.Major(rdev), unix.Minor(rdev))))
+	if err != nil {
+		return ""
+	}
+	return filepath.Base(link)
+}
+
+// readSys reads a sysfs attribute, trimmed; "" when absent.
+func readSys(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// modelSerial reads a disk's model and serial from sysfs: device/model,
+// device/serial (NVMe, USB-storage via the SCSI VPD), the disk's own serial
+// (virtio), device/wwid, or the VPD page 0x80.
+func (h Host) modelSerial(name string) (model, serial string) {
+	dev := h.sys("class", "block", name, "device")
+	model = readSys(filepath.Join(dev, "model"))
+	if v := readSys(filepath.Join(dev, "vendor")); v != "" && model != "" && !strings.HasPrefix(model, v) && v != "ATA" {
+		model = v + " " + model
+	}
+	serial = readSys(filepath.Join(dev, "serial"))
+	if serial == "" {
+		serial = readSys(h.sys("class", "block", name, "serial"))
+	}
+	if serial == "" {
+		if b, err := os.ReadFile(filepath.Join(dev, "vpd_pg80")); err == nil && len(b) > 4 {
+			serial = strings.TrimSpace(strings.Trim(string(b[4:]), "\x00"))
+		}
+	}
+	if serial == "" {
+		serial = readSys(filepath.Join(dev, "wwid"))
+	}
+	return model, serial
+}
+
+// RereadPartitions asks the kernel to re-read the partition table
+// (BLKRRPART), retrying for a few seconds while the device is busy. It is a
+// no-op on an image file and on devices that do not support it.
+func (d *Device) RereadPartitions(ctx context.Context) error {
+	if !d.block {
+		return nil
+	}
+	var err error
+	for try := 0; try < 10; try++ {
+		err = unix.IoctlSetInt(int(d.f.Fd()), unix.BLKRRPART, 0)
+		if err == nil || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOTTY) {
+			// EINVAL: a device without partitions support (a loop device without
+			// -P); there is nothing to re-read.
+			return nil
+		}
+		if !errors.Is(err, unix.EBUSY) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("asking the kernel to re-read the partition table of %s: %w; the new partitions appear after a reboot", d.path, err)
+}
+
+// zeroRange tries the device's fast way to zero a range.
+func (d *Device) zeroRange(ctx context.Context, off, n int64) error {
+	fd := int(d.f.Fd())
+	if !d.block {
+		return unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n)
+	}
+	ss := int64(d.sectorSize)
+	if off%ss != 0 || n%ss != 0 {
+		return fmt.Errorf("range %d+%d is not sector aligned", off, n)
+	}
+	// Pieces of 1 GiB, so a cancel is noticed.
+	const piece = 1 << 30
+	discard := readSys(filepath.Join(d.sysQueue(), "discard_zeroes_data")) == "1"
+	for n > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		k := min(n, piece)
+		r := [2]uint64{uint64(off), uint64(k)}
+		err := ioctlPtr(fd, unix.BLKZEROOUT, unsafe.Pointer(&r[0]))
+		if err != nil && discard {
+			err = ioctlPtr(fd, unix.BLKDISCARD, unsafe.Pointer(&r[0]))
+		}
+		if err != nil {
+			return err
+		}
+		off += k
+		n -= k
+	}
+	return nil
+}
+
+func (d *Device) sysQueue() string {
+	return filepath.Join("/sys/class/block", d.name, "queue")
+}
+
+func ioctlPtr(fd int, req uint, arg unsafe.Pointer) error {
+	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), uintptr(arg))
+	if e != 0 {
+		return e
+	}
+	return nil
+}
