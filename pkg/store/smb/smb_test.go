@@ -11,9 +11,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rewind-backup/rewind/pkg/internal/sambatest"
 	"github.com/rewind-backup/rewind/pkg/store"
+	"github.com/rewind-backup/rewind/pkg/store/retry"
 	"github.com/rewind-backup/rewind/pkg/store/storetest"
 )
 
@@ -142,5 +144,36 @@ func TestReconnect(t *testing.T) {
 	}
 	if err != nil {
 		t.Fatalf("ReadFile after the server came back = %v", err)
+	}
+}
+
+// TestRetryOverRestart: a NAS that restarts during a call costs a wait, not
+// a failure, once the store is wrapped in retry.
+func TestRetryOverRestart(t *testing.T) {
+	srv := sambatest.Start(t, sambatest.Options{})
+	ctx := context.Background()
+	raw, err := Open(ctx, config(t, srv, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := retry.New(raw, retry.Options{Initial: 50 * time.Millisecond, MaxElapsed: 30 * time.Second})
+	defer s.Close()
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		time.Sleep(time.Second)
+		done <- srv.Restart()
+	}()
+	if err := s.Save(ctx, "during-restart", []byte("x")); err != nil {
+		t.Fatalf("Save across a server restart = %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(srv.ShareDir, "during-restart"))
+	if err != nil || string(got) != "x" {
+		t.Errorf("file on the share = %q, %v; want x", got, err)
 	}
 }
