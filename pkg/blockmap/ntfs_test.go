@@ -1,0 +1,224 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+package blockmap
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+
+	"github.com/rewind-backup/rewind/pkg/internal/testutil"
+)
+
+// ntfsinfoUsed returns the cluster size and clusters in use that ntfsinfo
+// -m reads from the volume.
+func ntfsinfoUsed(t testing.TB, img string) (cs, used int64) {
+	t.Helper()
+	out := run(t, "ntfsinfo", "-m", img)
+	num := func(re string) int64 {
+		m := regexp.MustCompile(re).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("ntfsinfo -m %s: no %q in\n%s", img, re, out)
+		}
+		n, _ := strconv.ParseInt(m[1], 10, 64)
+		return n
+	}
+	return num(`Cluster Size: (\d+)`), num(`Volume Size in Clusters: (\d+)`) - num(`Free Clusters: (\d+)`)
+}
+
+// makeNTFS makes an NTFS image of size bytes with mkntfs and copies the
+// files of tree (all at its top level) into its root with ntfscp.
+func makeNTFS(t testing.TB, img string, size int64, tree string, names []string, mkntfs ...string) {
+	t.Helper()
+	sparseFile(t, img, size)
+	run(t, "mkntfs", append(append([]string{"-q", "-F", "-f", "-L", "NTLAB"}, mkntfs...), img)...)
+	for _, n := range names {
+		run(t, "ntfscp", "-f", img, filepath.Join(tree, n), "/"+n)
+	}
+}
+
+// flatTree writes n random files at the top of dir.
+func flatTree(t testing.TB, dir string, seed int64, n, max int) []string {
+	t.Helper()
+	names := makeTree(t, dir, seed, n, max)
+	for i, name := range names {
+		flat := filepath.Base(name)
+		if flat != name {
+			if err := os.Rename(filepath.Join(dir, name), filepath.Join(dir, flat)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		names[i] = flat
+	}
+	return names
+}
+
+func TestNTFS(t *testing.T) {
+	testutil.NeedTool(t, "mkntfs", "ntfscp", "ntfscat", "ntfsinfo", "ntfsfix")
+	tests := []struct {
+		name   string
+		mkntfs []string
+		size   int64
+		files  int
+	}{
+		{"4k-clusters", nil, 96 << 20, 70},
+		{"512-clusters", []string{"-c", "512"}, 64 << 20, 40},
+		{"64k-clusters", []string{"-c", "65536"}, 128 << 20, 30},
+		{"4k-sectors", []string{"-s", "4096", "-c", "8192"}, 96 << 20, 30},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			tree := filepath.Join(dir, "tree")
+			names := flatTree(t, tree, int64(200+i), tc.files, 1<<20)
+			img := filepath.Join(dir, "fs.img")
+			makeNTFS(t, img, tc.size, tree, names, tc.mkntfs...)
+			// Holes: overwrite every fourth file with a short one.
+			for j, n := range names {
+				if j%4 == 1 {
+					p := filepath.Join(tree, n)
+					if err := os.WriteFile(p, []byte("short now"), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					run(t, "ntfscp", "-f", img, p, "/"+n)
+				}
+			}
+			m := mustMap(t, img)
+			cs, used := ntfsinfoUsed(t, img)
+			if m.FS != "ntfs" || m.Mode != UsedBlocks || m.BlockSize != cs || m.Label != "NTLAB" || !m.Clean || len(m.UUID) != 16 {
+				t.Errorf("Read(%s) summary = %+v, want ntfs, used-blocks, cluster size %d, label NTLAB, clean", tc.name, m.Summary, cs)
+			}
+			sector := int64(512)
+			if tc.name == "4k-sectors" {
+				sector = 4096
+			}
+			if want := used*cs + sector; m.Used != want {
+				t.Errorf("Read(%s).Used = %d, want ntfsinfo's used clusters × cluster size + the backup boot sector = %d (diff %d)", tc.name, m.Used, want, m.Used-want)
+			}
+			t.Logf("%s: %d of %d bytes used, %d extents", tc.name, m.Used, m.Total, len(m.Extents))
+			cp := copyUsed(t, img, m)
+			if out, err := tryRun(t, "ntfsfix", "-n", cp); err != nil {
+				t.Fatalf("ntfsfix -n on the copy of the used extents: %v\n%s", err, out)
+			}
+			for _, n := range names {
+				want, err := os.ReadFile(filepath.Join(tree, n))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := tryRun(t, "ntfscat", cp, "/"+n)
+				if err != nil || !bytes.Equal([]byte(got), want) {
+					t.Errorf("ntfscat %s from the copy: %d bytes, err %v; want the %d bytes written", n, len(got), err, len(want))
+				}
+			}
+		})
+	}
+}
+
+// TestNTFSUnclean checks that a dirty and a hibernated volume are refused
+// with ErrUnclean unless forced.
+func TestNTFSUnclean(t *testing.T) {
+	testutil.NeedTool(t, "mkntfs", "ntfscp")
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	names := flatTree(t, tree, 7, 5, 100<<10)
+
+	t.Run("hibernated", func(t *testing.T) {
+		// Enough files that the root index is no longer resident, so
+		// that hiberfil.sys is found in an INDX block.
+		many := flatTree(t, filepath.Join(dir, "many"), 8, 40, 10<<10)
+		for _, hdr := range []string{"HIBR", "hibr", "wake", "\x00\x00\x00\x00"} {
+			img := filepath.Join(dir, "hib.img")
+			hib := filepath.Join(dir, "many", "hiberfil.sys")
+			b := make([]byte, 64<<10)
+			copy(b, hdr)
+			if err := os.WriteFile(hib, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			makeNTFS(t, img, 32<<20, filepath.Join(dir, "many"), append(many, "hiberfil.sys"))
+			// ntfs-3g checks hiberfil.sys when it opens a volume for
+			// writing, as ntfscp does.
+			_, ntfs3gErr := tryRun(t, "ntfscp", "-f", img, filepath.Join(dir, "many", many[0]), "/probe")
+			if hdr == "HIBR" || hdr == "hibr" {
+				if ntfs3gErr == nil {
+					t.Fatalf("ntfscp writes to a volume with a %q hiberfil.sys: the test's idea of hibernation is wrong", hdr)
+				}
+				checkRefused(t, img, "hibernated")
+			} else {
+				// A hiberfil.sys left by a full shutdown is fine.
+				if ntfs3gErr != nil {
+					t.Fatalf("ntfscp refuses a volume with a %q hiberfil.sys: %v", hdr, ntfs3gErr)
+				}
+				mustMap(t, img)
+			}
+			if err := os.Remove(img); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	t.Run("dirty", func(t *testing.T) {
+		img := filepath.Join(dir, "dirty.img")
+		makeNTFS(t, img, 32<<20, tree, names)
+		setNTFSDirty(t, img)
+		checkRefused(t, img, "dirty")
+	})
+}
+
+func checkRefused(t *testing.T, img, what string) {
+	t.Helper()
+	_, err := readMap(t, img, Options{})
+	if !errors.Is(err, ErrUnclean) || !regexp.MustCompile(what).MatchString(err.Error()) {
+		t.Fatalf("Read(%s NTFS) = %v, want an error wrapping ErrUnclean that says %q", what, err, what)
+	}
+	t.Logf("%s: %v", what, err)
+	m, err := readMap(t, img, Options{Force: true})
+	if err != nil || m.Clean || m.Mode != UsedBlocks || m.Reason == "" {
+		t.Fatalf("Read(%s NTFS, Force) = %+v, %v; want an unclean used-blocks map with a reason", what, m, err)
+	}
+}
+
+// setNTFSDirty sets VOLUME_IS_DIRTY in $Volume, as Windows does when it
+// finds an error, by patching the record in place.
+func setNTFSDirty(t *testing.T, img string) {
+	t.Helper()
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	head := make([]byte, 512)
+	if _, err := f.ReadAt(head, 0); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := f.Stat()
+	v, _, err := parseNTFSBoot(head, fi.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.r = f
+	if err := v.loadMFT(int64(binary.LittleEndian.Uint64(head[0x30:]))); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := v.record(ntfsRecVolume)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Find the $VOLUME_INFORMATION value in the fixed-up record; the
+	// flags sit at the same offset in the raw one.
+	off := int(binary.LittleEndian.Uint16(rec[0x14:]))
+	for binary.LittleEndian.Uint32(rec[off:]) != ntfsAttrVolInfo {
+		off += int(binary.LittleEndian.Uint32(rec[off+4:]))
+	}
+	flags := off + int(binary.LittleEndian.Uint16(rec[off+0x14:])) + 0x0a
+	if flags%512 >= 510 {
+		t.Fatal("volume flags under a fixup")
+	}
+	pos := v.mft[0].lcn*v.cs + ntfsRecVolume*v.recSize + int64(flags)
+	if _, err := f.WriteAt([]byte{rec[flags] | ntfsVolumeDirty}, pos); err != nil {
+		t.Fatal(err)
+	}
+}
