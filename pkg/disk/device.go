@@ -41,6 +41,7 @@ func (h Host) proc(p ...string) string {
 // ReadAt and WriteAt may be called concurrently.
 type Device struct {
 	f          *os.File
+	sysRoot    string // h.sys(), for queue attributes
 	path       string
 	name       string // kernel name, e.g. "nvme0n1"; "" for image files
 	model      string

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -20,7 +21,7 @@ func (h Host) open(path string, write bool) (*Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening disk %s: %w", path, err)
 	}
-	d := &Device{path: path, writable: write, sectorSize: 512}
+	d := &Device{path: path, writable: write, sectorSize: 512, sysRoot: h.sys()}
 	switch {
 	case fi.Mode()&os.ModeDevice != 0 && fi.Mode()&os.ModeCharDevice == 0:
 		d.block = true
@@ -60,7 +61,7 @@ func (h Host) open(path string, write bool) (*Device, error) {
 		return nil, fmt.Errorf("reading the sector size of %s (BLKSSZGET): %w", path, err)
 	}
 	d.sectorSize = ss
-	if st, ok := fi.Sys().(*unix.Stat_t); ok {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		d.name = h.kernelName(uint64(st.Rdev))
 	}
 	if d.name != "" {
@@ -172,7 +173,7 @@ func (d *Device) zeroRange(ctx context.Context, off, n int64) error {
 }
 
 func (d *Device) sysQueue() string {
-	return filepath.Join("/sys/class/block", d.name, "queue")
+	return filepath.Join(d.sysRoot, "class", "block", d.name, "queue")
 }
 
 func ioctlPtr(fd int, req uint, arg unsafe.Pointer) error {

@@ -1,0 +1,284 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+package disk
+
+import (
+	"bufio"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/rewind-backup/rewind/pkg/internal/testutil"
+)
+
+// attachLoop attaches path to a free loop device and detaches it when the
+// test ends, whatever happens.
+func attachLoop(t *testing.T, path string, args ...string) string {
+	t.Helper()
+	testutil.NeedRoot(t)
+	losetup := testutil.NeedTool(t, "losetup")[0]
+	out, err := exec.Command(losetup, append(append([]string{"-f", "--show"}, args...), path)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("losetup -f --show %s: %v\n%s", path, err, out)
+	}
+	dev := strings.TrimSpace(string(out))
+	t.Cleanup(func() {
+		if out, err := exec.Command(losetup, "-d", dev).CombinedOutput(); err != nil {
+			t.Errorf("losetup -d %s: %v\n%s", dev, err, out)
+		}
+	})
+	return dev
+}
+
+// mountOn mounts dev on a fresh directory and unmounts it when the test ends;
+// unmount returns early (and makes the cleanup a no-op).
+func mountOn(t *testing.T, dev string) (dir string, unmount func()) {
+	t.Helper()
+	dir = t.TempDir()
+	run(t, "", "mount", dev, dir)
+	mounted := true
+	unmount = func() {
+		if mounted {
+			mounted = false
+			run(t, "", "umount", dir)
+		}
+	}
+	t.Cleanup(unmount)
+	return dir, unmount
+}
+
+// wantRefused checks that err wraps ErrRefused, is one line and says each of
+// the wanted phrases.
+func wantRefused(t *testing.T, call string, err error, want ...string) {
+	t.Helper()
+	if !errors.Is(err, ErrRefused) {
+		t.Errorf("%s = %v, want ErrRefused", call, err)
+		return
+	}
+	if strings.Contains(err.Error(), "\n") {
+		t.Errorf("%s = %q, want one line", call, err)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("%s = %q, want it to say %q", call, err, w)
+		}
+	}
+}
+
+func TestCheckWritableMountedLoop(t *testing.T) {
+	testutil.NeedTool(t, "mkfs.ext4", "mount", "umount")
+	img := sparseFile(t, "fs.img", 16*mib)
+	dev := attachLoop(t, img)
+	run(t, "", "mkfs.ext4", "-q", "-F", dev)
+	if err := CheckWritable(dev); err != nil {
+		t.Fatalf("CheckWritable(%s, unmounted) = %v, want nil", dev, err)
+	}
+	if err := CheckWritable(img); err != nil {
+		t.Fatalf("CheckWritable(%s, backing an unmounted loop) = %v, want nil", img, err)
+	}
+	dir, unmount := mountOn(t, dev)
+	wantRefused(t, "CheckWritable(mounted "+dev+")", CheckWritable(dev), dev+" is mounted at "+dir, "umount "+dir)
+	wantRefused(t, "CheckWritable(image of mounted loop)", CheckWritable(img), "it backs "+dev, "losetup -d "+dev)
+	if _, err := OpenWrite(dev); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Errorf("OpenWrite(mounted %s) = %v, want an 'in use' error (O_EXCL)", dev, err)
+	}
+	unmount()
+	if err := CheckWritable(dev); err != nil {
+		t.Errorf("CheckWritable(%s, unmounted again) = %v, want nil", dev, err)
+	}
+}
+
+func TestCheckWritableSwap(t *testing.T) {
+	testutil.NeedTool(t, "mkswap", "swapon", "swapoff")
+	img := sparseFile(t, "swap.img", 8*mib)
+	dev := attachLoop(t, img)
+	run(t, "", "mkswap", "-q", dev)
+	run(t, "", "swapon", dev)
+	on := true
+	swapoff := func() {
+		if on {
+			on = false
+			run(t, "", "swapoff", dev)
+		}
+	}
+	t.Cleanup(swapoff)
+	wantRefused(t, "CheckWritable(swap "+dev+")", CheckWritable(dev), "in use as swap", "swapoff "+dev)
+	swapoff()
+	if err := CheckWritable(dev); err != nil {
+		t.Errorf("CheckWritable(%s, swap off) = %v, want nil", dev, err)
+	}
+}
+
+func TestCheckWritableBootMedium(t *testing.T) {
+	dev := attachLoop(t, sparseFile(t, "stick.img", 4*mib))
+	wantRefused(t, "CheckWritable(boot medium)", CheckWritable(dev, dev), "boot environment was started from")
+	if err := CheckWritable(dev, "/dev/some-other-stick"); err != nil {
+		t.Errorf("CheckWritable(%s, other boot medium) = %v, want nil", dev, err)
+	}
+}
+
+// The disk holding this machine's root filesystem, if it is a block device
+// with a node in /dev, is refused.
+func TestCheckWritableRootDisk(t *testing.T) {
+	var devnum string
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		t.Skip(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if fs := strings.Fields(sc.Text()); len(fs) > 4 && fs[4] == "/" {
+			devnum = fs[2]
+		}
+	}
+	link, err := os.Readlink("/sys/dev/block/" + devnum)
+	if err != nil {
+		t.Skipf("root filesystem (%s) is not on a block device", devnum)
+	}
+	name := filepath.Base(link)
+	if p := (Host{}).parentDisk(name); p != "" {
+		name = p
+	}
+	if _, err := os.Stat("/dev/" + name); err != nil {
+		t.Skipf("no /dev/%s node", name)
+	}
+	wantRefused(t, "CheckWritable(root disk)", CheckWritable("/dev/"+name), "root filesystem")
+}
+
+func TestCheckWritableNotADisk(t *testing.T) {
+	wantRefused(t, "CheckWritable(/dev/null)", CheckWritable("/dev/null"), "neither a disk nor a disk image file")
+	if err := CheckWritable("/nonexistent/disk"); err == nil || errors.Is(err, ErrRefused) {
+		t.Errorf("CheckWritable(missing) = %v, want a not-found error", err)
+	}
+}
+
+// fakeHost builds a small sysfs and procfs:
+//
+//	sda: clean, with partition sda1
+//	sdb: sdb1 holds dm-0, mounted at /home
+//	sdc: sdc2 is swap
+//	sdd: sdd2 holds the root filesystem
+//	sde: the boot medium (given as its partition /dev/sde1)
+//	zram0, ram0, sr0, dm-0, loop0 (no backing file): not disks to list
+func fakeHost(t *testing.T) Host {
+	t.Helper()
+	root := t.TempDir()
+	sys, proc := filepath.Join(root, "sys"), filepath.Join(root, "proc")
+	write := func(p, s string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(s+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := func(name, target string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Join(sys, "class", "block"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Join(sys, "block", target), filepath.Join(sys, "class", "block", name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	disk := func(name string, major, minor int, parts ...string) {
+		write(filepath.Join(sys, "block", name, "dev"), itoa(int64(major))+":"+itoa(int64(minor)))
+		write(filepath.Join(sys, "block", name, "size"), "2048")
+		write(filepath.Join(sys, "block", name, "removable"), "0")
+		write(filepath.Join(sys, "block", name, "device", "model"), "Fake "+name)
+		link(name, name)
+		for i, p := range parts {
+			write(filepath.Join(sys, "block", name, p, "dev"), itoa(int64(major))+":"+itoa(int64(minor+i+1)))
+			write(filepath.Join(sys, "block", name, p, "partition"), itoa(int64(i+1)))
+			link(p, filepath.Join(name, p))
+		}
+	}
+	disk("sda", 8, 0, "sda1")
+	disk("sdb", 8, 16, "sdb1")
+	disk("sdc", 8, 32, "sdc1", "sdc2")
+	disk("sdd", 8, 48, "sdd1", "sdd2")
+	disk("sde", 8, 64, "sde1")
+	write(filepath.Join(sys, "block", "sde", "removable"), "1")
+	disk("dm-0", 254, 3)
+	write(filepath.Join(sys, "block", "sdb", "sdb1", "holders", "dm-0"), "")
+	disk("zram0", 252, 0)
+	disk("ram0", 1, 0)
+	disk("sr0", 11, 0)
+	disk("loop0", 7, 0)
+	write(filepath.Join(proc, "self", "mountinfo"), strings.Join([]string{
+		`22 27 0:21 / /proc rw,relatime - proc proc rw`,
+		`27 1 8:50 / / rw,relatime - ext4 /dev/sdd2 rw`,
+		`28 27 254:3 / /home\040dir rw,relatime - ext4 /dev/mapper/vg-home rw`,
+	}, "\n"))
+	write(filepath.Join(proc, "swaps"), "Filename\tType\tSize\tUsed\tPriority\n/dev/sdc2   partition\t1024\t0\t-2")
+	return Host{SysRoot: sys, ProcRoot: proc, BootMedia: []string{"/dev/sde1"}}
+}
+
+func TestDiskRefusalFakeSysfs(t *testing.T) {
+	h := fakeHost(t)
+	for _, tc := range []struct {
+		name string
+		want string
+	}{
+		{"sda", ""},
+		{"sda1", "sda1 is partition 1 of disk /dev/sda, not a whole disk; name /dev/sda instead"},
+		{"sdc2", "sdc2 is partition 2 of disk /dev/sdc, not a whole disk; name /dev/sdc instead"},
+		{"sdb", "/dev/sdb is mounted at /home dir (through /dev/dm-0); unmount it first (umount /home dir)"},
+		{"sdc", "/dev/sdc is in use as swap (through /dev/sdc2); turn it off first (swapoff /dev/sdc2)"},
+		{"sdd", "/dev/sdd holds the running system's root filesystem (through /dev/sdd2); choose another disk"},
+		{"sde", "/dev/sde is the disk this boot environment was started from; choose another disk"},
+	} {
+		if got := h.diskRefusal(tc.name); got != tc.want {
+			t.Errorf("diskRefusal(%s) = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestListDisksFakeSysfs(t *testing.T) {
+	h := fakeHost(t)
+	got, err := h.ListDisks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		Name            string
+		Size            int64
+		Model           string
+		Removable, Boot bool
+		Refused         bool
+	}
+	var rows []row
+	for _, d := range got {
+		rows = append(rows, row{d.Name, d.Size, d.Model, d.Removable, d.BootMedium, d.Refusal != ""})
+	}
+	want := []row{
+		{"sda", 1 * mib, "Fake sda", false, false, false},
+		{"sdb", 1 * mib, "Fake sdb", false, false, true},
+		{"sdc", 1 * mib, "Fake sdc", false, false, true},
+		{"sdd", 1 * mib, "Fake sdd", false, true, true},
+		{"sde", 1 * mib, "Fake sde", true, true, true},
+	}
+	if diff := cmp.Diff(want, rows); diff != "" {
+		t.Errorf("ListDisks(fake sysfs) (-want +got):\n%s", diff)
+	}
+}
+
+// On the real machine ListDisks lists whole disks only and never fails.
+func TestListDisksHost(t *testing.T) {
+	disks, err := ListDisks()
+	if err != nil {
+		t.Fatalf("ListDisks() = %v", err)
+	}
+	for _, d := range disks {
+		if strings.HasPrefix(d.Name, "zram") || strings.HasPrefix(d.Name, "ram") || d.Size <= 0 {
+			t.Errorf("ListDisks() lists %+v", d)
+		}
+	}
+	t.Logf("%+v", disks)
+}
