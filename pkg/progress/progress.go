@@ -1,0 +1,134 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+// Package progress is how engines (capture, restore, check, prune) tell a
+// front end how far they are, without drawing anything themselves. An engine
+// calls a Reporter; a front end (the CLI's bar, its JSON lines, the TUI)
+// usually passes a *Tracker and reads its Status at its own pace, at most a
+// few times a second.
+package progress
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Counter names one of the byte (or item) counts a job keeps.
+type Counter int
+
+// The counters. Not every job uses every one.
+const (
+	Done    Counter = iota // units of the current phase completed
+	Read                   // bytes read from a disk
+	Fetched                // bytes fetched from the repository (as stored)
+	Stored                 // bytes newly stored in the repository (as stored)
+	Written                // bytes written to a disk
+	Skipped                // bytes skipped because the target already held them
+	Items                  // things handled: chunks, files, snapshots
+	numCounters
+)
+
+var counterNames = [numCounters]string{"done", "read", "fetched", "stored", "written", "skipped", "items"}
+
+// String returns the counter's name as used in JSON progress lines.
+func (c Counter) String() string {
+	if c < 0 || c >= numCounters {
+		return "unknown"
+	}
+	return counterNames[c]
+}
+
+// Reporter receives a job's progress. Implementations are safe for
+// concurrent use and cheap: engines call Add for every chunk from many
+// goroutines.
+type Reporter interface {
+	// Phase starts a named phase of the job ("layout", "chunks",
+	// "verify"), whose work is total units of Done (0: unknown). It resets
+	// Done; the other counters keep counting across phases.
+	Phase(name string, total int64)
+	// Add adds n to counter c.
+	Add(c Counter, n int64)
+	// Note reports something a person should see now: a warning, a retry
+	// after a network error. One line, no trailing newline.
+	Note(msg string)
+}
+
+// Discard is a Reporter that ignores everything.
+var Discard Reporter = discard{}
+
+type discard struct{}
+
+func (discard) Phase(string, int64) {}
+func (discard) Add(Counter, int64)  {}
+func (discard) Note(string)         {}
+
+// Status is a snapshot of a Tracker.
+type Status struct {
+	Phase   string
+	Total   int64 // units of the phase; 0 if unknown
+	Counts  [numCounters]int64
+	Started time.Time // when the phase started
+	Notes   []string  // notes not yet taken by a previous Status call
+}
+
+// Get returns counter c.
+func (s Status) Get(c Counter) int64 { return s.Counts[c] }
+
+// Tracker is a Reporter that keeps the counts for a front end to read.
+type Tracker struct {
+	counts [numCounters]atomic.Int64
+
+	mu      sync.Mutex
+	phase   string
+	total   int64
+	started time.Time
+	notes   []string
+	// OnNote, if set before use, is called for each note as it arrives
+	// (for front ends that print notes at once).
+	OnNote func(string)
+	now    func() time.Time
+}
+
+// NewTracker returns an empty Tracker.
+func NewTracker() *Tracker {
+	return &Tracker{now: time.Now, started: time.Now()}
+}
+
+// Phase implements Reporter.
+func (t *Tracker) Phase(name string, total int64) {
+	t.mu.Lock()
+	t.phase, t.total, t.started = name, total, t.now()
+	t.counts[Done].Store(0)
+	t.mu.Unlock()
+}
+
+// Add implements Reporter.
+func (t *Tracker) Add(c Counter, n int64) {
+	if c >= 0 && c < numCounters {
+		t.counts[c].Add(n)
+	}
+}
+
+// Note implements Reporter.
+func (t *Tracker) Note(msg string) {
+	t.mu.Lock()
+	t.notes = append(t.notes, msg)
+	f := t.OnNote
+	t.mu.Unlock()
+	if f != nil {
+		f(msg)
+	}
+}
+
+// Status returns the current counts and the notes that arrived since the
+// last call.
+func (t *Tracker) Status() Status {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := Status{Phase: t.phase, Total: t.total, Started: t.started, Notes: t.notes}
+	t.notes = nil
+	for i := range s.Counts {
+		s.Counts[i] = t.counts[i].Load()
+	}
+	return s
+}

@@ -1,0 +1,236 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+package repo
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/rewind-backup/rewind/pkg/chunk"
+)
+
+// Image is the manifest of a disk-image snapshot: every disk's layout and,
+// per partition, its used blocks as chunks.
+type Image struct {
+	// ChunkSize is the size of the fixed chunks every Area is cut into.
+	ChunkSize int    `json:"chunk_size"`
+	Disks     []Disk `json:"disks"`
+}
+
+// Disk is one captured disk.
+type Disk struct {
+	Name       string `json:"name"` // kernel name or image file name at capture
+	Model      string `json:"model,omitempty"`
+	Serial     string `json:"serial,omitempty"`
+	Size       int64  `json:"size"` // bytes
+	SectorSize int    `json:"sector_size"`
+	// Table is "gpt", "mbr" or "none".
+	Table     string `json:"table"`
+	DiskGUID  string `json:"disk_guid,omitempty"`
+	Signature uint32 `json:"mbr_signature,omitempty"`
+	// Boot holds the disk's own bytes outside partitions, verbatim: the
+	// partition tables (protective MBR, GPT headers and entries, EBRs), boot
+	// code and the gap before the first partition where boot loaders live.
+	Boot       []Area      `json:"boot"`
+	Partitions []Partition `json:"partitions"`
+}
+
+// Partition is one captured partition.
+type Partition struct {
+	Index    int    `json:"index"` // as the kernel numbers it: 1 is sda1
+	Type     string `json:"type"`  // GPT type GUID, or MBR type like "0x83"
+	TypeName string `json:"type_name,omitempty"`
+	GUID     string `json:"guid,omitempty"`
+	Name     string `json:"name,omitempty"`
+	FS       string `json:"fs,omitempty"` // filesystem found: "ext4", "ntfs", "vfat", "swap", ...
+	Label    string `json:"label,omitempty"`
+	UUID     string `json:"uuid,omitempty"`
+	// Mode is how it was imaged: "used-blocks", "raw" or "header-only"; Reason
+	// says why when it is not used-blocks.
+	Mode   string `json:"mode"`
+	Reason string `json:"reason,omitempty"`
+	Area
+}
+
+// Area is a range of a disk stored as chunks. The range is cut into chunks
+// of the image's ChunkSize at fixed offsets from Offset; chunk i covers
+// [i*ChunkSize, min((i+1)*ChunkSize, Length)) of the area. A chunk's
+// plaintext is that range as it was on disk with every byte outside Used set
+// to zero. Only chunks that overlap Used are listed.
+type Area struct {
+	Offset int64 `json:"offset"` // from the start of the disk, bytes
+	Length int64 `json:"length"`
+	// Used lists the byte ranges that hold data, relative to Offset, sorted
+	// and not overlapping. Only they are restored; the rest of the area is
+	// left as the target had it.
+	Used []Extent `json:"used"`
+	// UsedBytes is the sum of Used's lengths.
+	UsedBytes int64      `json:"used_bytes"`
+	Chunks    []ChunkRef `json:"chunks"`
+}
+
+// Extent is a byte range.
+type Extent struct {
+	Off int64 `json:"off"`
+	Len int64 `json:"len"`
+}
+
+// End returns the offset just after the extent.
+func (e Extent) End() int64 { return e.Off + e.Len }
+
+// ChunkRef places chunk ID at index I of an area. A Zero chunk is all zero
+// bytes: it is not stored, and its ID is the hash of that many zero bytes.
+type ChunkRef struct {
+	I    int64    `json:"i"`
+	ID   chunk.ID `json:"id"`
+	Zero bool     `json:"zero,omitempty"`
+}
+
+// Range returns the byte range chunk index i covers, relative to the area.
+func (a *Area) Range(i int64, chunkSize int) Extent {
+	off := i * int64(chunkSize)
+	return Extent{off, min(int64(chunkSize), a.Length-off)}
+}
+
+// Masked returns the parts of chunk range rng (relative to the area) that
+// are in Used, relative to rng.Off.
+func (a *Area) Masked(rng Extent) []Extent {
+	var out []Extent
+	// Used is sorted: find the first extent ending after rng.Off.
+	lo, hi := 0, len(a.Used)
+	for lo < hi {
+		m := (lo + hi) / 2
+		if a.Used[m].End() <= rng.Off {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	for _, u := range a.Used[lo:] {
+		if u.Off >= rng.End() {
+			break
+		}
+		s, e := max(u.Off, rng.Off), min(u.End(), rng.End())
+		if s < e {
+			out = append(out, Extent{s - rng.Off, e - s})
+		}
+	}
+	return out
+}
+
+func (img *Image) refs(fn func(chunk.ID)) {
+	for i := range img.Disks {
+		d := &img.Disks[i]
+		for j := range d.Boot {
+			d.Boot[j].refs(fn)
+		}
+		for j := range d.Partitions {
+			d.Partitions[j].refs(fn)
+		}
+	}
+}
+
+func (a *Area) refs(fn func(chunk.ID)) {
+	for _, c := range a.Chunks {
+		if !c.Zero {
+			fn(c.ID)
+		}
+	}
+}
+
+// UsedBytes sums every area's used bytes.
+func (img *Image) UsedBytes() int64 {
+	var n int64
+	for _, d := range img.Disks {
+		for _, a := range d.Boot {
+			n += a.UsedBytes
+		}
+		for _, p := range d.Partitions {
+			n += p.UsedBytes
+		}
+	}
+	return n
+}
+
+// maxChunksPerArea bounds a manifest's claims before anything is allocated
+// from them: 2^26 chunks of 64 KiB is 4 TiB, of 1 MiB 64 TiB.
+const maxChunksPerArea = 1 << 26
+
+func (img *Image) check(maxChunk int) error {
+	cs := img.ChunkSize
+	if cs < 4096 || cs > maxChunk || cs&(cs-1) != 0 {
+		return fmt.Errorf("image chunk size %d is not a power of two from 4096 to %d", cs, maxChunk)
+	}
+	if len(img.Disks) == 0 {
+		return errors.New("image has no disks")
+	}
+	for i := range img.Disks {
+		d := &img.Disks[i]
+		if d.Size <= 0 {
+			return fmt.Errorf("disk %d has size %d", i+1, d.Size)
+		}
+		if d.SectorSize != 512 && d.SectorSize != 4096 {
+			return fmt.Errorf("disk %d has sector size %d", i+1, d.SectorSize)
+		}
+		for j := range d.Boot {
+			if err := d.Boot[j].check(cs, d.Size); err != nil {
+				return fmt.Errorf("disk %d boot area %d: %w", i+1, j+1, err)
+			}
+		}
+		for j := range d.Partitions {
+			if err := d.Partitions[j].check(cs, d.Size); err != nil {
+				return fmt.Errorf("disk %d partition %d: %w", i+1, d.Partitions[j].Index, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (a *Area) check(cs int, diskSize int64) error {
+	if a.Offset < 0 || a.Length < 0 || a.Offset > diskSize || a.Length > diskSize-a.Offset {
+		return fmt.Errorf("range %d+%d lies outside the disk (%d bytes)", a.Offset, a.Length, diskSize)
+	}
+	n := (a.Length + int64(cs) - 1) / int64(cs)
+	if n > maxChunksPerArea || int64(len(a.Chunks)) > n {
+		return fmt.Errorf("%d chunks for %d bytes", len(a.Chunks), a.Length)
+	}
+	var end, sum int64
+	for _, u := range a.Used {
+		if u.Len <= 0 || u.Off < end || u.Off > a.Length || u.Len > a.Length-u.Off {
+			return fmt.Errorf("used range %d+%d is empty, out of order or outside %d bytes", u.Off, u.Len, a.Length)
+		}
+		end = u.End()
+		sum += u.Len
+	}
+	if sum != a.UsedBytes {
+		return fmt.Errorf("used ranges add up to %d bytes, manifest says %d", sum, a.UsedBytes)
+	}
+	// Every chunk that overlaps Used must be listed, or a restore would
+	// leave a hole.
+	var want int64
+	lastIdx := int64(-1)
+	for _, u := range a.Used {
+		first, final := u.Off/int64(cs), (u.End()-1)/int64(cs)
+		if first <= lastIdx {
+			first = lastIdx + 1
+		}
+		if final >= first {
+			want += final - first + 1
+			lastIdx = final
+		}
+	}
+	if want != int64(len(a.Chunks)) {
+		return fmt.Errorf("used ranges need %d chunks, manifest lists %d", want, len(a.Chunks))
+	}
+	last := int64(-1)
+	for _, c := range a.Chunks {
+		if c.I <= last || c.I >= n {
+			return fmt.Errorf("chunk index %d is out of order or beyond the area's %d chunks", c.I, n)
+		}
+		last = c.I
+		if len(a.Masked(a.Range(c.I, cs))) == 0 {
+			return fmt.Errorf("chunk index %d holds no used bytes", c.I)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,141 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/rewind-backup/rewind/pkg/chunk"
+	"github.com/rewind-backup/rewind/pkg/progress"
+	"github.com/rewind-backup/rewind/pkg/store"
+)
+
+// tempMaxAge is how old a temporary file must be before prune takes it for
+// the leftover of an interrupted write rather than one in progress.
+const tempMaxAge = 24 * time.Hour
+
+// PruneOptions change what Prune does.
+type PruneOptions struct {
+	DryRun bool
+	// Wait is how long to wait for other processes' locks to go.
+	Wait     time.Duration
+	Progress progress.Reporter
+	Locker   Locker
+}
+
+// PruneResult says what Prune removed (or would remove, in a dry run).
+type PruneResult struct {
+	Snapshots    int
+	Chunks       int   // stored before
+	Removed      int   // chunks nothing refers to
+	RemovedBytes int64 // their stored size
+	Temps        int   // leftover temporary files
+	StaleLocks   int
+	KeptChunks   int
+	KeptBytes    int64
+}
+
+// Prune removes the chunks no snapshot refers to, leftover temporary files
+// and stale locks. It holds an exclusive lock while it works, so it never
+// runs while a capture, backup or restore does (and they wait for it or
+// refuse). It refuses to run when a snapshot cannot be read, since it could
+// not know which chunks that snapshot needs.
+func (r *Repository) Prune(ctx context.Context, opt PruneOptions) (*PruneResult, error) {
+	if opt.Progress == nil {
+		opt.Progress = progress.Discard
+	}
+	who := opt.Locker.fill()
+	res := &PruneResult{}
+	if !opt.DryRun {
+		n, err := r.RemoveStaleLocks(ctx, who)
+		if err != nil {
+			return nil, err
+		}
+		res.StaleLocks = n
+	}
+	lock, err := r.Lock(ctx, true, "prune", "", opt.Wait, who)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock(context.WithoutCancel(ctx))
+
+	opt.Progress.Phase("snapshots", 0)
+	var badErr error
+	snaps, err := r.Snapshots(ctx, func(id ID, err error) {
+		if badErr == nil {
+			badErr = fmt.Errorf("snapshot %s cannot be read (%v), so prune cannot tell which chunks it needs; nothing was removed. Run 'rewind check', and remove the snapshot with 'rewind forget --id %s' if it is beyond repair", ShortID(id), err, ShortID(id))
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if badErr != nil {
+		return nil, badErr
+	}
+	res.Snapshots = len(snaps)
+	used := make(map[chunk.ID]struct{})
+	for _, s := range snaps {
+		s.Refs(func(id chunk.ID) { used[id] = struct{}{} })
+	}
+
+	opt.Progress.Phase("chunks", 0)
+	var unused []StoredChunk
+	var temps []string
+	now := who.Now()
+	err = r.ListChunks(ctx, func(c StoredChunk) error {
+		res.Chunks++
+		if _, ok := used[c.ID]; ok {
+			res.KeptChunks++
+			res.KeptBytes += c.Size
+			return nil
+		}
+		unused = append(unused, c)
+		return nil
+	}, func(name string, fi store.Info) error {
+		if isTemp(fi.Name) && now.Sub(fi.ModTime) > tempMaxAge {
+			temps = append(temps, name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, dir := range []string{snapshotsDir, locksDir} {
+		err := r.s.List(ctx, dir, func(fi store.Info) error {
+			if isTemp(fi.Name) && now.Sub(fi.ModTime) > tempMaxAge {
+				temps = append(temps, dir+"/"+fi.Name)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	res.Removed = len(unused)
+	for _, c := range unused {
+		res.RemovedBytes += c.Size
+	}
+	res.Temps = len(temps)
+	if opt.DryRun {
+		return res, nil
+	}
+	opt.Progress.Phase("remove", int64(len(unused)+len(temps)))
+	for _, c := range unused {
+		if err := r.removeChunk(ctx, c.ID); err != nil {
+			return res, err
+		}
+		opt.Progress.Add(progress.Done, 1)
+	}
+	for _, name := range temps {
+		if err := r.s.Remove(ctx, name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return res, fmt.Errorf("removing %s: %w", name, err)
+		}
+		opt.Progress.Add(progress.Done, 1)
+	}
+	return res, nil
+}

@@ -1,0 +1,601 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+package repo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pierrec/lz4/v4"
+
+	"github.com/rewind-backup/rewind/pkg/chunk"
+	"github.com/rewind-backup/rewind/pkg/store/local"
+)
+
+const testChunk = 64 << 10
+
+func newRepo(t testing.TB) (*Repository, string) {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := local.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Init(context.Background(), s, InitOptions{ChunkSize: testChunk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, dir
+}
+
+func openDir(t testing.TB, dir string) *Repository {
+	t.Helper()
+	s, err := local.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// pieces returns n chunk-sized pieces of pseudo-random data from seed.
+func pieces(seed uint64, n int) [][]byte {
+	rng := rand.New(rand.NewPCG(seed, 42))
+	out := make([][]byte, n)
+	for i := range out {
+		p := make([]byte, testChunk)
+		for j := 0; j < len(p); j += 8 {
+			v := rng.Uint64()
+			for k := 0; k < 8; k++ {
+				p[j+k] = byte(v >> (8 * k))
+			}
+		}
+		out[i] = p
+	}
+	return out
+}
+
+// store saves the pieces as chunks and an image snapshot naming them, in
+// that order, as a capture does.
+func storeImage(t testing.TB, r *Repository, machine string, ps [][]byte) *Snapshot {
+	t.Helper()
+	ctx := context.Background()
+	var c lz4.Compressor
+	area := Area{Offset: 1 << 20, Length: int64(len(ps)) * testChunk}
+	if len(ps) > 0 {
+		area.Used = []Extent{{0, area.Length}}
+		area.UsedBytes = area.Length
+	}
+	for i, p := range ps {
+		id := chunk.Hash(p)
+		ref := ChunkRef{I: int64(i), ID: id}
+		if chunk.IsZero(p) {
+			ref.Zero = true
+		} else if err := r.SaveChunk(ctx, id, chunk.Encode(&c, nil, p)); err != nil {
+			t.Fatal(err)
+		}
+		area.Chunks = append(area.Chunks, ref)
+	}
+	s := &Snapshot{
+		Kind: KindImage, Machine: machine, Time: time.Now(), Host: "test",
+		Image: &Image{ChunkSize: testChunk, Disks: []Disk{{
+			Name: "sda", Size: area.Offset + area.Length, SectorSize: 512, Table: "gpt",
+			Partitions: []Partition{{Index: 1, Type: "0FC63DAF-8483-4772-8E79-3D69D8477DE4", Mode: "used-blocks", Area: area}},
+		}}},
+	}
+	if _, err := r.SaveSnapshot(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func mustCheck(t *testing.T, r *Repository, readData bool) *CheckResult {
+	t.Helper()
+	res, err := r.Check(context.Background(), CheckOptions{ReadData: readData})
+	if err != nil {
+		t.Fatalf("Check = %v", err)
+	}
+	return res
+}
+
+func TestInitOpen(t *testing.T) {
+	ctx := context.Background()
+	r, dir := newRepo(t)
+	if got := openDir(t, dir).Config(); got != r.Config() {
+		t.Errorf("Open().Config() = %+v, want %+v", got, r.Config())
+	}
+	s, _ := local.Open(dir)
+	if _, err := Init(ctx, s, InitOptions{}); err == nil || !strings.Contains(err.Error(), "already holds a repository") {
+		t.Errorf("Init over a repository = %v, want a refusal", err)
+	}
+	empty, _ := local.Open(t.TempDir())
+	if _, err := Open(ctx, empty); !errors.Is(err, ErrNotRepository) || !strings.Contains(err.Error(), "rewind init") {
+		t.Errorf("Open(empty folder) = %v, want ErrNotRepository pointing at rewind init", err)
+	}
+	for _, cs := range []int{1000, 32 << 10, 32 << 20} {
+		if _, err := Init(ctx, empty, InitOptions{ChunkSize: cs}); err == nil {
+			t.Errorf("Init(chunk size %d) = nil error, want one", cs)
+		}
+	}
+}
+
+func TestOpenDamagedConfig(t *testing.T) {
+	for _, tc := range []struct {
+		content, want string
+	}{
+		{"", "config is damaged"},
+		{`{"format":"rewind","version":1,"hash":"sha256","chunk_size":1048576,"max_chunk_size":16777`, "config is damaged"},
+		{"\x00\x01garbage", "config is damaged"},
+		{`{"format":"restic","version":1}`, `format "restic"`},
+		{`{"format":"rewind","version":9,"hash":"sha256","chunk_size":1048576,"max_chunk_size":16777216}`, "use a newer rewind"},
+		{`{"format":"rewind","version":1,"hash":"md5","chunk_size":1048576,"max_chunk_size":16777216}`, `hash "md5"`},
+		{`{"format":"rewind","version":1,"hash":"sha256","chunk_size":0,"max_chunk_size":16777216}`, "chunk_size 0"},
+	} {
+		_, dir := newRepo(t)
+		os.WriteFile(filepath.Join(dir, "config"), []byte(tc.content), 0o644)
+		s, _ := local.Open(dir)
+		_, err := Open(context.Background(), s)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), filepath.Join(dir, "config")) {
+			t.Errorf("Open(config %q) = %v, want %q and the file named", tc.content, err, tc.want)
+		}
+	}
+}
+
+func TestChunkRoundTripAndCorruption(t *testing.T) {
+	ctx := context.Background()
+	r, dir := newRepo(t)
+	ps := pieces(1, 3)
+	snap := storeImage(t, r, "ws1", ps)
+	for _, p := range ps {
+		got, err := r.LoadChunk(ctx, chunk.Hash(p), nil)
+		if err != nil || !bytes.Equal(got, p) {
+			t.Fatalf("LoadChunk = %d bytes, %v; want the stored %d", len(got), err, len(p))
+		}
+	}
+	if res := mustCheck(t, r, true); len(res.Problems) != 0 || res.Chunks != 3 || res.Read != 3 {
+		t.Fatalf("Check(read data) on a good repository = %+v, want 3 chunks read, no problems", res)
+	}
+
+	// Change one byte of a stored chunk on disk.
+	bad := chunk.Hash(ps[1])
+	path := filepath.Join(dir, filepath.FromSlash(chunkName(bad)))
+	enc, _ := os.ReadFile(path)
+	enc[len(enc)-100] ^= 0xff
+	os.WriteFile(path, enc, 0o644)
+
+	_, err := r.LoadChunk(ctx, bad, nil)
+	if !errors.Is(err, chunk.ErrCorrupt) || !strings.Contains(err.Error(), bad.String()) {
+		t.Errorf("LoadChunk(corrupted) = %v, want ErrCorrupt naming %s", err, bad)
+	}
+	if res := mustCheck(t, r, false); len(res.Problems) != 0 {
+		t.Errorf("Check without read data = %v, want no problems (it does not read chunks)", res.Problems)
+	}
+	res := mustCheck(t, r, true)
+	if len(res.Problems) != 1 || !strings.Contains(res.Problems[0], bad.String()) || !strings.Contains(res.Problems[0], ShortID(snap.ID())) {
+		t.Errorf("Check(read data) problems = %q, want one naming chunk %s and snapshot %s", res.Problems, bad, ShortID(snap.ID()))
+	}
+
+	// A missing chunk.
+	os.Remove(path)
+	res = mustCheck(t, r, false)
+	if len(res.Problems) != 1 || !strings.Contains(res.Problems[0], "is missing") {
+		t.Errorf("Check after removing a chunk = %q, want it reported missing", res.Problems)
+	}
+}
+
+func TestZeroChunksNotStored(t *testing.T) {
+	r, dir := newRepo(t)
+	ps := pieces(2, 2)
+	ps = append(ps, make([]byte, testChunk))
+	storeImage(t, r, "ws1", ps)
+	res := mustCheck(t, r, true)
+	if res.Chunks != 2 || len(res.Problems) != 0 {
+		t.Errorf("Check = %d chunks stored, problems %q; want 2 stored (the zero chunk not) and none", res.Chunks, res.Problems)
+	}
+	if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(chunkName(chunk.Hash(make([]byte, testChunk)))))); err == nil {
+		t.Errorf("the zero chunk was stored")
+	}
+}
+
+func TestDamagedSnapshot(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		damage func([]byte) []byte
+	}{
+		{"truncated", func(b []byte) []byte { return b[:len(b)/2] }},
+		{"garbage", func(b []byte) []byte { return []byte("\x89PNG garbage") }},
+		{"empty", func(b []byte) []byte { return nil }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, dir := newRepo(t)
+			s := storeImage(t, r, "ws1", pieces(3, 2))
+			path := filepath.Join(dir, "snapshots", s.ID().String())
+			b, _ := os.ReadFile(path)
+			os.WriteFile(path, tc.damage(b), 0o644)
+			_, err := r.LoadSnapshot(ctx, s.ID())
+			if err == nil || !strings.Contains(err.Error(), ShortID(s.ID())) || !strings.Contains(err.Error(), "damaged") {
+				t.Errorf("LoadSnapshot(%s) = %v, want 'damaged' naming %s", tc.name, err, ShortID(s.ID()))
+			}
+			res := mustCheck(t, r, false)
+			if len(res.Problems) != 1 || !strings.Contains(res.Problems[0], ShortID(s.ID())) {
+				t.Errorf("Check problems = %q, want the damaged snapshot named", res.Problems)
+			}
+			_, err = r.Prune(ctx, PruneOptions{})
+			if err == nil || !strings.Contains(err.Error(), "nothing was removed") {
+				t.Errorf("Prune with a damaged snapshot = %v, want a refusal", err)
+			}
+			if res := mustCheck(t, r, false); res.Chunks != 2 {
+				t.Errorf("after the refused prune %d chunks are stored, want 2", res.Chunks)
+			}
+		})
+	}
+}
+
+// FuzzParseSnapshot: any bytes (with their own hash as the id) are parsed
+// without panic, and what is accepted passes the checks a restore relies on.
+func FuzzParseSnapshot(f *testing.F) {
+	r, dir := newRepo(f)
+	s := storeImage(f, r, "ws1", pieces(4, 3))
+	b, _ := os.ReadFile(filepath.Join(dir, "snapshots", s.ID().String()))
+	f.Add(b)
+	f.Add([]byte(`{"version":1,"kind":"files","machine":"m","time":"2026-01-01T00:00:00Z","files":{"tree":"` + strings.Repeat("ab", 32) + `"}}`))
+	f.Add([]byte(`{"version":1,"kind":"image","machine":"m","time":"2026-01-01T00:00:00Z","image":{"chunk_size":4096,"disks":[{"size":1,"sector_size":512,"partitions":[{"offset":0,"length":1,"used":[{"off":0,"len":1}],"used_bytes":1,"chunks":[{"i":99999999999}]}]}]}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := ParseSnapshot(data, chunk.Hash(data), MaxChunkSize)
+		if err != nil {
+			return
+		}
+		// Accepted: every chunk must lie inside its area and disk.
+		if s.Image != nil {
+			for _, d := range s.Image.Disks {
+				for _, p := range d.Partitions {
+					for _, c := range p.Chunks {
+						rng := p.Range(c.I, s.Image.ChunkSize)
+						if rng.Off < 0 || rng.Len <= 0 || rng.End() > p.Length || p.Offset+p.Length > d.Size {
+							t.Fatalf("accepted chunk %d outside its area: %+v", c.I, rng)
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte(`{"format":"rewind","version":1,"id":"x","hash":"sha256","chunk_size":1048576,"max_chunk_size":16777216}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := ParseConfig(data)
+		if err == nil && (cfg.ChunkSize < 1 || cfg.ChunkSize > cfg.MaxChunkSize || cfg.MaxChunkSize > 256<<20) {
+			t.Fatalf("ParseConfig accepted %+v", cfg)
+		}
+	})
+}
+
+func TestPrune(t *testing.T) {
+	ctx := context.Background()
+	r, dir := newRepo(t)
+	all := pieces(5, 6)
+	old := storeImage(t, r, "ws1", all[:4])
+	storeImage(t, r, "ws1", all[2:]) // shares two chunks with old
+	// A leftover temporary file from a crashed write, two days old, and a
+	// fresh one that may belong to a write in progress.
+	oldTmp := filepath.Join(dir, "chunks", "00", ".tmp-123")
+	os.WriteFile(oldTmp, []byte("x"), 0o644)
+	twoDays := time.Now().Add(-48 * time.Hour)
+	os.Chtimes(oldTmp, twoDays, twoDays)
+	newTmp := filepath.Join(dir, "chunks", "01", ".tmp-456")
+	os.WriteFile(newTmp, []byte("x"), 0o644)
+
+	if err := r.RemoveSnapshots(ctx, []*Snapshot{old}); err != nil {
+		t.Fatal(err)
+	}
+	dry, err := r.Prune(ctx, PruneOptions{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dry.Removed != 2 || dry.Temps != 1 {
+		t.Errorf("Prune(dry run) = %+v, want 2 chunks and 1 temporary to remove", dry)
+	}
+	if res := mustCheck(t, r, false); res.Chunks != 6 {
+		t.Fatalf("dry run removed chunks: %d left, want 6", res.Chunks)
+	}
+	res, err := r.Prune(ctx, PruneOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Removed != 2 || res.KeptChunks != 4 || res.Temps != 1 {
+		t.Errorf("Prune = %+v, want 2 removed, 4 kept, 1 temporary", res)
+	}
+	for i, p := range all {
+		_, err := r.LoadChunk(ctx, chunk.Hash(p), nil)
+		if wantGone := i < 2; wantGone != (err != nil) {
+			t.Errorf("chunk %d after prune: err = %v, want gone = %v", i, err, wantGone)
+		}
+	}
+	if _, err := os.Stat(oldTmp); err == nil {
+		t.Errorf("prune left the two-day-old temporary file")
+	}
+	if _, err := os.Stat(newTmp); err != nil {
+		t.Errorf("prune removed a fresh temporary file: %v", err)
+	}
+	if res := mustCheck(t, r, true); len(res.Problems) != 0 {
+		t.Errorf("Check after prune = %q", res.Problems)
+	}
+}
+
+func TestLocks(t *testing.T) {
+	ctx := context.Background()
+	r, _ := newRepo(t)
+	me := Locker{Host: "tech-laptop", PID: 100, Alive: func(int) bool { return true }}
+	other := Locker{Host: "ws1", PID: 200, Alive: func(int) bool { return true }}
+
+	shared, err := r.Lock(ctx, false, "capture", "ws1", 0, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, err := r.Lock(ctx, false, "restore", "ws2", 0, me); err != nil {
+		t.Errorf("a second shared lock = %v, want it granted", err)
+	} else {
+		l.Unlock(ctx)
+	}
+	_, err = r.Lock(ctx, true, "prune", "", 0, me)
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "capture on ws1 (pid 200)") {
+		t.Errorf("exclusive lock while a capture runs = %v, want ErrLocked naming the capture", err)
+	}
+	if _, err := r.Prune(ctx, PruneOptions{Locker: me}); !errors.Is(err, ErrLocked) {
+		t.Errorf("Prune while a capture runs = %v, want ErrLocked", err)
+	}
+	// Waiting: the capture ends after a moment.
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		shared.Unlock(ctx)
+	}()
+	ex, err := r.Lock(ctx, true, "prune", "", 30*time.Second, me)
+	if err != nil {
+		t.Fatalf("exclusive lock with wait = %v, want it granted once the capture ends", err)
+	}
+	if _, err := r.Lock(ctx, false, "capture", "ws1", 0, other); !errors.Is(err, ErrLocked) {
+		t.Errorf("shared lock during prune = %v, want ErrLocked", err)
+	}
+	ex.Unlock(ctx)
+	locks, _ := r.Locks(ctx)
+	if len(locks) != 0 {
+		t.Errorf("locks left after unlocking: %v", locks)
+	}
+}
+
+func TestStaleLocks(t *testing.T) {
+	ctx := context.Background()
+	r, _ := newRepo(t)
+	now := time.Now()
+	dead := Locker{Host: "tech-laptop", PID: 300, Now: func() time.Time { return now }}
+	if _, err := r.Lock(ctx, false, "capture", "ws1", 0, dead); err != nil {
+		t.Fatal(err)
+	}
+	// The same host, the pid gone: stale.
+	me := Locker{Host: "tech-laptop", PID: 301, Alive: func(pid int) bool { return pid != 300 }}
+	if l, err := r.Lock(ctx, true, "prune", "", 0, me); err != nil {
+		t.Errorf("exclusive lock over a dead process's lock = %v, want it granted", err)
+	} else {
+		l.Unlock(ctx)
+	}
+	// Another host, refreshed recently: not stale; an hour later: stale.
+	remote := Locker{Host: "elsewhere", PID: 1, Alive: func(int) bool { return true }, Now: func() time.Time { return now }}
+	if !(Locker{Host: "x", Now: func() time.Time { return now.Add(time.Hour) }}).Stale(LockInfo{Host: "y", Time: now}) {
+		t.Errorf("a lock not refreshed for an hour is not stale")
+	}
+	if (remote).Stale(LockInfo{Host: "y", PID: 5, Time: now}) {
+		t.Errorf("a fresh lock of another host is stale")
+	}
+	n, err := r.RemoveStaleLocks(ctx, me)
+	if err != nil || n != 1 {
+		t.Errorf("RemoveStaleLocks = %d, %v; want 1", n, err)
+	}
+}
+
+func TestPolicy(t *testing.T) {
+	base := time.Date(2026, 11, 26, 22, 0, 0, 0, time.UTC) // a Thursday
+	var snaps []*Snapshot
+	// One snapshot a day for 30 days, newest first in the names.
+	for d := range 30 {
+		snaps = append(snaps, &Snapshot{Machine: "ws1", Kind: KindImage, Time: base.AddDate(0, 0, -d), Note: fmt.Sprint(d)})
+	}
+	names := func(ss []*Snapshot) string {
+		var out []string
+		for _, s := range ss {
+			out = append(out, s.Note)
+		}
+		return strings.Join(out, ",")
+	}
+	for _, tc := range []struct {
+		p    Policy
+		keep string
+	}{
+		{Policy{Last: 3}, "0,1,2"},
+		{Policy{Daily: 2}, "0,1"},
+		// Newest of each ISO week: Thu 26 (W48), Sun 22 (W47), Sun 15 (W46).
+		{Policy{Weekly: 3}, "0,4,11"},
+		{Policy{Last: 1, Weekly: 2}, "0,4"},
+		{Policy{Monthly: 2}, "0,26"},
+	} {
+		keep, remove := tc.p.Apply(snaps, time.UTC)
+		if got := names(keep); got != tc.keep {
+			t.Errorf("%+v.Apply(30 daily) keeps %s, want %s", tc.p, got, tc.keep)
+		}
+		if len(keep)+len(remove) != 30 {
+			t.Errorf("%+v.Apply(30 daily): %d kept + %d removed, want 30", tc.p, len(keep), len(remove))
+		}
+	}
+}
+
+func TestForget(t *testing.T) {
+	ctx := context.Background()
+	r, _ := newRepo(t)
+	for i := range 4 {
+		storeImage(t, r, "ws1", pieces(uint64(10+i), 1))
+		time.Sleep(5 * time.Millisecond)
+	}
+	storeImage(t, r, "ws2", pieces(20, 1))
+	if _, err := r.Forget(ctx, "ws1", Policy{}, false); err == nil {
+		t.Errorf("Forget with an empty policy = nil error, want a refusal")
+	}
+	if _, err := r.Forget(ctx, "nobody", Policy{Last: 1}, false); err == nil {
+		t.Errorf("Forget(unknown machine) = nil error, want one")
+	}
+	res, err := r.Forget(ctx, "ws1", Policy{Last: 2}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Keep) != 2 || len(res.Remove) != 2 {
+		t.Errorf("Forget(ws1, last 2) kept %d removed %d, want 2 and 2", len(res.Keep), len(res.Remove))
+	}
+	snaps, _ := r.Snapshots(ctx, nil)
+	if len(snaps) != 3 {
+		t.Errorf("%d snapshots left, want 3 (2 of ws1, ws2's untouched)", len(snaps))
+	}
+	pr, err := r.Prune(ctx, PruneOptions{})
+	if err != nil || pr.Removed != 2 {
+		t.Errorf("Prune after forget = %+v, %v; want 2 chunks removed", pr, err)
+	}
+}
+
+// The helper process: when REWIND_TEST_WRITER is set, the test binary acts
+// as a capture writing chunks and a snapshot into a repository, so that
+// tests can run several at once or kill one.
+func TestMain(m *testing.M) {
+	if spec := os.Getenv("REWIND_TEST_WRITER"); spec != "" {
+		if err := writer(spec); err != nil {
+			fmt.Fprintln(os.Stderr, "writer:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// writer: "DIR SEED FIRST COUNT MACHINE" stores pieces FIRST..FIRST+COUNT of
+// the sequence from SEED, then a snapshot.
+func writer(spec string) error {
+	var dir, machine string
+	var seed uint64
+	var first, count int
+	if _, err := fmt.Sscan(spec, &dir, &seed, &first, &count, &machine); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	s, err := local.Open(dir)
+	if err != nil {
+		return err
+	}
+	r, err := Open(ctx, s)
+	if err != nil {
+		return err
+	}
+	lock, err := r.Lock(ctx, false, "capture", machine, time.Minute, Locker{})
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock(ctx)
+	ps := pieces(seed, first+count)[first:]
+	snap := storeImageErr(r, machine, ps)
+	fmt.Println(snap)
+	return nil
+}
+
+func storeImageErr(r *Repository, machine string, ps [][]byte) string {
+	t := &errT{}
+	s := storeImage(t, r, machine, ps)
+	if t.err != nil {
+		return t.err.Error()
+	}
+	return s.ID().String()
+}
+
+// errT lets storeImage run outside a test.
+type errT struct {
+	testing.TB
+	err error
+}
+
+func (e *errT) Helper()                   {}
+func (e *errT) Fatal(args ...any)         { e.err = fmt.Errorf("%v", args); panic(e.err) }
+func (e *errT) Fatalf(f string, a ...any) { e.err = fmt.Errorf(f, a...); panic(e.err) }
+
+func writerCmd(t *testing.T, dir string, seed uint64, first, count int, machine string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("REWIND_TEST_WRITER=%s %d %d %d %s", dir, seed, first, count, machine))
+	cmd.Stderr = os.Stderr
+	return cmd
+}
+
+func TestConcurrentWriters(t *testing.T) {
+	r, dir := newRepo(t)
+	// Two captures with 40 chunks in common out of 60 each.
+	a := writerCmd(t, dir, 7, 0, 60, "ws1")
+	b := writerCmd(t, dir, 7, 20, 60, "ws2")
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Wait(); err != nil {
+		t.Errorf("writer a: %v", err)
+	}
+	if err := b.Wait(); err != nil {
+		t.Errorf("writer b: %v", err)
+	}
+	res := mustCheck(t, r, true)
+	if len(res.Problems) != 0 || res.Snapshots != 2 || res.Chunks != 80 {
+		t.Errorf("Check after two concurrent writers = %+v, want 2 snapshots, 80 chunks, no problems", res)
+	}
+}
+
+func TestKilledWriter(t *testing.T) {
+	r, dir := newRepo(t)
+	cmd := writerCmd(t, dir, 9, 0, 400, "ws1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill it once it has stored some chunks but (very likely) not all.
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		n := 0
+		r.ListChunks(context.Background(), func(StoredChunk) error { n++; return nil }, nil)
+		if n >= 20 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	res := mustCheck(t, r, true)
+	if len(res.Problems) != 0 {
+		t.Fatalf("Check after SIGKILL = %q, want a valid repository", res.Problems)
+	}
+	t.Logf("killed after %d chunks, %d snapshots", res.Chunks, res.Snapshots)
+	// The next run completes (the dead writer's lock is stale: same host,
+	// process gone).
+	again := writerCmd(t, dir, 9, 0, 400, "ws1")
+	if out, err := again.Output(); err != nil {
+		t.Fatalf("writer after the kill: %v %s", err, out)
+	}
+	res = mustCheck(t, r, true)
+	if len(res.Problems) != 0 || res.Snapshots < 1 || res.Chunks != 400 {
+		t.Errorf("Check after the second run = %+v, want a snapshot and 400 chunks", res)
+	}
+}
