@@ -42,7 +42,13 @@ type command struct {
 
 // commands lists the verbs. Each lives in a file of its own name.
 var commands = map[string]command{
-	"version": {"print the version", cmdVersion},
+	"init":      {"create a repository", cmdInit},
+	"snapshots": {"list the disk images and file backups in a repository", cmdSnapshots},
+	"check":     {"verify a repository (--read-data: every chunk's content too)", cmdCheck},
+	"forget":    {"drop snapshots by a retention policy (chunks stay until prune)", cmdForget},
+	"prune":     {"remove the chunks no snapshot needs", cmdPrune},
+	"version":   {"print the version", cmdVersion},
+	"inspect":   {"show a disk's partitions, filesystems and what would be imaged", cmdInspect},
 }
 
 // Version is set at build time with -ldflags "-X ...cli.Version=...".
@@ -117,8 +123,16 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// errHelp is returned by parse when -h was given; verbs return nil for it.
+// errHelp is returned by parse when -h was given.
 var errHelp = errors.New("help shown")
+
+// helpOK turns errHelp into success: -h is not a failure.
+func helpOK(err error) error {
+	if errors.Is(err, errHelp) {
+		return nil
+	}
+	return err
+}
 
 func cmdVersion(ctx context.Context, args []string, o OS) error {
 	fmt.Fprintf(o.Stdout, "rewind %s\n", Version)

@@ -104,7 +104,7 @@ func (r *Repository) Forget(ctx context.Context, machine string, policy Policy, 
 // RemoveSnapshots deletes the given snapshots. Their chunks stay until prune.
 func (r *Repository) RemoveSnapshots(ctx context.Context, snaps []*Snapshot) error {
 	for _, s := range snaps {
-		if err := r.removeSnapshot(ctx, s.id); err != nil {
+		if err := r.RemoveSnapshotID(ctx, s.id); err != nil {
 			return err
 		}
 	}

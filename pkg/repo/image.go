@@ -15,6 +15,21 @@ type Image struct {
 	// ChunkSize is the size of the fixed chunks every Area is cut into.
 	ChunkSize int    `json:"chunk_size"`
 	Disks     []Disk `json:"disks"`
+	// Stats are what the capture counted; images written without them
+	// leave it nil.
+	Stats *ImageStats `json:"stats,omitempty"`
+}
+
+// ImageStats are a capture's byte counts, for listings of images.
+type ImageStats struct {
+	ReadBytes int64 `json:"read_bytes"` // bytes read from the disks
+	// StoredBytes is the size as stored of the distinct chunks the image
+	// names, whether this capture stored them or an earlier one did.
+	StoredBytes int64 `json:"stored_bytes"`
+	// NewBytes and NewChunks count what this capture added to the
+	// repository (as stored).
+	NewBytes  int64 `json:"new_bytes"`
+	NewChunks int64 `json:"new_chunks"`
 }
 
 // Disk is one captured disk.

@@ -278,8 +278,8 @@ func (r *Repository) FindSnapshot(ctx context.Context, machine, kind, ref string
 	return match[0], nil
 }
 
-// removeSnapshot deletes a snapshot file.
-func (r *Repository) removeSnapshot(ctx context.Context, id ID) error {
+// RemoveSnapshotID deletes a snapshot file, readable or not.
+func (r *Repository) RemoveSnapshotID(ctx context.Context, id ID) error {
 	err := r.s.Remove(ctx, snapshotsDir+"/"+id.String())
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("removing snapshot %s: %w", ShortID(id), err)

@@ -1,0 +1,70 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/rewind-backup/rewind/pkg/repo"
+)
+
+type checkOptions struct {
+	repoOptions
+	ReadData bool
+	JSON     bool
+}
+
+func cmdCheck(ctx context.Context, args []string, o OS) error {
+	var opt checkOptions
+	fs := newFlags("check", o)
+	opt.register(fs)
+	fs.BoolVar(&opt.ReadData, "read-data", false, "also read every chunk and check its content against its id")
+	fs.BoolVar(&opt.JSON, "json", false, "progress as JSON lines")
+	if err := parse(fs, args); err != nil {
+		return helpOK(err)
+	}
+	return runCheck(ctx, opt, o)
+}
+
+func runCheck(ctx context.Context, opt checkOptions, o OS) error {
+	mode := progressAuto
+	if opt.JSON {
+		mode = progressJSON
+	}
+	pr := startProgress(o, mode)
+	r, err := openRepo(ctx, opt.repoOptions, o, pr.t.Note)
+	if err != nil {
+		pr.Stop()
+		return err
+	}
+	defer closeRepo(r)
+	// A shared lock keeps prune from removing chunks while they are read.
+	lock, err := r.Lock(ctx, false, "check", "", 0, repo.Locker{})
+	if err != nil {
+		pr.Stop()
+		return err
+	}
+	defer lock.Unlock(context.WithoutCancel(ctx))
+	res, err := r.Check(ctx, repo.CheckOptions{ReadData: opt.ReadData, Progress: pr.t})
+	pr.Stop()
+	if err != nil {
+		return err
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(o.Stdout, "warning: %s\n", w)
+	}
+	for _, p := range res.Problems {
+		fmt.Fprintf(o.Stdout, "error: %s\n", p)
+	}
+	what := "structure checked"
+	if opt.ReadData {
+		what = fmt.Sprintf("structure and %d chunks' content checked", res.Read)
+	}
+	fmt.Fprintf(o.Stdout, "%s: %d snapshots, %d chunks (%s stored); %s\n", r.Location(), res.Snapshots, res.Chunks, bytesString(res.ChunkBytes), what)
+	if len(res.Problems) > 0 {
+		return fmt.Errorf("the repository has %d problems (listed above): %w", len(res.Problems), ErrProblemsFound)
+	}
+	fmt.Fprintln(o.Stdout, "no problems found")
+	return nil
+}

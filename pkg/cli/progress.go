@@ -1,0 +1,163 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/rewind-backup/rewind/pkg/progress"
+)
+
+// progressMode says how a verb shows progress.
+type progressMode int
+
+const (
+	progressAuto  progressMode = iota // a bar on a terminal, plain lines otherwise
+	progressJSON                      // one JSON object a line, for scripts
+	progressQuiet                     // nothing but notes
+)
+
+// printer shows a Tracker's progress on a writer until stopped: a redrawn
+// line on a terminal (5 times a second), a plain line every 10 s otherwise,
+// a JSON line a second with --json. Notes go to stderr at once (in JSON mode
+// as JSON lines on stdout).
+type printer struct {
+	t    *progress.Tracker
+	w    io.Writer
+	errw io.Writer
+	mode progressMode
+	tty  bool
+
+	mu   sync.Mutex
+	stop chan struct{}
+	done chan struct{}
+	last int // width of the last bar drawn
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func startProgress(o OS, mode progressMode) *printer {
+	p := &printer{
+		t: progress.NewTracker(), w: o.Stdout, errw: o.Stderr, mode: mode,
+		tty: isTerminal(o.Stdout), stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	p.t.OnNote = p.note
+	go p.run()
+	return p
+}
+
+func (p *printer) note(msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.mode == progressJSON {
+		b, _ := json.Marshal(map[string]string{"type": "note", "message": msg})
+		fmt.Fprintf(p.w, "%s\n", b)
+		return
+	}
+	p.clearLine()
+	fmt.Fprintf(p.errw, "rewind: %s\n", msg)
+}
+
+func (p *printer) run() {
+	defer close(p.done)
+	every := 10 * time.Second
+	switch {
+	case p.mode == progressJSON:
+		every = time.Second
+	case p.tty:
+		every = 200 * time.Millisecond
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-tick.C:
+			p.draw()
+		}
+	}
+}
+
+// Stop stops the printer and clears the bar.
+func (p *printer) Stop() {
+	close(p.stop)
+	<-p.done
+	p.mu.Lock()
+	p.clearLine()
+	p.mu.Unlock()
+}
+
+func (p *printer) clearLine() {
+	if p.tty && p.last > 0 && p.mode == progressAuto {
+		fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", p.last))
+		p.last = 0
+	}
+}
+
+func (p *printer) draw() {
+	s := p.t.Status()
+	if s.Phase == "" || p.mode == progressQuiet {
+		return
+	}
+	elapsed := time.Since(s.Started)
+	done := s.Get(progress.Done)
+	rate := float64(done) / max(elapsed.Seconds(), 0.001)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.mode == progressJSON {
+		m := map[string]any{"type": "progress", "phase": s.Phase, "total": s.Total, "elapsed": elapsed.Seconds()}
+		for c := progress.Done; c <= progress.Items; c++ {
+			m[c.String()] = s.Get(c)
+		}
+		b, _ := json.Marshal(m)
+		fmt.Fprintf(p.w, "%s\n", b)
+		return
+	}
+	line := fmt.Sprintf("%s: %s", s.Phase, bytesString(done))
+	if s.Total > 0 {
+		frac := min(float64(done)/float64(s.Total), 1)
+		line = fmt.Sprintf("%s %s %3.0f%% %s of %s", s.Phase, bar(frac, 24), 100*frac, bytesString(done), bytesString(s.Total))
+		if rate > 0 && done < s.Total {
+			eta := time.Duration(float64(s.Total-done)/rate) * time.Second
+			line += fmt.Sprintf(", %s/s, %s left", bytesString(int64(rate)), eta.Round(time.Second))
+		}
+	}
+	if p.tty {
+		pad := max(p.last-len(line), 0)
+		fmt.Fprintf(p.w, "\r%s%s", line, strings.Repeat(" ", pad))
+		p.last = len(line)
+		return
+	}
+	fmt.Fprintln(p.w, line)
+}
+
+func bar(frac float64, width int) string {
+	n := int(frac * float64(width))
+	return "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
+}
+
+// bytesString formats a byte count for people: 1.5 GiB.
+func bytesString(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
