@@ -14,10 +14,21 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/rewind-backup/rewind/pkg/boot"
 	"github.com/rewind-backup/rewind/pkg/cli"
 )
 
 func main() {
+	// As the boot environment's uinit (/bin/uinit, or "rewind boot"),
+	// rewind never exits: u-root's init would leave the kernel to panic.
+	// It catches and drops Ctrl-C, which belongs to the shell it runs
+	// (caught, not ignored: an ignored signal would stay ignored in the shell).
+	if boot.IsUinit(os.Args) {
+		signal.Notify(make(chan os.Signal, 1), os.Interrupt)
+		err := boot.Uinit(context.Background(), os.Stdin, os.Stdout)
+		fmt.Fprintf(os.Stderr, "rewind: %v\n", err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := cli.Run(ctx, os.Args[1:], cli.OS{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
 	stop()

@@ -1,0 +1,105 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+package boot
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Disk is a whole disk as the boot environment sees it.
+type Disk struct {
+	Name   string // kernel name: "sda", "nvme0n1", "vda"
+	Path   string // device node: "/dev/sda"
+	Model  string
+	Serial string
+	Size   int64 // bytes
+}
+
+func (d Disk) String() string {
+	s := fmt.Sprintf("%s (%s", d.Name, humanSize(d.Size))
+	if d.Model != "" {
+		s += ", " + d.Model
+	}
+	if d.Serial != "" {
+		s += ", serial " + d.Serial
+	}
+	return s + ")"
+}
+
+func humanSize(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+}
+
+// ErrTarget marks a rewind.target that names no disk, several, or one that
+// must not be written.
+var ErrTarget = errors.New("no usable target disk")
+
+// ResolveTarget picks the disk that spec names among disks: a kernel name
+// ("nvme0n1", "/dev/sda"), "serial:SERIAL", or "only" for the single disk
+// that is not the boot medium. medium is the boot medium's disk name ("" if
+// none); it is never returned.
+func ResolveTarget(spec string, disks []Disk, medium string) (Disk, error) {
+	var others []Disk
+	for _, d := range disks {
+		if d.Name != medium {
+			others = append(others, d)
+		}
+	}
+	list := func() string {
+		if len(others) == 0 {
+			return "none"
+		}
+		var s []string
+		for _, d := range others {
+			s = append(s, d.String())
+		}
+		return strings.Join(s, "; ")
+	}
+	spec = strings.TrimSpace(spec)
+	switch {
+	case spec == "":
+		return Disk{}, fmt.Errorf("rewind.target is not set; name the disk (e.g. rewind.target=nvme0n1, serial:SERIAL or only); disks here: %s: %w", list(), ErrTarget)
+	case spec == "only":
+		switch len(others) {
+		case 1:
+			return others[0], nil
+		case 0:
+			return Disk{}, fmt.Errorf("rewind.target=only: there is no disk besides the boot medium; is the disk's controller driver missing?: %w", ErrTarget)
+		default:
+			return Disk{}, fmt.Errorf("rewind.target=only: there are %d disks besides the boot medium, name one (rewind.target=NAME or serial:SERIAL): %s: %w", len(others), list(), ErrTarget)
+		}
+	case strings.HasPrefix(spec, "serial:"):
+		want := strings.TrimSpace(strings.TrimPrefix(spec, "serial:"))
+		for _, d := range disks {
+			if want != "" && d.Serial == want {
+				if d.Name == medium {
+					return Disk{}, fmt.Errorf("rewind.target=%s is the boot medium %s, which is never written: %w", spec, d, ErrTarget)
+				}
+				return d, nil
+			}
+		}
+		return Disk{}, fmt.Errorf("rewind.target=%s: no disk has serial %q; disks here: %s: %w", spec, want, list(), ErrTarget)
+	default:
+		name := strings.TrimPrefix(spec, "/dev/")
+		for _, d := range disks {
+			if d.Name == name {
+				if d.Name == medium {
+					return Disk{}, fmt.Errorf("rewind.target=%s is the boot medium %s, which is never written: %w", spec, d, ErrTarget)
+				}
+				return d, nil
+			}
+		}
+		return Disk{}, fmt.Errorf("rewind.target=%s: no disk %q; disks here: %s: %w", spec, name, list(), ErrTarget)
+	}
+}
