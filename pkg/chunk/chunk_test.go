@@ -93,7 +93,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"wrong id", good, Hash([]byte("other")), 1 << 20, "content hashes to"},
 		{"over limit", good, id, 1024, "more than the repository's limit"},
 		{"truncated", good[:len(good)-10], id, 1 << 20, ""},
-		{"unknown codec", append(append([]byte(magic), 7, 0, 0, 0, 0)), Hash(nil), 10, "unknown codec"},
+		{"unknown codec", append([]byte(magic), 7, 0, 0, 0, 0), Hash(nil), 10, "unknown codec"},
 	} {
 		_, err := Decode(nil, tc.enc, tc.id, tc.max)
 		if err == nil {
@@ -190,4 +190,20 @@ func BenchmarkDecode(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkHashEncodeParallel hashes and compresses 1 MiB chunks on every
+// core (b.RunParallel uses GOMAXPROCS goroutines); compare with
+// BenchmarkEncode, one core, for the scaling.
+func BenchmarkHashEncodeParallel(b *testing.B) {
+	p := sample("text", 1<<20)
+	b.SetBytes(int64(len(p)))
+	b.RunParallel(func(pb *testing.PB) {
+		var c lz4.Compressor
+		dst := make([]byte, 0, MaxEncodedLen(len(p)))
+		for pb.Next() {
+			Hash(p)
+			Encode(&c, dst[:0], p)
+		}
+	})
 }
