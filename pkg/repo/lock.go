@@ -45,7 +45,33 @@ type Lock struct {
 	mu      sync.Mutex
 	stop    chan struct{}
 	done    chan struct{}
+	lost    chan struct{} // closed when the lock could not be kept fresh
 	lastErr error
+}
+
+// Lost is closed when the lock could not be refreshed for so long that
+// others may take it for stale (20 of the 30 minutes): the holder must stop
+// writing. Use Context to tie work to it.
+func (l *Lock) Lost() <-chan struct{} { return l.lost }
+
+// Context returns a context that is cancelled when ctx is or when the lock
+// is lost.
+func (l *Lock) Context(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-l.lost:
+			cancel(fmt.Errorf("lost the repository lock: it could not be refreshed (%v); stopped so that a prune cannot remove chunks in use", l.err()))
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { cancel(context.Canceled) }
+}
+
+func (l *Lock) err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lastErr
 }
 
 // Locker says who is locking; the zero value means this host and process.
@@ -119,6 +145,7 @@ func (r *Repository) tryLock(ctx context.Context, exclusive bool, op, machine st
 		info: LockInfo{Exclusive: exclusive, Op: op, Machine: machine, Host: who.Host, PID: who.PID, Time: who.Now()},
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
+		lost: make(chan struct{}),
 	}
 	if err := l.save(ctx); err != nil {
 		return nil, fmt.Errorf("writing a lock to %s: %w", r.s.Location(), err)
@@ -155,6 +182,7 @@ func (l *Lock) refresh() {
 	defer close(l.done)
 	t := time.NewTicker(lockRefresh)
 	defer t.Stop()
+	fresh := time.Now()
 	for {
 		select {
 		case <-l.stop:
@@ -165,6 +193,12 @@ func (l *Lock) refresh() {
 			err := l.save(context.Background())
 			l.lastErr = err
 			l.mu.Unlock()
+			if err == nil {
+				fresh = time.Now()
+			} else if time.Since(fresh) > lockStale*2/3 {
+				close(l.lost)
+				return
+			}
 		}
 	}
 }
