@@ -179,7 +179,7 @@ func readGPT(r io.ReaderAt, size int64, ss int, m mbrSector) (*Layout, error) {
 		h, entries = backup, bEntries
 		l.Warnings = append(l.Warnings, fmt.Sprintf("primary GPT header is damaged (%v); using the backup header at LBA %d", pErr, backup.myLBA))
 	default:
-		return nil, fmt.Errorf("neither GPT header is usable: primary: %v; backup: %w", pErr, bErr)
+		return nil, fmt.Errorf("neither GPT header is usable (primary: %v; backup: %v): %w", pErr, bErr, ErrCorrupt)
 	}
 	if bErr == nil {
 		l.BackupValid = true

@@ -205,7 +205,7 @@ func WriteTable(ctx context.Context, w io.WriterAt, target int64, saved []SavedR
 	switch got.Type {
 	case TypeMBR:
 		writes = append(writes, saved...)
-		if last := target - ss; !got.covers(last, ss) {
+		if last := target - ss; !got.covers(last, ss) && !overlapsSaved(saved, last, ss) {
 			writes = append(writes, SavedRegion{Region: Region{Kind: "stale-gpt", Offset: last, Length: ss}, Data: make([]byte, ss)})
 		}
 	case TypeGPT:
@@ -253,6 +253,9 @@ func (l *Layout) moveGPT(saved []SavedRegion, target int64) ([]SavedRegion, erro
 	}
 	h := l.gpt.header
 	sectors := target / ss
+	if sectors < 2*es+3 {
+		return nil, fmt.Errorf("a %d-byte target cannot hold two GPT headers and entry arrays: %w", target, ErrTooSmall)
+	}
 	last := uint64(sectors - 1)
 	backupEntries := last - uint64(es)
 	lastUsable := h.lastUsableLBA
@@ -261,6 +264,9 @@ func (l *Layout) moveGPT(saved []SavedRegion, target int64) ([]SavedRegion, erro
 	}
 	if end := uint64(l.lastEnd() / ss); end > 0 && end-1 > lastUsable {
 		return nil, fmt.Errorf("partitions end at sector %d, past the last usable sector %d of the target: %w", end-1, lastUsable, ErrTooSmall)
+	}
+	if int64(backupEntries)*ss < int64(len(head)) {
+		return nil, fmt.Errorf("the backup GPT at sector %d of the target would overlap the %d-byte head area: %w", backupEntries, len(head), ErrTooSmall)
 	}
 	primary := buildGPTHeader(h.raw, 1, last, lastUsable, l.EntriesLBA)
 	backup := buildGPTHeader(h.raw, last, 1, lastUsable, backupEntries)
@@ -298,6 +304,16 @@ func stretchProtective(mbr []byte, oldSectors, newSectors uint64) {
 func (l *Layout) covers(off, n int64) bool {
 	for _, p := range l.Partitions {
 		if off < p.End() && p.Start < off+n {
+			return true
+		}
+	}
+	return false
+}
+
+// overlapsSaved reports whether [off, off+n) overlaps a saved region.
+func overlapsSaved(saved []SavedRegion, off, n int64) bool {
+	for _, r := range saved {
+		if off < r.Offset+r.Length && r.Offset < off+n {
 			return true
 		}
 	}
