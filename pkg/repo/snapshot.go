@@ -46,23 +46,12 @@ type Snapshot struct {
 	Note    string    `json:"note,omitempty"`
 	// Duration is how long the backup took.
 	Duration Duration `json:"duration,omitempty"`
-	// Stats says what the backup cost; optional.
-	Stats *Stats `json:"stats,omitempty"`
 	// Image is set when Kind is KindImage.
 	Image *Image `json:"image,omitempty"`
 	// Files is set when Kind is KindFiles.
 	Files *Files `json:"files,omitempty"`
 
 	id ID // set when stored or loaded
-}
-
-// Stats are a backup's figures, for `rewind images` and reports.
-type Stats struct {
-	ReadBytes  int64 `json:"read_bytes"`  // bytes read from the source
-	Chunks     int64 `json:"chunks"`      // chunks the snapshot names (zero chunks included)
-	NewChunks  int64 `json:"new_chunks"`  // chunks this backup stored that the repository lacked
-	NewBytes   int64 `json:"new_bytes"`   // their size as stored
-	ZeroChunks int64 `json:"zero_chunks"` // all-zero chunks: recorded, not stored
 }
 
 // ID names a snapshot: the SHA-256 of its stored bytes.
