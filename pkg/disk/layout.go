@@ -95,19 +95,28 @@ func (p Partition) End() int64 { return p.Start + p.Size }
 // (*Device does).
 type sectorSizer interface{ SectorSize() int }
 
+// knownSectorSize returns the logical sector size x reports, or 0 when it
+// reports none or is an image file (whose "sector size" is whatever its
+// partition table was made with).
+func knownSectorSize(x any) int {
+	if b, ok := x.(interface{ IsBlock() bool }); ok && !b.IsBlock() {
+		return 0
+	}
+	if s, ok := x.(sectorSizer); ok {
+		return s.SectorSize()
+	}
+	return 0
+}
+
 // ReadLayout reads the partition table of a disk of size bytes.
 //
-// The sector size is r's SectorSize() when r has that method (a *Device
-// does), else 512; for a GPT the header is also looked for at 4096 bytes, so
-// images of 4Kn disks are recognised. A disk with neither table has Type
-// "none" and no error. A damaged primary GPT falls back to the backup, with a
-// warning in Layout.Warnings.
+// The sector size is r's SectorSize() when r has that method and is a block
+// device (a *Device on a disk), else 512, except that a GPT header is also
+// looked for at byte 4096, so that images of 4Kn disks are recognised. A
+// disk with neither table has Type "none" and no error. A damaged primary
+// GPT falls back to the backup, with a warning in Layout.Warnings.
 func ReadLayout(r io.ReaderAt, size int64) (*Layout, error) {
-	ss := 0
-	if s, ok := r.(sectorSizer); ok {
-		ss = s.SectorSize()
-	}
-	return ReadLayoutSectorSize(r, size, ss)
+	return ReadLayoutSectorSize(r, size, knownSectorSize(r))
 }
 
 // ReadLayoutSectorSize is ReadLayout with an explicit logical sector size

@@ -177,16 +177,20 @@ func (l *Layout) MinTargetSize() int64 {
 //
 // A target smaller than MinTargetSize fails with ErrTooSmall before anything
 // is written; so do saved regions that do not match l (ErrMismatch) and a
-// target whose sector size differs (ErrSectorSize, when w has SectorSize()).
+// block device whose logical sector size differs (ErrSectorSize, when w has
+// SectorSize and IsBlock methods, as *Device has).
 // WriteTable does not sync: call Sync and RereadPartitions afterwards.
 func WriteTable(ctx context.Context, w io.WriterAt, target int64, saved []SavedRegion, l *Layout) error {
 	if l == nil || l.Type == TypeNone {
 		return fmt.Errorf("no partition table to write")
 	}
 	ss := int64(l.SectorSize)
-	if s, ok := w.(sectorSizer); ok && s.SectorSize() != l.SectorSize {
+	if ts := knownSectorSize(w); ts != 0 && ts != l.SectorSize {
 		return fmt.Errorf("target has %d-byte sectors, the captured disk %d-byte sectors; a partition table cannot be moved between them: %w",
-			s.SectorSize(), l.SectorSize, ErrSectorSize)
+			ts, l.SectorSize, ErrSectorSize)
+	}
+	if l.SectorSize < 512 || l.SectorSize > 4096 || l.SectorSize&(l.SectorSize-1) != 0 {
+		return fmt.Errorf("layout has an impossible sector size %d: %w", l.SectorSize, ErrMismatch)
 	}
 	got, err := LayoutFromSaved(saved, l.Size, l.SectorSize)
 	if err != nil {
