@@ -173,3 +173,23 @@ func TestFourKn(t *testing.T) {
 		t.Errorf("WriteTable(4Kn table onto a 512-byte-sector disk) = %v, want ErrSectorSize", err)
 	}
 }
+
+// Every disk ListDisks shows opens read-only with the same name, size, model
+// and serial.
+func TestOpenHostDisks(t *testing.T) {
+	disks, err := ListDisks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, di := range disks {
+		d, err := Open(di.Path)
+		if err != nil {
+			t.Logf("Open(%s) = %v (skipped)", di.Path, err)
+			continue
+		}
+		if d.Name() != di.Name || d.Size() != di.Size || d.Model() != di.Model || d.Serial() != di.Serial || !d.IsBlock() {
+			t.Errorf("Open(%s) = name %q size %d model %q serial %q; ListDisks says %+v", di.Path, d.Name(), d.Size(), d.Model(), d.Serial(), di)
+		}
+		d.Close()
+	}
+}

@@ -288,37 +288,68 @@ func buildGPTHeader(hdr []byte, myLBA, alternate, lastUsable, entriesLBA uint64)
 	return b
 }
 
-// gptTypeNames names the partition types a PC disk is likely to hold.
-var gptTypeNames = map[string]string{
-	"C12A7328-F81F-11D2-BA4B-00A0C93EC93B": "EFI System",
-	"21686148-6449-6E6F-744E-656564454649": "BIOS boot",
-	"024DEE41-33E7-11D3-9D69-0008C781F39F": "MBR partition scheme",
-	"E3C9E316-0B5C-4DB8-817D-F92DF00215AE": "Microsoft reserved",
-	"EBD0A0A2-B9E5-4433-87C0-68B6B72699C7": "Microsoft basic data",
-	"DE94BBA4-06D1-4D40-A16A-BFD50179D6AC": "Windows recovery environment",
-	"5808C8AA-7E8F-42E0-85D2-E1E90434CFB3": "Microsoft LDM metadata",
-	"AF9B60A0-1431-4F62-BC68-3311714A69AD": "Microsoft LDM data",
-	"E75CAF8F-F680-4CEE-AFA3-B001E56EFC2D": "Microsoft Storage Spaces",
-	"0FC63DAF-8483-4772-8E79-3D69D8477DE4": "Linux filesystem",
-	"0657FD6D-A4AB-43C4-84E5-0933C84B4F4F": "Linux swap",
-	"E6D6D379-F507-44C2-A23C-238F2A3DF928": "Linux LVM",
-	"A19D880F-05FC-4D3B-A006-743F0F84911E": "Linux RAID",
-	"4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709": "Linux root (x86-64)",
-	"44479540-F297-41B2-9AF7-D131D5F0458A": "Linux root (x86)",
-	"B921B045-1DF0-41C3-AF44-4C6F280D3FAE": "Linux root (ARM-64)",
-	"933AC7E1-2EB4-4F13-B844-0E14E2AEF915": "Linux home",
-	"3B8F8425-20E0-4F3B-907F-1A25A76F98E8": "Linux server data",
-	"BC13C2FF-59E6-4262-A352-B275FD6F7172": "Linux extended boot",
-	"CA7D7CCB-63ED-4C53-861C-1742536059CC": "Linux LUKS",
-	"8DA63339-0007-60C0-C436-083AC8230908": "Linux reserved",
-	"48465300-0000-11AA-AA11-00306543ECAC": "Apple HFS/HFS+",
-	"7C3457EF-0000-11AA-AA11-00306543ECAC": "Apple APFS",
-	"516E7CB4-6ECF-11D6-8FF8-00022D09712B": "FreeBSD disklabel",
-	"83BD6B9D-7F41-11DC-BE0B-001560B84F0F": "FreeBSD boot",
-	"516E7CBA-6ECF-11D6-8FF8-00022D09712B": "FreeBSD ZFS",
-	"6A898CC3-1DD2-11B2-99A6-080020736631": "Solaris /usr & Apple ZFS",
-	"AA31E02A-400F-11DB-9590-000C2911D1B8": "VMware VMFS",
-	"9D275380-40AD-11DB-BF97-000C2911D1B8": "VMware kcore crash protection",
+// gptTypeName names the partition types a PC disk is likely to hold, as
+// sgdisk does; "" for others.
+func gptTypeName(guid string) string {
+	switch guid {
+	case "C12A7328-F81F-11D2-BA4B-00A0C93EC93B":
+		return "EFI System"
+	case "21686148-6449-6E6F-744E-656564454649":
+		return "BIOS boot"
+	case "024DEE41-33E7-11D3-9D69-0008C781F39F":
+		return "MBR partition scheme"
+	case "E3C9E316-0B5C-4DB8-817D-F92DF00215AE":
+		return "Microsoft reserved"
+	case "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7":
+		return "Microsoft basic data"
+	case "DE94BBA4-06D1-4D40-A16A-BFD50179D6AC":
+		return "Windows recovery environment"
+	case "5808C8AA-7E8F-42E0-85D2-E1E90434CFB3":
+		return "Microsoft LDM metadata"
+	case "AF9B60A0-1431-4F62-BC68-3311714A69AD":
+		return "Microsoft LDM data"
+	case "E75CAF8F-F680-4CEE-AFA3-B001E56EFC2D":
+		return "Microsoft Storage Spaces"
+	case "0FC63DAF-8483-4772-8E79-3D69D8477DE4":
+		return "Linux filesystem"
+	case "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F":
+		return "Linux swap"
+	case "E6D6D379-F507-44C2-A23C-238F2A3DF928":
+		return "Linux LVM"
+	case "A19D880F-05FC-4D3B-A006-743F0F84911E":
+		return "Linux RAID"
+	case "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709":
+		return "Linux root (x86-64)"
+	case "44479540-F297-41B2-9AF7-D131D5F0458A":
+		return "Linux root (x86)"
+	case "B921B045-1DF0-41C3-AF44-4C6F280D3FAE":
+		return "Linux root (ARM-64)"
+	case "933AC7E1-2EB4-4F13-B844-0E14E2AEF915":
+		return "Linux home"
+	case "3B8F8425-20E0-4F3B-907F-1A25A76F98E8":
+		return "Linux server data"
+	case "BC13C2FF-59E6-4262-A352-B275FD6F7172":
+		return "Linux extended boot"
+	case "CA7D7CCB-63ED-4C53-861C-1742536059CC":
+		return "Linux LUKS"
+	case "8DA63339-0007-60C0-C436-083AC8230908":
+		return "Linux reserved"
+	case "48465300-0000-11AA-AA11-00306543ECAC":
+		return "Apple HFS/HFS+"
+	case "7C3457EF-0000-11AA-AA11-00306543ECAC":
+		return "Apple APFS"
+	case "516E7CB4-6ECF-11D6-8FF8-00022D09712B":
+		return "FreeBSD disklabel"
+	case "83BD6B9D-7F41-11DC-BE0B-001560B84F0F":
+		return "FreeBSD boot"
+	case "516E7CBA-6ECF-11D6-8FF8-00022D09712B":
+		return "FreeBSD ZFS"
+	case "6A898CC3-1DD2-11B2-99A6-080020736631":
+		return "Solaris /usr & Apple ZFS"
+	case "AA31E02A-400F-11DB-9590-000C2911D1B8":
+		return "VMware VMFS"
+	case "9D275380-40AD-11DB-BF97-000C2911D1B8":
+		return "VMware kcore crash protection"
+	}
+	return ""
 }
-
-func gptTypeName(guid string) string { return gptTypeNames[guid] }

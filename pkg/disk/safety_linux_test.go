@@ -282,3 +282,20 @@ func TestListDisksHost(t *testing.T) {
 	}
 	t.Logf("%+v", disks)
 }
+
+// A real partition node, where this machine has one, is refused naming its
+// disk. (Loop devices here get no partition nodes; TestDiskRefusalFakeSysfs
+// covers the logic.)
+func TestCheckWritableRealPartition(t *testing.T) {
+	parts, _ := filepath.Glob("/sys/class/block/*/partition")
+	for _, p := range parts {
+		name := filepath.Base(filepath.Dir(p))
+		if _, err := os.Stat("/dev/" + name); err != nil {
+			continue
+		}
+		parent := (Host{}).parentDisk(name)
+		wantRefused(t, "CheckWritable(/dev/"+name+")", CheckWritable("/dev/"+name), "partition", "name /dev/"+parent+" instead")
+		return
+	}
+	t.Skip("no partition device on this machine")
+}

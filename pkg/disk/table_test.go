@@ -314,3 +314,40 @@ func readerOf(t *testing.T, path string) *Device {
 	t.Cleanup(func() { d.Close() })
 	return d
 }
+
+// A hybrid MBR's bytes (its extra entries, boot code, signature) survive a
+// restore onto a larger disk untouched; only the GPT moves.
+func TestWriteTableHybridLarger(t *testing.T) {
+	ctx := context.Background()
+	src := sfdiskImage(t, 40*mib, gptScript)
+	run(t, "", "sgdisk", "-h", "1:3", src)
+	patchFile(t, src, 0, randomBytes(4, 440))
+	l := readImageLayout(t, src)
+	if !l.Hybrid {
+		t.Fatalf("ReadLayout(sgdisk -h) Hybrid = false, want true")
+	}
+	saved, err := CaptureRegions(ctx, readerOf(t, src), l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := sparseFile(t, "target.img", 64*mib)
+	w, err := OpenWrite(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteTable(ctx, w, 64*mib, saved, l); err != nil {
+		t.Fatalf("WriteTable(hybrid, larger) = %v", err)
+	}
+	w.Close()
+	if got, want := readRange(t, dst, 0, 512), readRange(t, src, 0, 512); !bytes.Equal(got, want) {
+		t.Errorf("WriteTable(hybrid, larger): MBR sector changed")
+	}
+	got := readImageLayout(t, dst)
+	if !got.Hybrid || !got.PrimaryValid || !got.BackupValid || !cmp.Equal(got.Partitions, l.Partitions) {
+		t.Errorf("after WriteTable(hybrid, larger): hybrid %v, valid %v/%v, partitions equal %v; want all true",
+			got.Hybrid, got.PrimaryValid, got.BackupValid, cmp.Equal(got.Partitions, l.Partitions))
+	}
+	if got, want := dumpWithout(t, dst, "last-lba"), dumpWithout(t, src, "last-lba"); got != want {
+		t.Errorf("sfdisk --dump after WriteTable(hybrid, larger):\n%s\nwant\n%s", got, want)
+	}
+}
