@@ -1,0 +1,277 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+// Package capture images whole disks into a repository: each disk's
+// partition table and boot area verbatim, and each partition's used blocks
+// as fixed-size chunks, hashed and compressed on every core, uploading only
+// the chunks the repository does not hold yet.
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/rewind-backup/rewind/pkg/blockmap"
+	"github.com/rewind-backup/rewind/pkg/disk"
+	"github.com/rewind-backup/rewind/pkg/progress"
+	"github.com/rewind-backup/rewind/pkg/repo"
+)
+
+// Source is a disk to capture: a block device or a disk image file.
+// ReadAt may be called concurrently and must not see the disk change while
+// the capture runs. *disk.Device implements it.
+type Source interface {
+	io.ReaderAt
+	// Size is the disk's size in bytes.
+	Size() int64
+	// SectorSize is its logical sector size (512 for image files).
+	SectorSize() int
+}
+
+// describer is what a *disk.Device tells about itself; a Source without it
+// is recorded by size only.
+type describer interface {
+	Path() string
+	Name() string
+	Model() string
+	Serial() string
+}
+
+// Mapper returns the used extents of a partition of size bytes read
+// through r, as blockmap.Read does. It may be called concurrently.
+type Mapper func(ctx context.Context, r io.ReaderAt, size int64) (*blockmap.Map, error)
+
+// Options change how Capture works. The zero value (with Machine set) is a
+// sensible capture.
+type Options struct {
+	Machine string // the machine's name in the repository (required)
+	Note    string
+	Host    string // the host name recorded in the snapshot
+	// Force maps filesystems that say they were not shut down cleanly
+	// instead of imaging them raw (blockmap.Options.Force).
+	Force bool
+	// Workers hash and compress chunks (0: one per CPU); Uploads store
+	// them (0: 4); ReadSize is the largest single disk read (0: 8 MiB).
+	Workers, Uploads, ReadSize int
+	// LockWait is how long to wait for a conflicting lock (prune) to go.
+	LockWait time.Duration
+	Progress progress.Reporter // nil: progress.Discard
+	Map      Mapper            // nil: blockmap.Read
+	Now      func() time.Time  // nil: time.Now
+}
+
+// Result is a finished capture.
+type Result struct {
+	Snapshot *repo.Snapshot // as stored; Snapshot.ID() names it
+	Stats    repo.ImageStats
+	Duration time.Duration
+	// Warnings are things the technician should know: partitions imaged
+	// raw because their filesystem could not be mapped, and why.
+	Warnings []string
+}
+
+// Capture images disks into r as one image snapshot of opt.Machine, holding
+// a shared lock on r throughout. Chunks the repository already holds are
+// not uploaded again, all-zero chunks are recorded but never stored, and
+// the snapshot is saved last, after every chunk it names.
+func Capture(ctx context.Context, r *repo.Repository, disks []Source, opt Options) (*Result, error) {
+	if len(disks) == 0 {
+		return nil, errors.New("no disk to capture")
+	}
+	if err := repo.ValidMachine(opt.Machine); err != nil {
+		return nil, err
+	}
+	opt = opt.withDefaults()
+	start := opt.Now()
+	lock, err := r.Lock(ctx, false, "capture", opt.Machine, opt.LockWait, repo.Locker{})
+	if err != nil {
+		return nil, fmt.Errorf("locking %s for the capture: %w", r.Location(), err)
+	}
+	defer lock.Unlock(context.WithoutCancel(ctx))
+
+	cs := r.Config().ChunkSize
+	img := &repo.Image{ChunkSize: cs}
+	var res Result
+	opt.Progress.Phase("layout", int64(len(disks)))
+	for i, src := range disks {
+		d, warns, err := planDisk(ctx, src, cs, opt)
+		if err != nil {
+			return nil, fmt.Errorf("disk %d (%s): %w", i+1, sourceName(src), err)
+		}
+		for _, w := range warns {
+			opt.Progress.Note(w)
+		}
+		res.Warnings = append(res.Warnings, warns...)
+		img.Disks = append(img.Disks, d)
+		opt.Progress.Add(progress.Done, 1)
+	}
+
+	stats, err := storeChunks(ctx, r, img, disks, opt)
+	if err != nil {
+		return nil, err
+	}
+	img.Stats = &stats
+	snap := &repo.Snapshot{
+		Kind:     repo.KindImage,
+		Machine:  opt.Machine,
+		Time:     start,
+		Host:     opt.Host,
+		Note:     opt.Note,
+		Duration: repo.Duration(opt.Now().Sub(start)),
+		Image:    img,
+	}
+	opt.Progress.Phase("snapshot", 1)
+	if _, err := r.SaveSnapshot(ctx, snap); err != nil {
+		return nil, err
+	}
+	opt.Progress.Add(progress.Done, 1)
+	res.Snapshot = snap
+	res.Stats = stats
+	res.Duration = opt.Now().Sub(start)
+	return &res, nil
+}
+
+func (o Options) withDefaults() Options {
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.Uploads <= 0 {
+		o.Uploads = 4
+	}
+	if o.ReadSize <= 0 {
+		o.ReadSize = 8 << 20
+	}
+	if o.Progress == nil {
+		o.Progress = progress.Discard
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Map == nil {
+		force := o.Force
+		o.Map = func(ctx context.Context, r io.ReaderAt, size int64) (*blockmap.Map, error) {
+			return blockmap.Read(ctx, r, size, blockmap.Options{Force: force})
+		}
+	}
+	return o
+}
+
+// sourceName names a source for messages and the manifest.
+func sourceName(src Source) string {
+	if d, ok := src.(describer); ok {
+		if d.Name() != "" {
+			return d.Name()
+		}
+		return filepath.Base(d.Path())
+	}
+	return "disk"
+}
+
+// planDisk reads a disk's layout and used-block maps and returns its
+// manifest entry with every chunk listed but not yet hashed.
+func planDisk(ctx context.Context, src Source, cs int, opt Options) (repo.Disk, []string, error) {
+	size := src.Size()
+	l, err := disk.ReadLayout(src, size)
+	if err != nil {
+		return repo.Disk{}, nil, fmt.Errorf("reading the partition table: %w", err)
+	}
+	d := repo.Disk{
+		Name:       sourceName(src),
+		Size:       size,
+		SectorSize: l.SectorSize,
+		Table:      l.Type,
+		DiskGUID:   l.DiskGUID,
+		Signature:  l.Signature,
+		Boot:       []repo.Area{},
+		Partitions: []repo.Partition{},
+	}
+	if dd, ok := src.(describer); ok {
+		d.Model, d.Serial = dd.Model(), dd.Serial()
+	}
+	warns := append([]string(nil), l.Warnings...)
+	for _, reg := range l.Regions() {
+		a := repo.Area{Offset: reg.Offset, Length: reg.Length}
+		a.Used = []repo.Extent{{Off: 0, Len: reg.Length}}
+		a.UsedBytes = reg.Length
+		a.Chunks = chunkList(a.Used, cs)
+		d.Boot = append(d.Boot, a)
+	}
+	parts := l.Partitions
+	if l.Type == disk.TypeNone {
+		// A filesystem on the whole disk, with no table: one area.
+		parts = []disk.Partition{{Index: 0, Start: 0, Size: size}}
+	}
+	for _, p := range parts {
+		if p.Extended || p.Size <= 0 {
+			continue // the extended container's EBRs are boot regions
+		}
+		if p.Start < 0 || p.End() > size {
+			return repo.Disk{}, nil, fmt.Errorf("partition %d (%d bytes at %d) lies beyond the disk's end (%d bytes)", p.Index, p.Size, p.Start, size)
+		}
+		m, err := opt.Map(ctx, io.NewSectionReader(src, p.Start, p.Size), p.Size)
+		if errors.Is(err, blockmap.ErrCorrupt) || errors.Is(err, blockmap.ErrUnclean) {
+			w := fmt.Sprintf("partition %d: %v; imaging it raw (every block)", p.Index, err)
+			warns = append(warns, w)
+			m = &blockmap.Map{
+				Summary: blockmap.Summary{Mode: blockmap.Raw, Reason: err.Error(), Total: p.Size, Used: p.Size},
+				Extents: []blockmap.Extent{{Off: 0, Len: p.Size}},
+			}
+		} else if err != nil {
+			return repo.Disk{}, nil, fmt.Errorf("mapping the used blocks of partition %d: %w", p.Index, err)
+		}
+		rp := repo.Partition{
+			Index:    p.Index,
+			Type:     p.Type,
+			TypeName: p.TypeName,
+			GUID:     p.GUID,
+			Name:     p.Name,
+			FS:       m.FS,
+			Label:    m.Label,
+			UUID:     m.UUID,
+			Mode:     string(m.Mode),
+			Reason:   m.Reason,
+			Area:     repo.Area{Offset: p.Start, Length: p.Size, Used: []repo.Extent{}},
+		}
+		if rp.Mode == "" {
+			rp.Mode = string(blockmap.UsedBlocks)
+		}
+		for _, e := range m.Extents {
+			// Trust but check: the manifest must be valid whatever the map says.
+			off, end := max(e.Off, 0), min(e.End(), p.Size)
+			if end <= off {
+				continue
+			}
+			if n := len(rp.Used); n > 0 && off <= rp.Used[n-1].End() {
+				last := &rp.Used[n-1]
+				last.Len = max(last.End(), end) - last.Off
+				continue
+			}
+			rp.Used = append(rp.Used, repo.Extent{Off: off, Len: end - off})
+		}
+		for _, e := range rp.Used {
+			rp.UsedBytes += e.Len
+		}
+		rp.Chunks = chunkList(rp.Used, cs)
+		d.Partitions = append(d.Partitions, rp)
+	}
+	return d, warns, nil
+}
+
+// chunkList lists the chunks of an area that overlap used, in order, with
+// their IDs not yet known.
+func chunkList(used []repo.Extent, cs int) []repo.ChunkRef {
+	refs := []repo.ChunkRef{}
+	last := int64(-1)
+	for _, u := range used {
+		first, final := u.Off/int64(cs), (u.End()-1)/int64(cs)
+		for i := max(first, last+1); i <= final; i++ {
+			refs = append(refs, repo.ChunkRef{I: i})
+		}
+		last = max(last, final)
+	}
+	return refs
+}
