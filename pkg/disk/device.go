@@ -97,6 +97,9 @@ func (d *Device) ReadAt(p []byte, off int64) (int, error) { return d.f.ReadAt(p,
 // WriteAt writes p at off; writing past Size is refused with ErrOutOfRange
 // (an image file does not grow).
 func (d *Device) WriteAt(p []byte, off int64) (int, error) {
+	if !d.writable {
+		return 0, fmt.Errorf("writing to %s: it was opened read-only (use OpenWrite)", d.path)
+	}
 	if off < 0 || off+int64(len(p)) > d.size {
 		return 0, fmt.Errorf("writing %d bytes at %d to %s (%d bytes): %w", len(p), off, d.path, d.size, ErrOutOfRange)
 	}
@@ -133,6 +136,9 @@ func (d *Device) String() string {
 // discarded blocks read as zeros, then to writing zeros); on an image file,
 // a punched hole, else written zeros.
 func (d *Device) ZeroRange(ctx context.Context, off, n int64) error {
+	if !d.writable {
+		return fmt.Errorf("zeroing part of %s: it was opened read-only (use OpenWrite)", d.path)
+	}
 	if off < 0 || n < 0 || off+n > d.size {
 		return fmt.Errorf("zeroing %d bytes at %d of %s (%d bytes): %w", n, off, d.path, d.size, ErrOutOfRange)
 	}

@@ -6,6 +6,24 @@
 //
 // Everything read from a disk is treated as untrusted: the parsers bound
 // their allocations and return errors, never panic.
+//
+// Capture:
+//
+//	d, _ := disk.Open(path)
+//	l, _ := disk.ReadLayout(d, d.Size())
+//	saved, _ := disk.CaptureRegions(ctx, d, l) // table + boot area bytes, verbatim
+//	// store l (JSON) and saved; image every partition except Extended ones
+//
+// Restore:
+//
+//	disk.CheckWritable(path, bootMedium)        // refuses busy, boot and root disks, partitions
+//	w, _ := disk.OpenWrite(path)
+//	disk.WriteTable(ctx, w, w.Size(), saved, l) // ErrTooSmall before anything is written
+//	// write the partitions' data, then
+//	w.Sync(); w.RereadPartitions(ctx)
+//
+// A disk without a partition table (Layout.Type "none") has no regions: the
+// engine decides how to image it as a whole.
 package disk
 
 import (

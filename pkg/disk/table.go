@@ -200,8 +200,12 @@ func WriteTable(ctx context.Context, w io.WriterAt, target int64, saved []SavedR
 		return err
 	}
 	if need := got.MinTargetSize(); target < need && target != l.Size {
-		return fmt.Errorf("target disk is %d bytes (%s) but the captured partitions need %d bytes (%s; the disk was %d bytes): use a disk at least that large: %w",
-			target, human(target), need, human(need), l.Size, ErrTooSmall)
+		what := "target disk"
+		if p, ok := w.(interface{ Path() string }); ok {
+			what += " " + p.Path()
+		}
+		return fmt.Errorf("%s is %d bytes (%s) but the captured partitions need %d bytes (%s; the captured disk was %s): use a disk at least that large: %w",
+			what, target, human(target), need, human(need), human(l.Size), ErrTooSmall)
 	}
 	target = target / ss * ss
 
@@ -334,7 +338,7 @@ func sameTable(got, want *Layout) error {
 	}
 	for i, g := range got.Partitions {
 		w := want.Partitions[i]
-		if g.Index != w.Index || g.Start != w.Start || g.Size != w.Size || g.Type != w.Type || g.GUID != w.GUID || g.Attributes != w.Attributes {
+		if g != w {
 			return fmt.Errorf("saved table's partition %d (%+v) differs from the layout's (%+v): %w", g.Index, g, w, ErrMismatch)
 		}
 	}

@@ -222,7 +222,7 @@ func TestWriteTableTooSmall(t *testing.T) {
 			if !errors.Is(err, ErrTooSmall) {
 				t.Fatalf("WriteTable(%s, %d bytes) = %v, want ErrTooSmall", tc.name, tc.target, err)
 			}
-			for _, want := range []string{"target disk is", "need", "at least"} {
+			for _, want := range []string{"target disk " + dst + " is " + itoa(tc.target) + " bytes", "need " + itoa(l.MinTargetSize()) + " bytes", "at least"} {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("WriteTable(%s) error %q does not say %q", tc.name, err, want)
 				}
