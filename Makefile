@@ -49,3 +49,56 @@ clean:
 	rm -rf $(OUT)
 
 FORCE:
+
+# ---------------------------------------------------------------------------
+# Boot environment (issue 5). Everything lands under $(OUT); downloads and the
+# slow builds are cached under $(OUT)/cache and $(OUT)/initramfs, so after the
+# first build `make boot` only rebuilds rewind and its small archive.
+#   make boot   $(OUT)/boot/vmlinuz + $(OUT)/boot/initramfs.cpio.zst
+#   make usb    $(OUT)/rewind-usb.img (GPT; UEFI with Secure Boot, and BIOS)
+#   make pxe    $(OUT)/pxe/ (vmlinuz, initramfs.cpio.zst, boot.ipxe)
+# The kernel is Debian 13's signed linux-image; its version is pinned in
+# scripts/fetch-debs and here (KVER).
+KVER    ?= 6.12.117+deb13-amd64
+CACHE   ?= $(OUT)/cache
+KROOT   := $(CACHE)/root/linux-image-$(KVER)
+IRD     := $(OUT)/initramfs
+# The rewind binary that becomes /bin/uinit.
+REWIND_BIN ?= $(OUT)/rewind
+
+.PHONY: boot usb pxe
+
+boot: $(OUT)/boot/vmlinuz $(OUT)/boot/initramfs.cpio.zst
+
+$(CACHE)/debs.stamp: scripts/fetch-debs
+	scripts/fetch-debs $(CACHE)
+	@touch $@
+
+$(OUT)/boot/vmlinuz: $(CACHE)/debs.stamp
+	@mkdir -p $(@D)
+	cp $(KROOT)/boot/vmlinuz-$(KVER) $@
+
+# The u-root base: core commands and init, built once (40-80 s).
+$(IRD)/base.cpio.zst: initramfs/tools.go
+	@mkdir -p $(IRD)
+	$(GO) tool u-root -o $(IRD)/base.cpio -defaultsh gosh 'github.com/u-root/u-root/cmds/core/*'
+	zstd -q -T0 -19 -f --rm -o $@ $(IRD)/base.cpio
+
+# The kernel modules the hardware detection may load, decompressed, with
+# depmod data.
+$(IRD)/modules.cpio.zst: $(CACHE)/debs.stamp initramfs/modules.list initramfs/mkmodules
+	initramfs/mkmodules $(KROOT) $(KVER) initramfs/modules.list $(IRD)/modroot
+	initramfs/mkcpio $(IRD)/modroot $@ 19
+
+# rewind as /bin/uinit, and the overlay (/etc/rewind/rewind.conf).
+$(IRD)/rewind.cpio.zst: $(REWIND_BIN) $(wildcard initramfs/overlay/*/* initramfs/overlay/*/*/*)
+	rm -rf $(IRD)/top && mkdir -p $(IRD)/top/bin
+	cp -R initramfs/overlay/. $(IRD)/top/
+	cp $(REWIND_BIN) $(IRD)/top/bin/rewind
+	ln -s rewind $(IRD)/top/bin/uinit
+	initramfs/mkcpio $(IRD)/top $@ 9
+
+$(OUT)/boot/initramfs.cpio.zst: $(IRD)/base.cpio.zst $(IRD)/modules.cpio.zst $(IRD)/rewind.cpio.zst
+	@mkdir -p $(@D)
+	cat $^ >$@.tmp && mv $@.tmp $@
+	@ls -l $(OUT)/boot

@@ -44,7 +44,11 @@ func (b *booter) unattended(ctx context.Context, s config.Settings) error {
 	}
 
 	args := TaskArgs(s, target.Path)
-	b.say("%s: %s %s onto/from %s", s.Task, s.Machine, s.Image, target)
+	if s.Task == config.TaskCapture {
+		b.say("capture: %s into machine %s", target, s.Machine)
+	} else {
+		b.say("restore: machine %s image %s onto %s", s.Machine, s.Image, target)
+	}
 	start := time.Now()
 	out := &lastJSON{w: b.w}
 	err = b.opts.CLI(ctx, args, cli.OS{Stdin: b.opts.Stdin, Stdout: out, Stderr: b.w})
