@@ -1,0 +1,274 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+// Package restore puts a disk image from a repository back onto disks: the
+// partition table first, exactly as captured, then each partition's used
+// blocks. Before a chunk is fetched the target's bytes are hashed, and a
+// chunk the target already holds is neither fetched nor written; that makes
+// a restore over last week's state fast and an interrupted restore resume
+// where it stopped. Everything written is read back and checked at the end.
+//
+// Verify, the same read-back on its own, checks a disk against an image.
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"time"
+
+	"github.com/rewind-backup/rewind/pkg/disk"
+	"github.com/rewind-backup/rewind/pkg/progress"
+	"github.com/rewind-backup/rewind/pkg/repo"
+)
+
+// Source is a disk to read: ReadAt may be called concurrently.
+type Source interface {
+	io.ReaderAt
+	Size() int64 // bytes
+}
+
+// Target is a disk to restore onto, a block device or a disk image file of
+// fixed size. ReadAt and WriteAt may be called concurrently, on different
+// ranges. *disk.Device implements it, and also the optional
+//
+//	SectorSize() int                            // checked against the image's
+//	ZeroRange(ctx context.Context, off, n int64) error // for Options.ZeroUnused
+//	RereadPartitions(ctx context.Context) error // after the table is written
+type Target interface {
+	Source
+	io.WriterAt
+	// Sync makes what was written durable.
+	Sync() error
+}
+
+type zeroRanger interface {
+	ZeroRange(ctx context.Context, off, n int64) error
+}
+
+type rereader interface {
+	RereadPartitions(ctx context.Context) error
+}
+
+// Errors, wrapped by what Restore and Verify return; test with errors.Is.
+var (
+	// ErrTooSmall: a target cannot hold the image's disk; nothing was
+	// written to any target.
+	ErrTooSmall = disk.ErrTooSmall
+	// ErrMismatch: the disk does not hold what the image says (Verify, and
+	// Restore's read-back).
+	ErrMismatch = errors.New("disk differs from the image")
+)
+
+// Options change how Restore works; the zero value is the safe default:
+// compare before writing, write only used blocks, verify at the end.
+type Options struct {
+	// Workers hash, decode and write (0: one per CPU); Fetches is how many
+	// chunk reads are in flight (0: 8).
+	Workers, Fetches int
+	// Overwrite writes every chunk without first comparing the target's
+	// bytes: for a target known to be blank, where the comparison only
+	// costs reads.
+	Overwrite bool
+	// ZeroUnused also zeroes the unused blocks of each partition (which a
+	// restore otherwise leaves as the target had them).
+	ZeroUnused bool
+	// NoVerify skips the read-back verification.
+	NoVerify bool
+	// LockWait is how long to wait for a conflicting lock (prune) to go.
+	LockWait time.Duration
+	Progress progress.Reporter // nil: progress.Discard
+	Now      func() time.Time  // nil: time.Now
+}
+
+func (o Options) withDefaults() Options {
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.Fetches <= 0 {
+		o.Fetches = 8
+	}
+	if o.Progress == nil {
+		o.Progress = progress.Discard
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Summary is what a restore did.
+type Summary struct {
+	// Written counts bytes written to the targets (the partition tables,
+	// chunks and zeros); Zeroed the part of it that was zeros.
+	Written, Zeroed int64
+	// Skipped counts the used bytes the targets already held.
+	Skipped int64
+	// Fetched counts bytes read from the repository, as stored.
+	Fetched int64
+	// Chunks counts the image's chunks, Fetches those fetched, Skips those
+	// that the targets already held.
+	Chunks, Fetches, Skips int64
+	Duration               time.Duration
+	// Verified is true when the read-back ran and every chunk matched;
+	// VerifiedBytes is how many used bytes it checked.
+	Verified      bool
+	VerifiedBytes int64
+}
+
+// Restore writes the disks of image snapshot snap onto targets: the image's
+// first disk onto targets[0], and so on (there may be fewer targets than
+// disks). It holds a shared lock on r throughout.
+//
+// A target smaller than the end of its disk's last partition is refused
+// with ErrTooSmall before anything is written to any target. A chunk whose
+// stored bytes do not match its ID stops the restore with an error (wrapping
+// chunk.ErrCorrupt) that names the chunk and the disk offset it belongs at.
+// The caller checks that the targets may be written (disk.CheckWritable).
+func Restore(ctx context.Context, r *repo.Repository, snap *repo.Snapshot, targets []Target, opt Options) (*Summary, error) {
+	opt = opt.withDefaults()
+	start := opt.Now()
+	img := snap.Image
+	if img == nil {
+		return nil, fmt.Errorf("snapshot %s is not a disk image", repo.ShortID(snap.ID()))
+	}
+	if len(targets) == 0 || len(targets) > len(img.Disks) {
+		return nil, fmt.Errorf("image %s has %d disks; give 1 to %d targets, not %d", repo.ShortID(snap.ID()), len(img.Disks), len(img.Disks), len(targets))
+	}
+	lock, err := r.Lock(ctx, false, "restore", snap.Machine, opt.LockWait, repo.Locker{})
+	if err != nil {
+		return nil, fmt.Errorf("locking %s for the restore: %w", r.Location(), err)
+	}
+	defer lock.Unlock(context.WithoutCancel(ctx))
+
+	// Every target is checked before anything is written to any.
+	opt.Progress.Phase("table", int64(len(targets)))
+	tables := make([]*table, len(targets))
+	for i, t := range targets {
+		d := &img.Disks[i]
+		tb, err := loadTable(ctx, r, img.ChunkSize, d)
+		if err != nil {
+			return nil, fmt.Errorf("disk %d (%s) of image %s: %w", i+1, d.Name, repo.ShortID(snap.ID()), err)
+		}
+		if err := tb.fits(t, d); err != nil {
+			return nil, fmt.Errorf("target %d: %w", i+1, err)
+		}
+		tables[i] = tb
+	}
+
+	var sum Summary
+	for i, t := range targets {
+		d := &img.Disks[i]
+		if err := restoreDisk(ctx, r, img.ChunkSize, i, d, tables[i], t, opt, &sum); err != nil {
+			return &sum, err
+		}
+	}
+	if !opt.NoVerify {
+		opt.Progress.Phase("verify", verifyTotal(img, len(targets)))
+		for i, t := range targets {
+			n, err := verifyDisk(ctx, img.ChunkSize, i, &img.Disks[i], t, opt.Workers, opt.Progress)
+			sum.VerifiedBytes += n
+			if err != nil {
+				sum.Duration = opt.Now().Sub(start)
+				return &sum, fmt.Errorf("read-back after the restore: %w", err)
+			}
+		}
+		sum.Verified = true
+	}
+	sum.Duration = opt.Now().Sub(start)
+	return &sum, nil
+}
+
+// restoreDisk writes one disk's table and chunks onto t.
+func restoreDisk(ctx context.Context, r *repo.Repository, cs, di int, d *repo.Disk, tb *table, t Target, opt Options, sum *Summary) error {
+	if tb.layout != nil {
+		if err := disk.WriteTable(ctx, t, t.Size(), tb.saved, tb.layout); err != nil {
+			return fmt.Errorf("writing the partition table of disk %d: %w", di+1, err)
+		}
+		for _, s := range tb.saved {
+			sum.Written += s.Length
+			opt.Progress.Add(progress.Written, s.Length)
+		}
+	}
+	opt.Progress.Add(progress.Done, 1)
+
+	if err := restoreChunks(ctx, r, cs, di, d, t, opt, sum); err != nil {
+		return err
+	}
+	if opt.ZeroUnused {
+		if err := zeroUnused(ctx, di, d, t, opt, sum); err != nil {
+			return err
+		}
+	}
+	if err := t.Sync(); err != nil {
+		return fmt.Errorf("flushing disk %d: %w", di+1, err)
+	}
+	if rr, ok := t.(rereader); ok && tb.layout != nil {
+		if err := rr.RereadPartitions(ctx); err != nil {
+			// The data is written; the kernel will see the new table at the
+			// next boot.
+			opt.Progress.Note(fmt.Sprintf("disk %d: the kernel did not re-read the partition table (%v); it will at the next boot", di+1, err))
+		}
+	}
+	return nil
+}
+
+// zeroUnused zeroes every byte of d's partitions that is not in Used.
+func zeroUnused(ctx context.Context, di int, d *repo.Disk, t Target, opt Options, sum *Summary) error {
+	zr, _ := t.(zeroRanger)
+	var zeros []byte
+	for _, p := range d.Partitions {
+		var pos int64
+		gaps := []repo.Extent{}
+		for _, u := range p.Used {
+			if u.Off > pos {
+				gaps = append(gaps, repo.Extent{Off: pos, Len: u.Off - pos})
+			}
+			pos = u.End()
+		}
+		if pos < p.Length {
+			gaps = append(gaps, repo.Extent{Off: pos, Len: p.Length - pos})
+		}
+		for _, g := range gaps {
+			off := p.Offset + g.Off
+			if zr != nil {
+				if err := zr.ZeroRange(ctx, off, g.Len); err != nil {
+					return fmt.Errorf("zeroing %d unused bytes at offset %d of disk %d: %w", g.Len, off, di+1, err)
+				}
+			} else {
+				if zeros == nil {
+					zeros = make([]byte, 1<<20)
+				}
+				for n := int64(0); n < g.Len; {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+					k := min(g.Len-n, int64(len(zeros)))
+					if _, err := t.WriteAt(zeros[:k], off+n); err != nil {
+						return fmt.Errorf("zeroing unused bytes at offset %d of disk %d: %w", off+n, di+1, err)
+					}
+					n += k
+				}
+			}
+			sum.Zeroed += g.Len
+			sum.Written += g.Len
+			opt.Progress.Add(progress.Written, g.Len)
+		}
+	}
+	return nil
+}
+
+// verifyTotal is the used bytes the read-back of the first n disks checks.
+func verifyTotal(img *repo.Image, n int) int64 {
+	var total int64
+	for _, d := range img.Disks[:n] {
+		for _, a := range d.Boot {
+			total += a.UsedBytes
+		}
+		for _, p := range d.Partitions {
+			total += p.UsedBytes
+		}
+	}
+	return total
+}

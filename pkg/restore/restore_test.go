@@ -1,0 +1,293 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+package restore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/rewind-backup/rewind/pkg/blockmap"
+	"github.com/rewind-backup/rewind/pkg/capture"
+	"github.com/rewind-backup/rewind/pkg/chunk"
+	"github.com/rewind-backup/rewind/pkg/progress"
+	"github.com/rewind-backup/rewind/pkg/repo"
+	"github.com/rewind-backup/rewind/pkg/store/local"
+)
+
+// memDisk is a disk in memory that counts the bytes written to it.
+type memDisk struct {
+	mu      sync.Mutex
+	b       []byte
+	written int64
+}
+
+func (d *memDisk) Size() int64     { return int64(len(d.b)) }
+func (d *memDisk) SectorSize() int { return 512 }
+func (d *memDisk) Sync() error     { return nil }
+func (d *memDisk) ReadAt(p []byte, off int64) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if off < 0 || off >= int64(len(d.b)) {
+		return 0, io.EOF
+	}
+	n := copy(p, d.b[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+func (d *memDisk) WriteAt(p []byte, off int64) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if off < 0 || off+int64(len(p)) > int64(len(d.b)) {
+		return 0, errors.New("write past the end")
+	}
+	d.written += int64(len(p))
+	return copy(d.b[off:], p), nil
+}
+
+// mbrDisk returns a disk of size bytes with an MBR holding one partition
+// of n bytes at start, filled with random bytes.
+func mbrDisk(size, start, n int64, seed uint64) *memDisk {
+	d := &memDisk{b: make([]byte, size)}
+	copy(d.b, "boot code")
+	binary.LittleEndian.PutUint32(d.b[440:], 0xcafe1234)
+	e := d.b[446:]
+	e[4] = 0x83
+	binary.LittleEndian.PutUint32(e[8:], uint32(start/512))
+	binary.LittleEndian.PutUint32(e[12:], uint32(n/512))
+	d.b[510], d.b[511] = 0x55, 0xaa
+	r := rand.New(rand.NewPCG(seed, 2))
+	for i := start; i < start+n; i++ {
+		d.b[i] = byte(r.Uint32())
+	}
+	return d
+}
+
+func fixedMap(ext ...blockmap.Extent) capture.Mapper {
+	return func(ctx context.Context, r io.ReaderAt, size int64) (*blockmap.Map, error) {
+		return &blockmap.Map{Summary: blockmap.Summary{FS: "test", Mode: blockmap.UsedBlocks}, Extents: ext}, nil
+	}
+}
+
+func newLocalRepo(t *testing.T, cs int) (*repo.Repository, string) {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := local.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := repo.Init(context.Background(), s, repo.InitOptions{ChunkSize: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, dir
+}
+
+// memFixture is a captured in-memory disk: partition at 1 MiB of 3 MiB,
+// used except for 64 KiB at its middle; chunk 5 zero.
+type memFixture struct {
+	r    *repo.Repository
+	dir  string
+	src  *memDisk
+	snap *repo.Snapshot
+	used []blockmap.Extent
+}
+
+const (
+	memCS    = 64 << 10
+	memStart = 1 << 20
+	memLen   = 3 << 20
+)
+
+func newMemFixture(t *testing.T) *memFixture {
+	t.Helper()
+	f := &memFixture{}
+	f.r, f.dir = newLocalRepo(t, memCS)
+	f.src = mbrDisk(8<<20, memStart, memLen, 7)
+	clear(f.src.b[memStart+5*memCS : memStart+6*memCS])
+	f.used = []blockmap.Extent{{Off: 0, Len: memLen/2 - 1000}, {Off: memLen/2 + 64<<10, Len: memLen/2 - 64<<10}}
+	res, err := capture.Capture(context.Background(), f.r, []capture.Source{f.src}, capture.Options{Machine: "ws1", Map: fixedMap(f.used...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.snap = res.Snapshot
+	return f
+}
+
+// checkUsed fails t unless dst holds src's head area and used extents.
+func (f *memFixture) checkUsed(t *testing.T, dst *memDisk) {
+	t.Helper()
+	if !bytes.Equal(dst.b[:memStart], f.src.b[:memStart]) {
+		t.Errorf("restored head area differs")
+	}
+	for _, e := range f.used {
+		a, b := f.src.b[memStart+e.Off:memStart+e.End()], dst.b[memStart+e.Off:memStart+e.End()]
+		if !bytes.Equal(a, b) {
+			t.Errorf("restored used extent %+v differs", e)
+		}
+	}
+}
+
+func TestRestoreMemory(t *testing.T) {
+	ctx := context.Background()
+	f := newMemFixture(t)
+	used := f.snap.Image.UsedBytes()
+
+	// A blank target: everything but the zero chunk is fetched.
+	dst := &memDisk{b: make([]byte, len(f.src.b))}
+	tr := progress.NewTracker()
+	sum, err := Restore(ctx, f.r, f.snap, []Target{dst}, Options{Progress: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.checkUsed(t, dst)
+	if !sum.Verified || sum.VerifiedBytes != used {
+		t.Errorf("Restore(blank) verified %v %d bytes, want true %d", sum.Verified, sum.VerifiedBytes, used)
+	}
+	if sum.Fetches == 0 || sum.Fetched == 0 || sum.Fetched != tr.Status().Get(progress.Fetched) {
+		t.Errorf("Restore(blank) fetched %d chunks, %d bytes (progress %d); want some, and the same in progress", sum.Fetches, sum.Fetched, tr.Status().Get(progress.Fetched))
+	}
+	if sum.Skips != 1 {
+		t.Errorf("Restore(blank) skipped %d chunks, want 1 (the zero chunk, already zero)", sum.Skips)
+	}
+	// The unused hole was not written.
+	hole := dst.b[memStart+memLen/2 : memStart+memLen/2+64<<10]
+	if !chunk.IsZero(hole) {
+		t.Errorf("the unused range was written")
+	}
+
+	// Again: nothing fetched, only the table written (the MBR's head area
+	// and, by disk.WriteTable, a zeroed last sector against stale GPTs).
+	const table = memStart + 512
+	dst.written = 0
+	sum, err = Restore(ctx, f.r, f.snap, []Target{dst}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Fetches != 0 || sum.Fetched != 0 || dst.written != table || !sum.Verified {
+		t.Errorf("Restore(same) fetched %d chunks (%d bytes), wrote %d bytes, verified %v; want 0, 0, only the %d-byte table, true",
+			sum.Fetches, sum.Fetched, dst.written, sum.Verified, table)
+	}
+
+	// Damage one chunk's range and the zero chunk: only they are written.
+	dst.b[memStart+3*memCS+17] ^= 0xff
+	dst.b[memStart+5*memCS+3] = 1
+	dst.written = 0
+	sum, err = Restore(ctx, f.r, f.snap, []Target{dst}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.checkUsed(t, dst)
+	if sum.Fetches != 1 || sum.Zeroed != memCS || dst.written != table+2*memCS {
+		t.Errorf("Restore(2 damaged chunks) fetched %d chunks, zeroed %d, wrote %d bytes; want 1, %d, %d", sum.Fetches, sum.Zeroed, dst.written, memCS, table+2*memCS)
+	}
+
+	// ZeroUnused wipes the hole, Overwrite writes everything.
+	for i := range dst.b[memStart:] {
+		if dst.b[memStart+i] == 0 {
+			dst.b[memStart+i] = 0xee
+		}
+	}
+	sum, err = Restore(ctx, f.r, f.snap, []Target{dst}, Options{ZeroUnused: true, Overwrite: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.checkUsed(t, dst)
+	if !chunk.IsZero(dst.b[memStart+memLen/2-1000 : memStart+memLen/2+64<<10]) {
+		t.Errorf("ZeroUnused left the unused range")
+	}
+	if sum.Skips != 0 || sum.Zeroed < 64<<10 {
+		t.Errorf("Restore(Overwrite, ZeroUnused) skipped %d, zeroed %d; want 0 skipped, the hole zeroed", sum.Skips, sum.Zeroed)
+	}
+}
+
+func TestRestoreRefusals(t *testing.T) {
+	ctx := context.Background()
+	f := newMemFixture(t)
+	for _, size := range []int64{memStart + memLen - 512, 4096} {
+		dst := &memDisk{b: bytes.Repeat([]byte{0x5a}, int(size))}
+		_, err := Restore(ctx, f.r, f.snap, []Target{dst}, Options{})
+		if !errors.Is(err, ErrTooSmall) {
+			t.Errorf("Restore(%d-byte target) = %v, want ErrTooSmall", size, err)
+		}
+		if dst.written != 0 {
+			t.Errorf("Restore(%d-byte target) wrote %d bytes, want none", size, dst.written)
+		}
+	}
+	// Exactly the end of the partition is enough.
+	dst := &memDisk{b: make([]byte, memStart+memLen)}
+	if _, err := Restore(ctx, f.r, f.snap, []Target{dst}, Options{}); err != nil {
+		t.Errorf("Restore(target ending at the partition's end) = %v", err)
+	}
+	f.checkUsed(t, dst)
+
+	if _, err := Restore(ctx, f.r, f.snap, nil, Options{}); err == nil {
+		t.Errorf("Restore(no target) = nil error")
+	}
+}
+
+func TestRestoreCorruptChunk(t *testing.T) {
+	ctx := context.Background()
+	f := newMemFixture(t)
+	p := f.snap.Image.Disks[0].Partitions[0]
+	c := p.Chunks[2]
+	name := filepath.Join(f.dir, "chunks", c.ID.String()[:2], c.ID.String())
+	enc, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc[len(enc)-1] ^= 1
+	if err := os.WriteFile(name, enc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dst := &memDisk{b: make([]byte, len(f.src.b))}
+	sum, err := Restore(ctx, f.r, f.snap, []Target{dst}, Options{})
+	off := p.Offset + 2*memCS
+	if !errors.Is(err, chunk.ErrCorrupt) || !strings.Contains(err.Error(), c.ID.String()) || !strings.Contains(err.Error(), "offset "+itoa(off)) {
+		t.Fatalf("Restore(corrupt chunk) = %v, want chunk.ErrCorrupt naming %s and offset %d", err, c.ID, off)
+	}
+	if sum != nil && sum.Verified {
+		t.Errorf("Restore(corrupt chunk) reports verified")
+	}
+}
+
+func TestVerify(t *testing.T) {
+	ctx := context.Background()
+	f := newMemFixture(t)
+	img := f.snap.Image
+	res, err := Verify(ctx, img, []Source{f.src}, VerifyOptions{})
+	if err != nil || res.Bytes != img.UsedBytes() {
+		t.Fatalf("Verify(source) = %+v, %v; want %d bytes checked", res, err, img.UsedBytes())
+	}
+	// A change in an unused range does not matter; one in a used range does.
+	f.src.b[memStart+memLen/2+10] ^= 1
+	if _, err := Verify(ctx, img, []Source{f.src}, VerifyOptions{}); err != nil {
+		t.Errorf("Verify(changed unused byte) = %v, want nil", err)
+	}
+	bad := int64(memStart + 7*memCS + 5)
+	f.src.b[bad] ^= 1
+	_, err = Verify(ctx, img, []Source{f.src}, VerifyOptions{})
+	want := "offset " + itoa(memStart+7*memCS)
+	if !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), want) {
+		t.Errorf("Verify(changed used byte) = %v, want ErrMismatch naming %q", err, want)
+	}
+	// The boot area counts too.
+	f.src.b[bad] ^= 1
+	f.src.b[100] ^= 1
+	if _, err := Verify(ctx, img, []Source{f.src}, VerifyOptions{}); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "offset 0") {
+		t.Errorf("Verify(changed boot code) = %v, want ErrMismatch at offset 0", err)
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,162 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+package restore
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sort"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/rewind-backup/rewind/pkg/chunk"
+	"github.com/rewind-backup/rewind/pkg/disk"
+	"github.com/rewind-backup/rewind/pkg/progress"
+	"github.com/rewind-backup/rewind/pkg/repo"
+)
+
+// VerifyOptions change how Verify works.
+type VerifyOptions struct {
+	Workers  int               // 0: one per CPU
+	Progress progress.Reporter // nil: progress.Discard
+}
+
+// VerifyResult is what Verify checked.
+type VerifyResult struct {
+	Chunks int64 // chunks checked
+	Bytes  int64 // used bytes checked
+}
+
+// Verify re-reads disks and checks them against image img: disks[i]
+// against the image's disk i. Every chunk's range is read, masked to its
+// used bytes, hashed and compared with the chunk's ID; the partition table
+// is compared byte for byte on a disk of the captured size, and entry by
+// entry on a larger one (where the GPT backup has moved). Verify needs no
+// repository: the manifest holds every hash.
+//
+// A disk that differs is an error wrapping ErrMismatch, naming the first
+// differing chunks by ID and disk offset and counting the rest.
+func Verify(ctx context.Context, img *repo.Image, disks []Source, opt VerifyOptions) (*VerifyResult, error) {
+	if len(disks) == 0 || len(disks) > len(img.Disks) {
+		return nil, fmt.Errorf("the image has %d disks; give 1 to %d disks to verify, not %d", len(img.Disks), len(img.Disks), len(disks))
+	}
+	if opt.Workers <= 0 {
+		opt.Workers = runtime.GOMAXPROCS(0)
+	}
+	if opt.Progress == nil {
+		opt.Progress = progress.Discard
+	}
+	opt.Progress.Phase("verify", verifyTotal(img, len(disks)))
+	res := &VerifyResult{}
+	for i, src := range disks {
+		n, err := verifyDisk(ctx, img.ChunkSize, i, &img.Disks[i], src, opt.Workers, opt.Progress)
+		res.Bytes += n
+		for _, p := range img.Disks[i].Partitions {
+			res.Chunks += int64(len(p.Chunks))
+		}
+		if err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// mismatch is a chunk whose range on the disk does not hash to its ID.
+type mismatch struct {
+	id  chunk.ID
+	off int64
+}
+
+// verifyDisk checks disk di of an image against src and returns the used
+// bytes it checked.
+func verifyDisk(ctx context.Context, cs, di int, d *repo.Disk, src Source, workers int, rep progress.Reporter) (int64, error) {
+	var areas []*repo.Area
+	if src.Size() == d.Size {
+		for j := range d.Boot {
+			areas = append(areas, &d.Boot[j])
+		}
+	} else if d.Table != disk.TypeNone && d.Table != "" {
+		l, err := disk.ReadLayout(src, src.Size())
+		if err != nil {
+			return 0, fmt.Errorf("disk %d: reading its partition table: %w", di+1, err)
+		}
+		if err := sameLayout(l, d); err != nil {
+			return 0, fmt.Errorf("disk %d: %w", di+1, err)
+		}
+		for _, a := range d.Boot {
+			rep.Add(progress.Done, a.UsedBytes)
+		}
+	}
+	for j := range d.Partitions {
+		areas = append(areas, &d.Partitions[j].Area)
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	jobs := make(chan *job, workers)
+	var (
+		mu      sync.Mutex
+		bad     []mismatch
+		checked int64
+	)
+	g.Go(func() error {
+		defer close(jobs)
+		for _, a := range areas {
+			for _, ref := range a.Chunks {
+				j := &job{area: a, ref: ref, rng: a.Range(ref.I, cs)}
+				j.used = a.Masked(j.rng)
+				for _, m := range j.used {
+					j.n += m.Len
+				}
+				select {
+				case jobs <- j:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			}
+		}
+		return nil
+	})
+	for range workers {
+		g.Go(func() error {
+			buf := make([]byte, cs)
+			for j := range jobs {
+				p := buf[:j.rng.Len]
+				if err := readMasked(src, j.area, j.rng, j.used, p); err != nil {
+					return fmt.Errorf("disk %d: %w", di+1, err)
+				}
+				ok := chunk.Hash(p) == j.ref.ID
+				mu.Lock()
+				checked += j.n
+				if !ok {
+					bad = append(bad, mismatch{j.ref.ID, j.diskOff()})
+				}
+				mu.Unlock()
+				rep.Add(progress.Read, j.n)
+				rep.Add(progress.Done, j.n)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		for range jobs {
+		}
+		return checked, err
+	}
+	if len(bad) > 0 {
+		sort.Slice(bad, func(a, b int) bool { return bad[a].off < bad[b].off })
+		msg := ""
+		for i, m := range bad[:min(len(bad), 3)] {
+			if i > 0 {
+				msg += ", "
+			}
+			msg += fmt.Sprintf("chunk %s at offset %d", m.id, m.off)
+		}
+		if len(bad) > 3 {
+			msg += fmt.Sprintf(" and %d more", len(bad)-3)
+		}
+		return checked, fmt.Errorf("disk %d: %d chunks differ from the image: %s: %w", di+1, len(bad), msg, ErrMismatch)
+	}
+	return checked, nil
+}
