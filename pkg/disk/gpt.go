@@ -154,9 +154,11 @@ func readGPT(r io.ReaderAt, size int64, ss int, m mbrSector) (*Layout, error) {
 		return nil, errNoGPT
 	}
 
-	// The backup: where the primary says, else the last sector.
+	// The backup: where the primary says (a grown disk keeps it at its old
+	// end; a damaged primary's word is tried too, the backup's own checks
+	// decide), else the last sector.
 	backupLBA := sectors - 1
-	if pErr == nil && primary.alternateLBA < sectors && primary.alternateLBA > 1 {
+	if primary.alternateLBA < sectors && primary.alternateLBA > 1 {
 		backupLBA = primary.alternateLBA
 	}
 	backup, bEntries, bErr := readHeaderAndEntries(r, size, ss, backupLBA)
@@ -228,7 +230,7 @@ func parseGPTEntries(entries []byte, h gptHeader, ss int, sectors uint64) ([]Par
 		}
 		first := binary.LittleEndian.Uint64(e[32:])
 		last := binary.LittleEndian.Uint64(e[40:])
-		if last < first || last >= 1<<63/uint64(ss) {
+		if last < first || last >= 1<<62/uint64(ss) {
 			return nil, nil, fmt.Errorf("GPT entry %d: impossible sectors %d..%d: %w", i+1, first, last, ErrCorrupt)
 		}
 		if first < h.firstUsableLBA || last > h.lastUsableLBA || last >= sectors {

@@ -176,7 +176,7 @@ func ReadLayoutSectorSize(r io.ReaderAt, size int64, sectorSize int) (*Layout, e
 	if sectorSize == 0 {
 		sectorSize = 512
 	}
-	if m.valid && !m.hasProtective() && !m.empty() {
+	if m.isTable() && !m.hasProtective() && !m.empty() {
 		return readMBR(r, size, sectorSize, m)
 	}
 	if m.valid && m.hasProtective() {

@@ -3,8 +3,11 @@
 package disk
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -202,5 +205,47 @@ func TestReadLayoutDamagedPrimary(t *testing.T) {
 				t.Errorf("ReadLayout(damaged %s) partitions differ from the intact disk's:\n%s", tc.name, diff)
 			}
 		})
+	}
+}
+
+// A FAT filesystem made on the whole disk has 0x55AA in sector 0 but no
+// partition table.
+func TestReadLayoutSuperfloppy(t *testing.T) {
+	p := sparseFile(t, "fat.img", 8*mib)
+	run(t, "", "mkfs.vfat", p)
+	if l := readImageLayout(t, p); l.Type != TypeNone || len(l.Partitions) != 0 {
+		t.Errorf("ReadLayout(whole-disk FAT) = %s with %d partitions, want none", l.Type, len(l.Partitions))
+	}
+}
+
+// A disk image grown after partitioning (a VM disk enlarged) keeps its
+// backup GPT at the old end; it is found there and restored exactly.
+func TestReadLayoutGrownDisk(t *testing.T) {
+	p := sfdiskImage(t, 40*mib, gptScript)
+	if err := os.Truncate(p, 48*mib); err != nil {
+		t.Fatal(err)
+	}
+	l := readImageLayout(t, p)
+	if !l.PrimaryValid || !l.BackupValid || l.BackupLBA != 40*mib/512-1 || l.Size != 48*mib {
+		t.Fatalf("ReadLayout(grown) = valid %v/%v, backup LBA %d, size %d; want both valid, backup at %d, size %d",
+			l.PrimaryValid, l.BackupValid, l.BackupLBA, l.Size, 40*mib/512-1, 48*mib)
+	}
+	saved, err := CaptureRegions(context.Background(), readerOf(t, p), l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := sparseFile(t, "target.img", 48*mib)
+	w, err := OpenWrite(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := WriteTable(context.Background(), w, 48*mib, saved, l); err != nil {
+		t.Fatalf("WriteTable(grown, same size) = %v", err)
+	}
+	for _, r := range saved {
+		if !bytes.Equal(readRange(t, dst, r.Offset, r.Length), r.Data) {
+			t.Errorf("WriteTable(grown, same size): %s region at %d not restored byte for byte", r.Kind, r.Offset)
+		}
 	}
 }

@@ -75,6 +75,21 @@ func (m mbrSector) isHybrid() bool {
 	return false
 }
 
+// isTable reports whether sector 0 holds a partition table rather than, say,
+// the boot sector of a filesystem made on the whole disk: as the kernel
+// does, it requires every entry's boot indicator to be 0x00 or 0x80.
+func (m mbrSector) isTable() bool {
+	if !m.valid {
+		return false
+	}
+	for _, e := range m.entries {
+		if e.status != 0 && e.status != 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 func (m mbrSector) empty() bool {
 	for _, e := range m.entries {
 		if !e.isEmpty() {
