@@ -20,7 +20,10 @@ import (
 
 // Extent is a byte range of a partition: Len bytes from offset Off, counted
 // from the start of the partition.
-type Extent struct{ Off, Len int64 }
+type Extent struct {
+	Off int64 `json:"off"`
+	Len int64 `json:"len"`
+}
 
 // End returns the offset just past the extent.
 func (e Extent) End() int64 { return e.Off + e.Len }
@@ -43,30 +46,31 @@ type Summary struct {
 	// FS names the filesystem: "ext4", "ext3", "ext2", "ntfs", "fat12",
 	// "fat16", "fat32", "swap", "luks", "bitlocker", "xfs", "btrfs",
 	// "exfat", or "" when it was not recognised.
-	FS    string
-	Label string
-	UUID  string
+	FS    string `json:"fs"`
+	Label string `json:"label,omitempty"`
+	UUID  string `json:"uuid,omitempty"`
 	// BlockSize is the allocation unit in bytes (ext block, NTFS or FAT
 	// cluster); 0 when unknown.
-	BlockSize int64
+	BlockSize int64 `json:"block_size"`
 	// Total is the size of the filesystem in bytes (the partition size when
 	// the filesystem is unknown); Used the bytes Extents cover.
-	Total, Used int64
+	Total int64 `json:"total"`
+	Used  int64 `json:"used"`
 	// Clean is false when the filesystem says it was not shut down cleanly
 	// or needs a check. For unknown filesystems it is true.
-	Clean bool
-	Mode  Mode
+	Clean bool `json:"clean"`
+	Mode  Mode `json:"mode"`
 	// Reason explains, for a person, why Mode is Raw (or anything else
 	// worth knowing about the mapping); empty when there is nothing to say.
-	Reason string
+	Reason string `json:"reason,omitempty"`
 }
 
 // Map is a partition's used extents and its summary.
 type Map struct {
-	Summary
+	Summary `json:"summary"`
 	// Extents are sorted by offset, do not overlap nor touch each other, and
 	// lie within [0, size) of the partition given to Read.
-	Extents []Extent
+	Extents []Extent `json:"extents"`
 }
 
 // Options changes how Read treats a filesystem.

@@ -51,6 +51,10 @@ func parseFAT(h []byte) (*fatBPB, error) {
 		totalSectors: int64(le.Uint16(h[0x13:])),
 		fatSectors:   int64(le.Uint16(h[0x16:])),
 	}
+	if b.bps < 512 || b.bps > 4096 || b.bps&(b.bps-1) != 0 || b.spc == 0 || b.spc&(b.spc-1) != 0 || b.reserved == 0 || b.fats == 0 {
+		return nil, fmt.Errorf("boot sector geometry (%d bytes per sector, %d per cluster, %d reserved, %d FATs) is out of range: %w",
+			b.bps, b.spc, b.reserved, b.fats, ErrCorrupt)
+	}
 	if b.totalSectors == 0 {
 		b.totalSectors = int64(le.Uint32(h[0x20:]))
 	}
