@@ -1,0 +1,190 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/rewind-backup/rewind/pkg/blockmap"
+	"github.com/rewind-backup/rewind/pkg/disk"
+)
+
+// inspectOptions are the flags of `rewind inspect`.
+type inspectOptions struct {
+	Disk  string
+	JSON  bool
+	Force bool
+}
+
+// inspectReport is what inspect prints with --json.
+type inspectReport struct {
+	Disk       string             `json:"disk"`
+	Layout     *disk.Layout       `json:"layout"`
+	Partitions []inspectPartition `json:"partitions"`
+	// Imaged is the number of bytes a capture would read: the used
+	// extents of every mapped partition and the whole of the others.
+	Imaged int64 `json:"imaged"`
+}
+
+// inspectPartition is one partition and what would be imaged of it.
+type inspectPartition struct {
+	disk.Partition
+	// Filesystem is nil for an extended container and when the map
+	// failed (Error says why).
+	Filesystem *blockmap.Summary `json:"filesystem,omitempty"`
+	Error      string            `json:"error,omitempty"`
+}
+
+func cmdInspect(ctx context.Context, args []string, o OS) error {
+	var opts inspectOptions
+	fs := newFlags("inspect", o)
+	fs.BoolVar(&opts.JSON, "json", false, "print a JSON report instead of a table")
+	fs.BoolVar(&opts.Force, "force", false, "map NTFS volumes that are dirty or hibernated, and ext3/4 whose journal needs recovery, instead of refusing them")
+	fs.Usage = func() {
+		fmt.Fprintf(o.Stderr, "Usage: rewind inspect [--json] [--force] DISK\n\n"+
+			"Show a disk's partition table, and per partition its filesystem, label,\n"+
+			"used and total bytes, and whether a capture would image only its used\n"+
+			"blocks or all of it (and why). DISK is a block device or a disk image file.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := parse(fs, args); err != nil {
+		if errors.Is(err, errHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return fmt.Errorf("inspect takes one disk, got %d arguments: %w", fs.NArg(), ErrUsage)
+	}
+	opts.Disk = fs.Arg(0)
+	return runInspect(ctx, opts, o.Stdout)
+}
+
+// runInspect reads opts.Disk's layout and maps each partition.
+func runInspect(ctx context.Context, opts inspectOptions, w io.Writer) error {
+	dev, err := disk.Open(opts.Disk)
+	if err != nil {
+		return fmt.Errorf("inspect: %w", err)
+	}
+	defer dev.Close()
+	l, err := disk.ReadLayout(dev, dev.Size())
+	if err != nil {
+		return fmt.Errorf("inspect: reading the partition table of %s: %w", opts.Disk, err)
+	}
+	rep := inspectReport{Disk: dev.String(), Layout: l, Partitions: []inspectPartition{}}
+	parts := l.Partitions
+	if l.Type == disk.TypeNone {
+		// A filesystem on the whole disk (a "superfloppy"), or nothing.
+		parts = []disk.Partition{{Index: 0, Start: 0, Size: l.Size}}
+	}
+	for _, p := range parts {
+		ip := inspectPartition{Partition: p}
+		switch {
+		case p.Extended:
+		case p.Start < 0 || p.Size <= 0 || p.End() > dev.Size():
+			ip.Error = fmt.Sprintf("partition %d (%d bytes at %d) does not fit on the disk of %d bytes", p.Index, p.Size, p.Start, dev.Size())
+			rep.Imaged += max(0, min(p.Size, dev.Size()-p.Start))
+		default:
+			m, err := blockmap.Read(ctx, io.NewSectionReader(dev, p.Start, p.Size), p.Size, blockmap.Options{Force: opts.Force})
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				ip.Error = oneLine(err.Error())
+				rep.Imaged += p.Size // a capture would have to image it raw
+				break
+			}
+			ip.Filesystem = &m.Summary
+			rep.Imaged += m.Used
+		}
+		rep.Partitions = append(rep.Partitions, ip)
+	}
+	if opts.JSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return printInspect(w, rep)
+}
+
+func printInspect(w io.Writer, rep inspectReport) error {
+	l := rep.Layout
+	fmt.Fprintf(w, "%s\n", rep.Disk)
+	switch l.Type {
+	case disk.TypeGPT:
+		fmt.Fprintf(w, "GPT, disk GUID %s, %d-byte sectors\n", l.DiskGUID, l.SectorSize)
+	case disk.TypeMBR:
+		fmt.Fprintf(w, "MBR, disk signature %08x, %d-byte sectors\n", l.Signature, l.SectorSize)
+	default:
+		fmt.Fprintf(w, "no partition table: the whole disk is shown as one partition\n")
+	}
+	for _, warn := range l.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "#\tSTART\tSIZE\tTYPE\tFS\tLABEL\tUSED\tMODE")
+	var notes []string
+	for _, p := range rep.Partitions {
+		typ := p.TypeName
+		if typ == "" {
+			typ = p.Type
+		}
+		if p.Name != "" {
+			typ += " (" + p.Name + ")"
+		}
+		fsName, label, used, mode := "-", "", "-", "-"
+		switch {
+		case p.Extended:
+			mode = "none"
+			notes = append(notes, fmt.Sprintf("%d: extended container; its logical partitions are listed on their own", p.Index))
+		case p.Error != "":
+			mode = "error"
+			notes = append(notes, fmt.Sprintf("%d: %s", p.Index, p.Error))
+		default:
+			s := p.Filesystem
+			if s.FS != "" {
+				fsName = s.FS
+			}
+			label = s.Label
+			used = fmt.Sprintf("%s of %s", inspectSize(s.Used), inspectSize(s.Total))
+			mode = string(s.Mode)
+			if !s.Clean {
+				fsName += " (unclean)"
+			}
+			if s.Reason != "" {
+				notes = append(notes, fmt.Sprintf("%d: %s", p.Index, s.Reason))
+			}
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Index, inspectSize(p.Start), inspectSize(p.Size), typ, fsName, label, used, mode)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(notes) > 0 {
+		fmt.Fprintf(w, "\n%s\n", strings.Join(notes, "\n"))
+	}
+	_, err := fmt.Fprintf(w, "\nA capture would read %s of this %s disk.\n", inspectSize(rep.Imaged), inspectSize(l.Size))
+	return err
+}
+
+// inspectSize formats a byte count with a binary unit, e.g. "1.5 GiB".
+func inspectSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, i := float64(n), 0
+	for v >= unit && i < 6 {
+		v /= unit
+		i++
+	}
+	return fmt.Sprintf("%.1f %ciB", v, "KMGTPE"[i-1])
+}
