@@ -222,3 +222,106 @@ func setNTFSDirty(t *testing.T, img string) {
 		t.Fatal(err)
 	}
 }
+
+// TestNTFSLogFile writes a $LogFile restart page saying the volume is in use
+// (what Windows fast startup leaves on a data volume) and checks that Read
+// refuses it as ntfs-3g does, and accepts the same page marked clean.
+func TestNTFSLogFile(t *testing.T) {
+	testutil.NeedTool(t, "mkntfs", "ntfscp")
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	names := flatTree(t, tree, 9, 3, 10<<10)
+	for _, clean := range []bool{false, true} {
+		img := filepath.Join(dir, "log.img")
+		makeNTFS(t, img, 32<<20, tree, names)
+		writeRestartPage(t, img, clean)
+		// Without -f, which would reset the $LogFile.
+		out, ntfs3gErr := tryRun(t, "ntfscp", img, filepath.Join(tree, names[0]), "/probe")
+		t.Logf("ntfscp (clean %v): %v %s", clean, ntfs3gErr, out)
+		if clean {
+			if ntfs3gErr != nil {
+				t.Fatalf("ntfscp refuses the volume with a clean restart page: %v", ntfs3gErr)
+			}
+			if m := mustMap(t, img); !m.Clean {
+				t.Errorf("Read(clean $LogFile) = %+v, want clean", m.Summary)
+			}
+			continue
+		}
+		if ntfs3gErr == nil {
+			t.Fatal("ntfscp writes to a volume whose $LogFile is in use: the test's restart page is wrong")
+		}
+		checkRefused(t, img, "LogFile")
+	}
+}
+
+// writeRestartPage overwrites the first page of $LogFile with a restart page
+// whose one client is in use, flagged clean or not.
+func writeRestartPage(t *testing.T, img string, clean bool) {
+	t.Helper()
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	head := make([]byte, 512)
+	if _, err := f.ReadAt(head, 0); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := f.Stat()
+	v, _, err := parseNTFSBoot(head, fi.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.r = f
+	if err := v.loadMFT(int64(binary.LittleEndian.Uint64(head[0x30:]))); err != nil {
+		t.Fatal(err)
+	}
+	as, err := v.recordAttrs(ntfsRecLogFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := findAttr(as, ntfsAttrData, "")
+	le := binary.LittleEndian
+	p := make([]byte, 4096)
+	copy(p, "RSTR")
+	le.PutUint16(p[0x04:], 0x1e) // update sequence array
+	le.PutUint16(p[0x06:], 9)
+	le.PutUint32(p[0x10:], 4096) // system page size
+	le.PutUint32(p[0x14:], 4096) // log page size
+	le.PutUint16(p[0x18:], 0x30) // restart area offset
+	le.PutUint16(p[0x1a:], 1)    // version 1.1
+	le.PutUint16(p[0x1c:], 1)
+	ra := p[0x30:]
+	le.PutUint64(ra[0x00:], 0x100000) // current LSN
+	le.PutUint16(ra[0x08:], 1)        // one client
+	le.PutUint16(ra[0x0a:], 0xffff)   // no free client
+	le.PutUint16(ra[0x0c:], 0)        // client 0 in use
+	if clean {
+		le.PutUint16(ra[0x0e:], 0x0002)
+	}
+	size := data.dataSize
+	bits := uint32(67)
+	for s := size; s > 0; s >>= 1 { // 67 minus the bits in the file size, as ntfs-3g checks
+		bits--
+	}
+	le.PutUint32(ra[0x10:], bits)         // sequence number bits
+	le.PutUint16(ra[0x14:], 0x30+0xa0)    // restart area length
+	le.PutUint16(ra[0x16:], 0x30)         // client array offset
+	le.PutUint64(ra[0x18:], uint64(size)) // file size
+	le.PutUint16(ra[0x24:], 0x30)         // log record header length
+	le.PutUint16(ra[0x26:], 0x40)         // log page data offset
+	cl := ra[0x30:]
+	le.PutUint16(cl[0x10:], 0xffff) // previous and next client
+	le.PutUint16(cl[0x12:], 0xffff)
+	le.PutUint32(cl[0x1c:], 8) // name length in bytes: "NTFS"
+	copy(cl[0x20:], []byte{'N', 0, 'T', 0, 'F', 0, 'S', 0})
+	// Update sequence: sequence number 1 at the end of every sector.
+	le.PutUint16(p[0x1e:], 1)
+	for i := 1; i <= 8; i++ {
+		copy(p[0x1e+2*i:], p[i*512-2:i*512])
+		le.PutUint16(p[i*512-2:], 1)
+	}
+	if _, err := f.WriteAt(p, data.runs[0].lcn*v.cs); err != nil {
+		t.Fatal(err)
+	}
+}
