@@ -210,6 +210,24 @@ func TestInspect(t *testing.T) {
 				t.Errorf("inspect(%s).Imaged = %d, want the sum of used bytes %d", tc.name, rep.Imaged, imaged)
 			}
 
+			// The same disk as a block device: a loop device over the image.
+			t.Run("loop", func(t *testing.T) {
+				testutil.NeedRoot(t)
+				dev := strings.TrimSpace(inspectRun(t, "", "losetup", "--find", "--show", "--read-only", img))
+				t.Cleanup(func() { inspectRun(t, "", "losetup", "-d", dev) })
+				var lout bytes.Buffer
+				if err := Run(context.Background(), []string{"inspect", "--json", dev}, OS{Stdout: &lout, Stderr: &lout}); err != nil {
+					t.Fatalf("rewind inspect --json %s = %v\n%s", dev, err, lout.String())
+				}
+				var lrep inspectReport
+				if err := json.Unmarshal(lout.Bytes(), &lrep); err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(rep.Partitions, lrep.Partitions); diff != "" || lrep.Imaged != rep.Imaged {
+					t.Errorf("inspect(%s) differs from inspect of the image file (-image +device):\n%s", dev, diff)
+				}
+			})
+
 			out.Reset()
 			if err := Run(context.Background(), []string{"inspect", img}, o); err != nil {
 				t.Fatalf("rewind inspect %s = %v", tc.name, err)
