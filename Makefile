@@ -102,3 +102,8 @@ $(OUT)/boot/initramfs.cpio.zst: $(IRD)/base.cpio.zst $(IRD)/modules.cpio.zst $(I
 	@mkdir -p $(@D)
 	cat $^ >$@.tmp && mv $@.tmp $@
 	@ls -l $(OUT)/boot
+
+usb: $(OUT)/rewind-usb.img
+
+$(OUT)/rewind-usb.img: $(OUT)/boot/vmlinuz $(OUT)/boot/initramfs.cpio.zst images/mkusb images/grub.cfg images/syslinux.cfg images/rewind.conf
+	images/mkusb $@ $(OUT)/boot/vmlinuz $(OUT)/boot/initramfs.cpio.zst $(CACHE)
