@@ -91,6 +91,9 @@ func parseGPTHeader(b []byte, lba uint64) (gptHeader, error) {
 		return h, fmt.Errorf("GPT header at LBA %d: %d entries of %d bytes exceed the %d bytes this tool accepts: %w",
 			lba, h.numEntries, h.entrySize, maxEntryBytes, ErrCorrupt)
 	}
+	if es := h.entrySectors(len(b)); h.entriesLBA <= lba && h.entriesLBA+es > lba || h.entriesLBA < 2 {
+		return h, fmt.Errorf("GPT header at LBA %d: its entries at LBA %d overlap the header or the MBR: %w", lba, h.entriesLBA, ErrCorrupt)
+	}
 	if h.firstUsableLBA > h.lastUsableLBA+1 {
 		return h, fmt.Errorf("GPT header at LBA %d: first usable LBA %d is past last usable LBA %d: %w",
 			lba, h.firstUsableLBA, h.lastUsableLBA, ErrCorrupt)

@@ -256,7 +256,7 @@ func (l *Layout) moveGPT(saved []SavedRegion, target int64) ([]SavedRegion, erro
 		}
 	}
 	es := entrySectors(l.NumEntries, l.EntrySize, l.SectorSize)
-	if l.gpt == nil || head == nil || int64(len(head)) < (int64(l.EntriesLBA)+es)*ss {
+	if l.gpt == nil || head == nil || int64(len(head)) < max(int64(l.EntriesLBA)+es, 2)*ss {
 		return nil, fmt.Errorf("saved regions lack the GPT head area: %w", ErrMismatch)
 	}
 	h := l.gpt.header
@@ -269,6 +269,9 @@ func (l *Layout) moveGPT(saved []SavedRegion, target int64) ([]SavedRegion, erro
 	lastUsable := h.lastUsableLBA
 	if target != l.Size {
 		lastUsable = backupEntries - 1
+	}
+	if h.firstUsableLBA > lastUsable+1 {
+		return nil, fmt.Errorf("the GPT's first usable sector %d lies past the target's last usable sector %d: %w", h.firstUsableLBA, lastUsable, ErrTooSmall)
 	}
 	if end := uint64(l.lastEnd() / ss); end > 0 && end-1 > lastUsable {
 		return nil, fmt.Errorf("partitions end at sector %d, past the last usable sector %d of the target: %w", end-1, lastUsable, ErrTooSmall)
