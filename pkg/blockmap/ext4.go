@@ -244,7 +244,10 @@ func readExt(ctx context.Context, r io.ReaderAt, size int64, head []byte, opt Op
 		return nil, fmt.Errorf("%s filesystem %q has a journal that needs recovery (it is mounted, or was not unmounted cleanly): mount and unmount it, or run e2fsck -p on it, then try again: %w",
 			s.FS, s.Label, ErrUnclean)
 	}
-	if sb.state&extStateError != 0 {
+	switch {
+	case sb.incompat&extIncompatRecover != 0:
+		s.Reason = "mapped although its journal needs recovery: blocks the journal would write may be missing; run e2fsck -p on it"
+	case sb.state&extStateError != 0:
 		s.Reason = "the filesystem has recorded errors: run e2fsck on it"
 	}
 
@@ -313,7 +316,7 @@ func readExt(ctx context.Context, r io.ReaderAt, size int64, head []byte, opt Op
 	}
 	m := &Map{Summary: s}
 	m.Extents, m.Used = x.result()
-	if x.coarse() {
+	if x.coarse() && m.Reason == "" {
 		m.Reason = "the filesystem is so fragmented that small free gaps are imaged too"
 	}
 	return m, nil

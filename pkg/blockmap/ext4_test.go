@@ -169,6 +169,9 @@ func TestExtMounted(t *testing.T) {
 	} else {
 		t.Logf("mounted: %v", err)
 	}
+	if m, err := readMap(t, img, Options{Force: true}); err != nil || m.Clean || m.Reason == "" {
+		t.Errorf("Read(mounted ext4, Force) = %+v, %v; want an unclean map with a reason", m, err)
+	}
 	tree := filepath.Join(dir, "tree")
 	run(t, "cp", "-a", mnt, tree)
 	unmount()

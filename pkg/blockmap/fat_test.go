@@ -92,3 +92,26 @@ func TestFAT(t *testing.T) {
 		})
 	}
 }
+
+// TestFATDirty sets the dirty bit the kernel sets while a FAT is mounted:
+// the map is still made (FAT has no journal to replay) but says unclean,
+// as fsck.fat does.
+func TestFATDirty(t *testing.T) {
+	testutil.NeedTool(t, "mkfs.vfat", "fsck.fat")
+	for _, tc := range []struct {
+		bits, spc string
+		off       int64
+	}{{"16", "2", 0x25}, {"32", "1", 0x41}} {
+		img := filepath.Join(t.TempDir(), "fat.img")
+		run(t, "mkfs.vfat", "-F", tc.bits, "-s", tc.spc, "-C", img, "40000")
+		patch(t, img, tc.off, "\x01")
+		out, _ := tryRun(t, "fsck.fat", "-n", img)
+		if !regexp.MustCompile(`(?i)dirty`).MatchString(out) {
+			t.Fatalf("fsck.fat -n does not see the dirty bit written at %#x:\n%s", tc.off, out)
+		}
+		m := mustMap(t, img)
+		if m.Clean || m.Mode != UsedBlocks || m.Reason == "" {
+			t.Errorf("Read(dirty fat%s) = %+v, want an unclean used-blocks map with a reason", tc.bits, m.Summary)
+		}
+	}
+}
