@@ -5,12 +5,14 @@ package disk
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"hash/crc32"
 	"io"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // memDisk is a sparse in-memory disk: writes are kept as regions, later ones
@@ -190,4 +192,52 @@ func fixGPTChecksums(d *memDisk, ss int) {
 		binary.LittleEndian.PutUint32(hdr[gptOffHeaderCRC:], headerCRC(hdr[:hs]))
 		d.WriteAt(hdr, lba*int64(ss))
 	}
+}
+
+// savedTable is what a manifest holds for a disk's table.
+type savedTable struct {
+	Layout *Layout       `json:"layout"`
+	Saved  []SavedRegion `json:"saved"`
+}
+
+// FuzzWriteTable feeds WriteTable a manifest's table (JSON, as untrusted as
+// anything read from a NAS) and a target size: it must never panic, and a
+// table it writes must read back as the layout it was given.
+func FuzzWriteTable(f *testing.F) {
+	const size = 32 << 10
+	for _, script := range []string{fuzzGPTScript, fuzzMBRScript} {
+		p := sfdiskImage(f, size, script)
+		l := readImageLayout(f, p)
+		saved, err := CaptureRegions(context.Background(), readerOf(f, p), l)
+		if err != nil {
+			f.Fatal(err)
+		}
+		b, err := json.Marshal(savedTable{l, saved})
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, int64(size))
+		f.Add(b, int64(size*2))
+		f.Add(b, int64(size/2))
+	}
+	f.Fuzz(func(t *testing.T, manifest []byte, target int64) {
+		var m savedTable
+		if json.Unmarshal(manifest, &m) != nil || m.Layout == nil {
+			return
+		}
+		if target < 0 || target > 1<<50 {
+			return
+		}
+		w := &memDisk{size: target}
+		if err := WriteTable(context.Background(), w, target, m.Saved, m.Layout); err != nil {
+			return
+		}
+		got, err := ReadLayoutSectorSize(w, target, m.Layout.SectorSize)
+		if err != nil {
+			t.Fatalf("ReadLayout after WriteTable(%d bytes) = %v", target, err)
+		}
+		if got.Type != m.Layout.Type || !cmp.Equal(got.Partitions, m.Layout.Partitions, cmpopts.EquateEmpty()) {
+			t.Fatalf("after WriteTable(%d bytes): %s %+v, want %s %+v", target, got.Type, got.Partitions, m.Layout.Type, m.Layout.Partitions)
+		}
+	})
 }

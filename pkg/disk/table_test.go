@@ -305,7 +305,7 @@ func jsonRoundTrip(t *testing.T, saved []SavedRegion) []SavedRegion {
 	return out
 }
 
-func readerOf(t *testing.T, path string) *Device {
+func readerOf(t testing.TB, path string) *Device {
 	t.Helper()
 	d, err := Open(path)
 	if err != nil {
