@@ -199,6 +199,9 @@ func WriteTable(ctx context.Context, w io.WriterAt, target int64, saved []SavedR
 	if err := sameTable(got, l); err != nil {
 		return err
 	}
+	if err := sameRegions(saved, got.Regions()); err != nil {
+		return err
+	}
 	if need := got.MinTargetSize(); target < need && target != l.Size {
 		what := "target disk"
 		if p, ok := w.(interface{ Path() string }); ok {
@@ -329,6 +332,20 @@ func overlapsSaved(saved []SavedRegion, off, n int64) bool {
 		}
 	}
 	return false
+}
+
+// sameRegions checks that saved holds exactly the regions of the layout
+// parsed from it, so that nothing else gets written.
+func sameRegions(saved []SavedRegion, want []Region) error {
+	if len(saved) != len(want) {
+		return fmt.Errorf("%d saved regions, the saved table has %d: %w", len(saved), len(want), ErrMismatch)
+	}
+	for i, r := range saved {
+		if r.Region != want[i] {
+			return fmt.Errorf("saved region %+v, the saved table's is %+v: %w", r.Region, want[i], ErrMismatch)
+		}
+	}
+	return nil
 }
 
 // sameTable checks that the table parsed from saved bytes is the one the
