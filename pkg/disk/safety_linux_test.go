@@ -59,6 +59,7 @@ func wantRefused(t *testing.T, call string, err error, want ...string) {
 		t.Errorf("%s = %v, want ErrRefused", call, err)
 		return
 	}
+	t.Logf("%s = %v", call, err)
 	if strings.Contains(err.Error(), "\n") {
 		t.Errorf("%s = %q, want one line", call, err)
 	}
