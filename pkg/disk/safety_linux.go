@@ -309,10 +309,10 @@ type DiskInfo struct {
 	Refusal string `json:"refusal,omitempty"`
 }
 
-// ListDisks lists whole disks from /sys/block, sorted by name: RAM disks,
-// zram, optical drives, floppies, device-mapper devices, loop devices without
-// a backing file and empty drives (size 0, e.g. a card reader without a
-// card) are left out.
+// ListDisks lists whole disks from /sys/block, sorted by name. RAM disks,
+// zram, optical drives, floppies, device-mapper devices, eMMC boot areas,
+// loop devices without a backing file and empty drives (size 0, e.g. a card
+// reader without a card) are left out.
 func (h Host) ListDisks() ([]DiskInfo, error) {
 	entries, err := os.ReadDir(h.sys("block"))
 	if err != nil {
@@ -326,6 +326,10 @@ func (h Host) ListDisks() ([]DiskInfo, error) {
 			skip = skip || strings.HasPrefix(n, p)
 		}
 		if strings.HasPrefix(n, "loop") && readSys(h.sys("block", n, "loop", "backing_file")) == "" {
+			skip = true
+		}
+		// eMMC boot and RPMB areas are not disks to restore onto.
+		if strings.HasPrefix(n, "mmcblk") && (strings.Contains(n, "boot") || strings.Contains(n, "rpmb")) {
 			skip = true
 		}
 		sectors, _ := strconv.ParseInt(readSys(h.sys("block", n, "size")), 10, 64)

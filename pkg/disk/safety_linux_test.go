@@ -300,3 +300,42 @@ func TestCheckWritableRealPartition(t *testing.T) {
 	}
 	t.Skip("no partition device on this machine")
 }
+
+func TestModelSerialFakeSysfs(t *testing.T) {
+	root := t.TempDir()
+	write := func(p string, b []byte) {
+		t.Helper()
+		p = filepath.Join(root, "class", "block", p)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// NVMe: the controller has model and serial.
+	write("nvme0n1/device/model", []byte("Samsung SSD 980 PRO 1TB                 \n"))
+	write("nvme0n1/device/serial", []byte("S5GXNF0R123456      \n"))
+	// SATA: vendor "ATA" is not shown, the serial comes from VPD page 0x80.
+	write("sda/device/vendor", []byte("ATA     \n"))
+	write("sda/device/model", []byte("WDC WD10EZEX-00B\n"))
+	write("sda/device/vpd_pg80", append([]byte{0, 0x80, 0, 20}, []byte("     WD-WCC3F1234567")...))
+	// USB stick: vendor and model; the wwid as the last resort.
+	write("sdb/device/vendor", []byte("SanDisk \n"))
+	write("sdb/device/model", []byte("Cruzer Blade    \n"))
+	write("sdb/device/wwid", []byte("t10.SanDisk Cruzer Blade 4C530001\n"))
+	// virtio: the serial sits on the block device itself.
+	write("vda/serial", []byte("rewind-test\n"))
+	h := Host{SysRoot: root}
+	for _, tc := range []struct{ name, model, serial string }{
+		{"nvme0n1", "Samsung SSD 980 PRO 1TB", "S5GXNF0R123456"},
+		{"sda", "WDC WD10EZEX-00B", "WD-WCC3F1234567"},
+		{"sdb", "SanDisk Cruzer Blade", "t10.SanDisk Cruzer Blade 4C530001"},
+		{"vda", "", "rewind-test"},
+		{"sdz", "", ""},
+	} {
+		if model, serial := h.modelSerial(tc.name); model != tc.model || serial != tc.serial {
+			t.Errorf("modelSerial(%s) = %q, %q, want %q, %q", tc.name, model, serial, tc.model, tc.serial)
+		}
+	}
+}

@@ -118,6 +118,20 @@ func TestWriteTableGPT(t *testing.T) {
 			if !bytes.Equal(readRange(t, dst, 0, 440), code) || !bytes.Equal(readRange(t, dst, 34*512, int64(len(gap))), gap) {
 				t.Errorf("after WriteTable(%s): boot code in sector 0 or in the gap before the first partition changed", tc.name)
 			}
+			// Only these head bytes may change: the 0xEE entry's size, and the
+			// primary header's CRC, AlternateLBA and LastUsableLBA.
+			allowed := map[int64]bool{}
+			for _, span := range [][2]int64{{446 + 12, 4}, {512 + 16, 4}, {512 + 32, 8}, {512 + 48, 8}} {
+				for i := span[0]; i < span[0]+span[1]; i++ {
+					allowed[i] = true
+				}
+			}
+			headGot, headWant := readRange(t, dst, 0, mib), saved[0].Data
+			for i := range headWant {
+				if headGot[i] != headWant[i] && (tc.target == size || !allowed[int64(i)]) {
+					t.Errorf("WriteTable(%s): head byte %d = %#x, captured %#x", tc.name, i, headGot[i], headWant[i])
+				}
+			}
 			if tc.target == size {
 				for _, r := range saved {
 					if !bytes.Equal(readRange(t, dst, r.Offset, r.Length), r.Data) {
