@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"sort"
 )
 
 // MaxHeadArea caps the head region: the bytes from sector 0 up to the first
@@ -83,6 +84,8 @@ func (l *Layout) Regions() []Region {
 				Region{Kind: RegionGPTBackup, Offset: hdr * ss, Length: ss})
 		}
 	}
+	// An extended chain may point backwards; keep the promised order.
+	sort.SliceStable(regions, func(i, j int) bool { return regions[i].Offset < regions[j].Offset })
 	return regions
 }
 
