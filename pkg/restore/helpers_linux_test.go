@@ -441,3 +441,6 @@ func mbrBIOSDisk(t testing.TB, dir string) *testDisk {
 		{start: 2048 + 37<<11, size: 16 << 11, typ: "83", fs: "ext4", files: 4},
 	}, true, 33)
 }
+
+// randFor returns a reproducible random source.
+func randFor(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 77)) }

@@ -1,0 +1,338 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+package restore
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rewind-backup/rewind/pkg/chunk"
+	"github.com/rewind-backup/rewind/pkg/disk"
+	"github.com/rewind-backup/rewind/pkg/internal/sambatest"
+	"github.com/rewind-backup/rewind/pkg/progress"
+	"github.com/rewind-backup/rewind/pkg/repo"
+	"github.com/rewind-backup/rewind/pkg/store"
+	"github.com/rewind-backup/rewind/pkg/store/local"
+)
+
+// slowStore delays every chunk read, so that tests can act in the middle
+// of a restore, and tells out about each chunk read.
+type slowStore struct {
+	store.Store
+	delay time.Duration
+	mu    sync.Mutex
+	out   io.Writer // may be nil
+}
+
+func (s *slowStore) ReadFile(ctx context.Context, name string) ([]byte, error) {
+	if strings.HasPrefix(name, "chunks/") {
+		select {
+		case <-time.After(s.delay):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	b, err := s.Store.ReadFile(ctx, name)
+	if err == nil && s.out != nil && strings.HasPrefix(name, "chunks/") {
+		s.mu.Lock()
+		fmt.Fprintln(s.out, "fetched", name)
+		s.mu.Unlock()
+	}
+	return b, err
+}
+
+// TestMain: when REWIND_TEST_RESTORE is set, the test binary is a restore
+// that a test can kill.
+func TestMain(m *testing.M) {
+	if spec := os.Getenv("REWIND_TEST_RESTORE"); spec != "" {
+		if err := restoreHelper(spec); err != nil {
+			fmt.Fprintln(os.Stderr, "restore helper:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// restoreHelper: "REPODIR TARGET MS" restores the latest image of ws1
+// from the local repository onto the image file TARGET, slowly.
+func restoreHelper(spec string) error {
+	var dir, target string
+	var ms int
+	if _, err := fmt.Sscan(spec, &dir, &target, &ms); err != nil {
+		return err
+	}
+	delay := time.Duration(ms) * time.Millisecond
+	ctx := context.Background()
+	s, err := local.Open(dir)
+	if err != nil {
+		return err
+	}
+	r, err := repo.Open(ctx, &slowStore{Store: s, delay: delay, out: os.Stdout})
+	if err != nil {
+		return err
+	}
+	snap, err := r.FindSnapshot(ctx, "ws1", repo.KindImage, "latest")
+	if err != nil {
+		return err
+	}
+	dst, err := disk.OpenWrite(target)
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	_, err = Restore(ctx, r, snap, []Target{dst}, Options{Fetches: 2})
+	return err
+}
+
+// TestResumeAfterKill kills a restore midway (as a power cut would) and
+// runs it again: it completes, verifies, and fetches only what was not yet
+// on the disk.
+func TestResumeAfterKill(t *testing.T) {
+	d := linuxDisk(t, t.TempDir(), 40)
+	r, repoDir := newLocalRepo(t, 0)
+	snap := captureImage(t, r, d.path, "ws1").Snapshot
+	dir := t.TempDir()
+
+	// What a whole restore fetches.
+	ref := filepath.Join(dir, "reference.img")
+	sparseFile(t, ref, d.size)
+	full, err := restoreImage(t, r, snap, ref, Options{NoVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	dst := filepath.Join(dir, "target.img")
+	sparseFile(t, dst, d.size)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("REWIND_TEST_RESTORE=%s %s %d", repoDir, dst, 100))
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The helper reads the table's chunks first, then the partitions'.
+	var boot int
+	for _, a := range snap.Image.Disks[0].Boot {
+		for _, c := range a.Chunks {
+			if !c.Zero {
+				boot++
+			}
+		}
+	}
+	sc := bufio.NewScanner(stdout)
+	lines := 0
+	for lines < boot+int(full.Fetches)/2 && sc.Scan() {
+		lines++
+	}
+	// Fetches complete in pairs every 100 ms: let the last pair's writes
+	// land, then cut the power.
+	time.Sleep(30 * time.Millisecond)
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	fetched := int64(lines - boot)
+	t.Logf("killed the restore after %d of %d chunks fetched", fetched, full.Fetches)
+
+	target, err := disk.Open(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Verify(context.Background(), snap.Image, []Source{target}, VerifyOptions{})
+	target.Close()
+	t.Logf("after the kill: %v", err)
+	if !errors.Is(err, ErrMismatch) {
+		t.Fatalf("Verify(killed restore's target) = %v, want ErrMismatch: the kill came too late to test a resume", err)
+	}
+
+	sum, err := restoreImage(t, r, snap, dst, Options{})
+	if err != nil {
+		t.Fatalf("Restore after the kill = %v", err)
+	}
+	t.Logf("resumed: fetched %d chunks (%d bytes), skipped %d; a full restore fetches %d chunks (%d bytes)", sum.Fetches, sum.Fetched, sum.Skips, full.Fetches, full.Fetched)
+	if !sum.Verified {
+		t.Errorf("resumed restore not verified")
+	}
+	// Chunks fetched but not yet written when the kill came (at most the
+	// 2 fetchers', 2 queued and the 2 writers') are fetched again.
+	if sum.Fetches >= full.Fetches || sum.Fetches > full.Fetches-fetched+6 {
+		t.Errorf("resumed restore fetched %d chunks; want at most the %d a full restore fetches minus the %d fetched before the kill (+6 in flight)", sum.Fetches, full.Fetches, fetched)
+	}
+	checkFilesystems(t, d, dst)
+}
+
+// TestRestoreOverOlder restores the newest capture over a disk that holds
+// the previous week's: only the changed chunks move.
+func TestRestoreOverOlder(t *testing.T) {
+	dir := t.TempDir()
+	d := linuxDisk(t, dir, 80)
+	r, _ := newLocalRepo(t, 0)
+	first := captureImage(t, r, d.path, "ws1")
+
+	old := filepath.Join(t.TempDir(), "old.img")
+	extract(t, d.path, 0, d.size, old)
+
+	// Change 8 of the 80 files of the ext4 root, as a week's work would.
+	root := d.parts[1]
+	fsFile := filepath.Join(dir, "root.img")
+	extract(t, d.path, root.off(), root.len(), fsFile)
+	var script strings.Builder
+	for i, n := range root.names {
+		if i%10 != 3 {
+			continue
+		}
+		p := filepath.Join(root.tree, n)
+		writeRandom(t, p, randFor(uint64(i)), 2*i) // incompressible, new size
+		fmt.Fprintf(&script, "cd /%s\nrm %s\nwrite %s %s\ncd /\n", filepath.Dir(n), filepath.Base(n), p, filepath.Base(n))
+	}
+	cmds := filepath.Join(dir, "debugfs.cmds")
+	if err := os.WriteFile(cmds, []byte(script.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "debugfs", "-w", "-f", cmds, fsFile)
+	copyInto(t, d.path, root.off(), fsFile)
+
+	second := captureImage(t, r, d.path, "ws1")
+	st := second.Stats
+	t.Logf("first capture %+v; second capture %+v", first.Stats, st)
+
+	// The chunks that changed: those of the second image that the first
+	// does not have at the same place.
+	changed := map[chunk.ID]bool{}
+	var changedAt int64
+	img1, img2 := first.Snapshot.Image, second.Snapshot.Image
+	for pi, p := range img2.Disks[0].Partitions {
+		was := map[int64]chunk.ID{}
+		for _, c := range img1.Disks[0].Partitions[pi].Chunks {
+			was[c.I] = c.ID
+		}
+		for _, c := range p.Chunks {
+			if id, ok := was[c.I]; !ok || id != c.ID {
+				changedAt++
+				if !c.Zero {
+					changed[c.ID] = true
+				}
+			}
+		}
+	}
+	if st.NewChunks != int64(len(changed)) || st.NewBytes*100 > st.StoredBytes*60 {
+		t.Errorf("re-capture stored %d new chunks, %d bytes of %d; want the %d changed chunks, far less than the whole", st.NewChunks, st.NewBytes, st.StoredBytes, len(changed))
+	}
+
+	full := filepath.Join(t.TempDir(), "full.img")
+	sparseFile(t, full, d.size)
+	whole, err := restoreImage(t, r, second.Snapshot, full, Options{NoVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := restoreImage(t, r, second.Snapshot, old, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("restore over the older state: fetched %d bytes (%d chunks), wrote %d, skipped %d of %d used bytes; onto a blank disk: fetched %d bytes (%d chunks)",
+		sum.Fetched, sum.Fetches, sum.Written, sum.Skipped, img2.UsedBytes(), whole.Fetched, whole.Fetches)
+	// A changed chunk whose new content the old disk already holds (blocks
+	// freed since: the new Used masks them) is not fetched either.
+	if !sum.Verified || sum.Fetches == 0 || sum.Fetches > int64(len(changed)) || sum.Fetched*100 > whole.Fetched*60 {
+		t.Errorf("restore over the older state fetched %d chunks, %d bytes (verified %v); want at most the %d changed chunks, far less than the %d bytes of a full restore",
+			sum.Fetches, sum.Fetched, sum.Verified, len(changed), whole.Fetched)
+	}
+	if max := changedAt * int64(img2.ChunkSize); sum.Written-sum.Zeroed > max+2<<20 {
+		t.Errorf("restore over the older state wrote %d bytes; want at most the %d changed chunks (%d bytes) and the table", sum.Written, changedAt, max)
+	}
+	checkFilesystems(t, d, old)
+	checkUsedIdentical(t, second.Snapshot.Image, d.path, old)
+}
+
+// TestSMBFaults: the NAS restarts in the middle of a restore, which then
+// completes; a chunk damaged on the share stops the restore, naming it and
+// where it belongs on the disk.
+func TestSMBFaults(t *testing.T) {
+	srv := sambatest.Start(t, sambatest.Options{})
+	var retries atomic.Int64
+	r := smbRepo(t, srv, "faults", &retries)
+	d := win11Disk(t, t.TempDir())
+	snap := captureImage(t, r, d.path, "ws1").Snapshot
+
+	// smbd stops after the first chunk arrives and comes back 1.5 s later.
+	slow, err := repo.Open(context.Background(), &slowStore{Store: r.Store(), delay: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "target.img")
+	sparseFile(t, dst, d.size)
+	tr := progress.NewTracker()
+	done := make(chan error, 1)
+	var sum *Summary
+	target, err := disk.OpenWrite(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	go func() {
+		var err error
+		sum, err = Restore(context.Background(), slow, snap, []Target{target}, Options{Fetches: 2, Progress: tr})
+		done <- err
+	}()
+	for tr.Status().Get(progress.Fetched) == 0 {
+		time.Sleep(2 * time.Millisecond)
+	}
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Restore across an smbd restart = %v", err)
+	}
+	if !sum.Verified || retries.Load() == 0 {
+		t.Errorf("Restore across an smbd restart: verified %v after %d retries; want verified, some retries", sum.Verified, retries.Load())
+	}
+	checkFilesystems(t, d, dst)
+
+	// Damage a chunk of the NTFS data partition on the share.
+	p := snap.Image.Disks[0].Partitions[2]
+	var c repo.ChunkRef
+	for _, c = range p.Chunks {
+		if !c.Zero {
+			break
+		}
+	}
+	name := filepath.Join(srv.ShareDir, "faults", "chunks", c.ID.String()[:2], c.ID.String())
+	enc, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc[len(enc)/2] ^= 0x40
+	if err := os.WriteFile(name, enc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	blank := filepath.Join(t.TempDir(), "blank.img")
+	sparseFile(t, blank, d.size)
+	sum, err = restoreImage(t, r, snap, blank, Options{})
+	off := fmt.Sprintf("offset %d", p.Offset+c.I*int64(snap.Image.ChunkSize))
+	if !errors.Is(err, chunk.ErrCorrupt) || !strings.Contains(err.Error(), c.ID.String()) || !strings.Contains(err.Error(), off) {
+		t.Fatalf("Restore(damaged chunk) = %v; want chunk.ErrCorrupt naming chunk %s and %s", err, c.ID, off)
+	}
+	if sum != nil && sum.Verified {
+		t.Errorf("Restore(damaged chunk) reports a verified restore")
+	}
+	t.Logf("damaged chunk: %v", err)
+}
