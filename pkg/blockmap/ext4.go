@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"io"
 )
 
@@ -22,6 +23,7 @@ const (
 	extIncompatExtents    = 0x0040
 	extIncompat64Bit      = 0x0080
 	extIncompatFlexBG     = 0x0200
+	extIncompatCsumSeed   = 0x2000
 
 	extROCompatSparseSuper  = 0x0001
 	extROCompatHugeFile     = 0x0008
@@ -50,6 +52,8 @@ type extSuper struct {
 	compat, incompat, roCompat       uint32
 	state                            uint16
 	backupBGs                        [2]int64
+	uuid                             []byte
+	csumSeed                         uint32 // metadata_csum: crc32c seed of every checksum
 	groups, descPerBlock, descBlocks int64
 	inodeBlocksPerGroup              int64
 }
@@ -117,6 +121,12 @@ func parseExtSuper(b []byte) (*extSuper, error) {
 	sb.descBlocks = (sb.groups + sb.descPerBlock - 1) / sb.descPerBlock
 	if sb.descBlocks+sb.reservedGDT >= sb.blocks {
 		return nil, fmt.Errorf("%d group descriptor blocks do not fit in %d blocks: %w", sb.descBlocks+sb.reservedGDT, sb.blocks, ErrCorrupt)
+	}
+	sb.uuid = b[0x68:0x78]
+	if sb.incompat&extIncompatCsumSeed != 0 {
+		sb.csumSeed = le.Uint32(b[0x270:])
+	} else {
+		sb.csumSeed = crc32cRaw(^uint32(0), sb.uuid)
 	}
 	if sb.compat&extCompatSparseSuper2 != 0 {
 		sb.backupBGs = [2]int64{int64(le.Uint32(b[0x24c:])), int64(le.Uint32(b[0x250:]))}
@@ -302,7 +312,7 @@ func readExt(ctx context.Context, r io.ReaderAt, size int64, head []byte, opt Op
 		if first+n > sb.blocks {
 			n = sb.blocks - first
 		}
-		if trustUninit && flags&extBGBlockUninit != 0 {
+		if trustUninit && flags&extBGBlockUninit != 0 && sb.descCsumOK(g, d) {
 			// The bitmap was never written: only the group's
 			// metadata is in use (e2fsprogs
 			// mark_uninit_bg_group_blocks).
@@ -320,4 +330,52 @@ func readExt(ctx context.Context, r io.ReaderAt, size int64, head []byte, opt Op
 		m.Reason = "the filesystem is so fragmented that small free gaps are imaged too"
 	}
 	return m, nil
+}
+
+// descCsumOK checks group descriptor d of group g against its checksum
+// (ext2fs_group_desc_csum), as e2fsprogs does before it trusts
+// BLOCK_UNINIT: a damaged descriptor must not make data blocks look free.
+func (sb *extSuper) descCsumOK(g int64, d []byte) bool {
+	const off = 0x1e // bg_checksum
+	var grp [4]byte
+	binary.LittleEndian.PutUint32(grp[:], uint32(g))
+	want := binary.LittleEndian.Uint16(d[off:])
+	if sb.roCompat&extROCompatMetadataCsum != 0 {
+		c := crc32cRaw(sb.csumSeed, grp[:])
+		c = crc32cRaw(c, d[:off])
+		c = crc32cRaw(c, []byte{0, 0})
+		c = crc32cRaw(c, d[off+2:])
+		return uint16(c) == want
+	}
+	c := crc16(0xffff, sb.uuid)
+	c = crc16(c, grp[:])
+	c = crc16(c, d[:off])
+	if len(d) > off+2 {
+		c = crc16(c, d[off+2:])
+	}
+	return c == want
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// crc32cRaw is the kernel's crc32c_le: CRC-32C without the final
+// inversion, chained through c.
+func crc32cRaw(c uint32, p []byte) uint32 {
+	return ^crc32.Update(^c, castagnoli, p)
+}
+
+// crc16 is the CRC-16 (polynomial 0x8005, reflected) of e2fsprogs
+// lib/ext2fs/crc16.c, chained through c.
+func crc16(c uint16, p []byte) uint16 {
+	for _, b := range p {
+		c ^= uint16(b)
+		for i := 0; i < 8; i++ {
+			if c&1 != 0 {
+				c = c>>1 ^ 0xa001
+			} else {
+				c >>= 1
+			}
+		}
+	}
+	return c
 }

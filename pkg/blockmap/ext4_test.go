@@ -181,3 +181,37 @@ func TestExtMounted(t *testing.T) {
 	}
 	checkExtCopy(t, img, tree, m)
 }
+
+// TestExtDescCsum checks the group descriptor checksums (crc16 for
+// uninit_bg, crc32c for metadata_csum, with and without a checksum seed)
+// against what mkfs.ext4 wrote: Read trusts BLOCK_UNINIT only when they
+// match.
+func TestExtDescCsum(t *testing.T) {
+	testutil.NeedTool(t, "mkfs.ext4", "tune2fs")
+	for _, o := range []string{"metadata_csum", "^metadata_csum,uninit_bg", "metadata_csum,metadata_csum_seed,64bit"} {
+		img := filepath.Join(t.TempDir(), "fs.img")
+		run(t, "mkfs.ext4", "-q", "-F", "-b", "1024", "-O", o, img, "64M")
+		if strings.Contains(o, "seed") {
+			run(t, "tune2fs", "-U", "random", img) // the seed keeps the old UUID's
+		}
+		b, err := os.ReadFile(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb, err := parseExtSuper(b[1024:2048])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for g := int64(0); g < sb.groups; g++ {
+			blk := sb.descBlock(g / sb.descPerBlock)
+			d := b[blk*sb.blockSize+(g%sb.descPerBlock)*sb.descSize:][:sb.descSize]
+			if !sb.descCsumOK(g, d) {
+				t.Errorf("descCsumOK(%s, group %d) = false, want true", o, g)
+			}
+			d[0] ^= 1
+			if sb.descCsumOK(g, d) {
+				t.Errorf("descCsumOK(%s, group %d with a flipped bit) = true, want false", o, g)
+			}
+		}
+	}
+}
