@@ -279,3 +279,24 @@ func TestInspectUsage(t *testing.T) {
 		t.Errorf("Run(inspect missing.img) = %v, want an error naming the disk", err)
 	}
 }
+
+// TestInspectWholeDisk: a filesystem made on the whole disk, with no
+// partition table (a USB stick formatted that way), is shown as one.
+func TestInspectWholeDisk(t *testing.T) {
+	testutil.NeedTool(t, "mkfs.ext4", "mkfs.vfat", "mcopy")
+	for _, f := range []inspectFS{{"ext4", 32 << 20}, {"fat32", 40 << 20}} {
+		img := f.make(t, t.TempDir())
+		var out bytes.Buffer
+		if err := Run(context.Background(), []string{"inspect", "--json", img}, OS{Stdout: &out, Stderr: &out}); err != nil {
+			t.Fatalf("rewind inspect --json %s = %v\n%s", f.kind, err, out.String())
+		}
+		var rep inspectReport
+		if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+			t.Fatal(err)
+		}
+		if rep.Layout.Type != "none" || len(rep.Partitions) != 1 || rep.Partitions[0].Filesystem == nil ||
+			rep.Partitions[0].Filesystem.FS != f.kind || rep.Partitions[0].Size != f.size {
+			t.Errorf("inspect(whole-disk %s) = %s, want no table and one %s partition of %d bytes", f.kind, out.String(), f.kind, f.size)
+		}
+	}
+}
