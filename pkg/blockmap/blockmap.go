@@ -118,6 +118,11 @@ func Read(ctx context.Context, r io.ReaderAt, size int64, opt Options) (*Map, er
 		return nil, fmt.Errorf("reading the start of the partition: %w", err)
 	}
 	switch {
+	case isEncrypted(head):
+		// Checked first: stale metadata of an earlier filesystem may
+		// survive beside an encryption header, and must not be
+		// mistaken for the live one.
+		return rawMap(size, identifyOther(head))
 	case isExt(head):
 		return readExt(ctx, r, size, head, opt)
 	case isNTFS(head):

@@ -9,6 +9,11 @@ import (
 	"strings"
 )
 
+// isEncrypted recognises the headers of LUKS and BitLocker volumes.
+func isEncrypted(h []byte) bool {
+	return bytes.HasPrefix(h, []byte("LUKS\xba\xbe")) || bytes.Equal(h[3:11], []byte("-FVE-FS-"))
+}
+
 // identifyOther names the filesystems and containers that are imaged raw,
 // and says why, from the first headSize bytes of a partition.
 func identifyOther(h []byte) Summary {

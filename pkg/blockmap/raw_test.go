@@ -37,6 +37,10 @@ func TestOther(t *testing.T) {
 		}, "luks", "", Raw, nil},
 		{"exfat", 32 << 20, func(t *testing.T, img string) { run(t, "mkfs.exfat", "-L", "exlab", img) }, "exfat", "", Raw, nil},
 		{"bitlocker", 8 << 20, func(t *testing.T, img string) { patch(t, img, 0, "\xeb\x58\x90-FVE-FS-") }, "bitlocker", "", Raw, nil},
+		{"bitlocker-over-ext4", 8 << 20, func(t *testing.T, img string) {
+			run(t, "mkfs.ext4", "-q", "-F", img) // stale superblock at 1024 stays
+			patch(t, img, 0, "\xeb\x58\x90-FVE-FS-")
+		}, "bitlocker", "", Raw, nil},
 		{"hibernated-swap", 8 << 20, func(t *testing.T, img string) {
 			run(t, "mkswap", img)
 			patch(t, img, 4096-10, "S1SUSPEND\x00")
