@@ -123,6 +123,11 @@ func Read(ctx context.Context, r io.ReaderAt, size int64, opt Options) (*Map, er
 		// survive beside an encryption header, and must not be
 		// mistaken for the live one.
 		return rawMap(size, identifyOther(head))
+	case isExt(head) && (isNTFS(head) || isFAT(head)):
+		// Two live-looking filesystems: a leftover of one beside the
+		// other. Mapping the wrong one would lose data (blkid calls
+		// this "ambivalent" and refuses too).
+		return rawMap(size, Summary{Clean: true, Reason: "both an ext superblock and an NTFS/FAT boot sector were found (a leftover of an earlier filesystem), so every block is imaged; wipe the stale signature with wipefs to map it"})
 	case isExt(head):
 		return readExt(ctx, r, size, head, opt)
 	case isNTFS(head):

@@ -41,6 +41,13 @@ func TestOther(t *testing.T) {
 			run(t, "mkfs.ext4", "-q", "-F", img) // stale superblock at 1024 stays
 			patch(t, img, 0, "\xeb\x58\x90-FVE-FS-")
 		}, "bitlocker", "", Raw, nil},
+		{"ext4-and-fat", 8 << 20, func(t *testing.T, img string) {
+			run(t, "mkfs.ext4", "-q", "-F", img)
+			b := make([]byte, 512) // a FAT16 boot sector in the ext4 boot block
+			copy(b, "\xeb\x3c\x90mkfs.fat\x00\x02\x04\x04\x00\x02\x00\x02\x00\x40\xf8\x20\x00")
+			b[510], b[511] = 0x55, 0xaa
+			patch(t, img, 0, string(b))
+		}, "", "", Raw, nil},
 		{"hibernated-swap", 8 << 20, func(t *testing.T, img string) {
 			run(t, "mkswap", img)
 			patch(t, img, 4096-10, "S1SUSPEND\x00")
