@@ -226,7 +226,26 @@ func (sb *extSuper) reserveSuperAndBGD(x *extents, g int64) {
 
 // readExt maps an ext2/3/4 filesystem from its block bitmaps.
 func readExt(ctx context.Context, r io.ReaderAt, size int64, head []byte, opt Options) (*Map, error) {
-	sb, err := parseExtSuper(head[1024:2048])
+	// Filesystems imaged raw are told apart before the superblock is
+	// checked: their geometry differs (no inodes in a journal device,
+	// groups counted in clusters with bigalloc).
+	raw := head[1024:2048]
+	le := binary.LittleEndian
+	rs := Summary{
+		FS:    (&extSuper{compat: le.Uint32(raw[0x5c:]), incompat: le.Uint32(raw[0x60:]), roCompat: le.Uint32(raw[0x64:])}).name(),
+		Label: cString(raw[0x78:0x88]),
+		UUID:  formatUUID(raw[0x68:0x78]),
+		Clean: true,
+	}
+	switch {
+	case le.Uint32(raw[0x60:])&extIncompatJournalDev != 0:
+		rs.Reason = "external journal device of an ext3/4 filesystem: every block is imaged"
+		return rawMap(size, rs)
+	case le.Uint32(raw[0x64:])&extROCompatBigalloc != 0:
+		rs.Reason = "ext4 with bigalloc: used-block maps do not support it yet, so every block is imaged"
+		return rawMap(size, rs)
+	}
+	sb, err := parseExtSuper(raw)
 	if err != nil {
 		return nil, fmt.Errorf("ext superblock: %w", err)
 	}
@@ -241,12 +260,6 @@ func readExt(ctx context.Context, r io.ReaderAt, size int64, head []byte, opt Op
 		Mode:      UsedBlocks,
 	}
 	switch {
-	case sb.incompat&extIncompatJournalDev != 0:
-		s.Reason = "external journal device of an ext3/4 filesystem: every block is imaged"
-		return rawMap(size, s)
-	case sb.roCompat&extROCompatBigalloc != 0:
-		s.Reason = "ext4 with bigalloc: used-block maps do not support it yet, so every block is imaged"
-		return rawMap(size, s)
 	case sb.blocks > size/bs:
 		return nil, fmt.Errorf("%s filesystem is %d bytes but its partition only %d: the partition was shrunk or the superblock is damaged; image it raw: %w",
 			s.FS, sb.blocks*bs, size, ErrCorrupt)
@@ -270,7 +283,6 @@ func readExt(ctx context.Context, r io.ReaderAt, size int64, head []byte, opt Op
 	desc := make([]byte, bs)
 	bitmap := make([]byte, bs)
 	descIdx := int64(-1)
-	le := binary.LittleEndian
 	for g := int64(0); g < sb.groups; g++ {
 		if g%64 == 0 {
 			if err := ctx.Err(); err != nil {

@@ -36,6 +36,8 @@ func TestOther(t *testing.T) {
 			run(t, "cryptsetup", "luksFormat", "-q", "--type", "luks2", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--key-file", key, img)
 		}, "luks", "", Raw, nil},
 		{"exfat", 32 << 20, func(t *testing.T, img string) { run(t, "mkfs.exfat", "-L", "exlab", img) }, "exfat", "", Raw, nil},
+		{"ext4-bigalloc", 64 << 20, func(t *testing.T, img string) { run(t, "mkfs.ext4", "-q", "-F", "-L", "big", "-O", "bigalloc", img) }, "ext4", "big", Raw, nil},
+		{"ext4-journal-device", 16 << 20, func(t *testing.T, img string) { run(t, "mkfs.ext4", "-q", "-F", "-O", "journal_dev", img) }, "ext4", "", Raw, nil},
 		{"bitlocker", 8 << 20, func(t *testing.T, img string) { patch(t, img, 0, "\xeb\x58\x90-FVE-FS-") }, "bitlocker", "", Raw, nil},
 		{"bitlocker-over-ext4", 8 << 20, func(t *testing.T, img string) {
 			run(t, "mkfs.ext4", "-q", "-F", img) // stale superblock at 1024 stays
