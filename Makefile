@@ -107,3 +107,10 @@ usb: $(OUT)/rewind-usb.img
 
 $(OUT)/rewind-usb.img: $(OUT)/boot/vmlinuz $(OUT)/boot/initramfs.cpio.zst images/mkusb images/grub.cfg images/syslinux.cfg images/rewind.conf
 	images/mkusb $@ $(OUT)/boot/vmlinuz $(OUT)/boot/initramfs.cpio.zst $(CACHE)
+
+pxe: $(OUT)/pxe/boot.ipxe
+
+$(OUT)/pxe/boot.ipxe: $(OUT)/boot/vmlinuz $(OUT)/boot/initramfs.cpio.zst images/boot.ipxe
+	@mkdir -p $(@D)
+	cp $(OUT)/boot/vmlinuz $(OUT)/boot/initramfs.cpio.zst $(@D)/
+	cp images/boot.ipxe $@

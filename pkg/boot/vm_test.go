@@ -84,9 +84,20 @@ func bootArgs(kernel, initrd, cmdline string, extra ...string) []string {
 func stillUp(t *testing.T, v *qemutest.VM) {
 	t.Helper()
 	v.Expect(`rewind: shell on the console`, stepDeadline)
-	time.Sleep(2 * time.Second) // let the shell draw its prompt
-	v.Send("echo up$((40+2))\r")
-	v.Expect(`up42`, stepDeadline)
+	// The shell may not have set up its line editor when the first keys
+	// arrive; type again (a bounded number of times) until it answers.
+	for i := 0; ; i++ {
+		time.Sleep(2 * time.Second)
+		v.Send("echo up$((40+2))\r")
+		if i == 2 {
+			v.Expect(`up42`, stepDeadline)
+			return
+		}
+		if v.TryExpect(`up42`, 20*time.Second) != nil {
+			return
+		}
+		v.Send("\x03") // Ctrl-C: clear the line
+	}
 }
 
 func blankDisk(t *testing.T, size int64) string {

@@ -113,6 +113,12 @@ func (v *VM) Expect(re string, d time.Duration) []string {
 	return m
 }
 
+// TryExpect is Expect without failing: nil if no match came within d.
+func (v *VM) TryExpect(re string, d time.Duration) []string {
+	m, _ := v.expect(regexp.MustCompile(re), d)
+	return m
+}
+
 // ExpectNot checks that nothing the console printed so far matches re.
 func (v *VM) ExpectNot(re string) {
 	v.t.Helper()
