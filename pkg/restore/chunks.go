@@ -68,6 +68,7 @@ func restoreChunks(ctx context.Context, r *repo.Repository, cs, di int, d *repo.
 	toFetch := make(chan *job, fetches)
 	toWrite := make(chan *job, workers)
 
+	var zeros zeroIDs
 	send := func(ch chan<- *job, j *job) error {
 		select {
 		case ch <- j:
@@ -125,7 +126,7 @@ func restoreChunks(ctx context.Context, r *repo.Repository, cs, di int, d *repo.
 							return fmt.Errorf("reading disk %d at offset %d to compare it: %w", di+1, j.diskOff(), err)
 						}
 						opt.Progress.Add(progress.Read, j.n)
-						same = chunk.Hash(p) == j.ref.ID
+						same = matches(p, j.ref, &zeros)
 					}
 					if !same && j.ref.Zero {
 						clear(buf)
@@ -256,4 +257,34 @@ func readMasked(src io.ReaderAt, a *repo.Area, rng repo.Extent, used []repo.Exte
 		}
 	}
 	return nil
+}
+
+// matches reports whether p, a chunk's range read from the target and
+// masked, is chunk ref. A blank range (the usual case on a new disk) is
+// decided without hashing it.
+func matches(p []byte, ref repo.ChunkRef, zeros *zeroIDs) bool {
+	if chunk.IsZero(p) {
+		return ref.ID == zeros.id(len(p))
+	}
+	return chunk.Hash(p) == ref.ID
+}
+
+// zeroIDs caches the IDs of runs of zeros by length. Safe for concurrent use.
+type zeroIDs struct {
+	mu  sync.Mutex
+	ids map[int]chunk.ID
+}
+
+func (z *zeroIDs) id(n int) chunk.ID {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	id, ok := z.ids[n]
+	if !ok {
+		if z.ids == nil {
+			z.ids = make(map[int]chunk.ID)
+		}
+		id = chunk.Hash(make([]byte, n))
+		z.ids[n] = id
+	}
+	return id
 }

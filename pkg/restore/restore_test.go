@@ -80,7 +80,7 @@ func fixedMap(ext ...blockmap.Extent) capture.Mapper {
 	}
 }
 
-func newLocalRepo(t *testing.T, cs int) (*repo.Repository, string) {
+func newLocalRepo(t testing.TB, cs int) (*repo.Repository, string) {
 	t.Helper()
 	dir := t.TempDir()
 	s, err := local.Open(dir)
@@ -291,3 +291,82 @@ func TestVerify(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// cancelAfter is a Reporter that cancels a context once n items are done.
+type cancelAfter struct {
+	progress.Reporter
+	n      int64
+	cancel context.CancelFunc
+	mu     sync.Mutex
+}
+
+func (c *cancelAfter) Add(k progress.Counter, n int64) {
+	if k == progress.Items {
+		c.mu.Lock()
+		c.n -= n
+		if c.n <= 0 {
+			c.cancel()
+		}
+		c.mu.Unlock()
+	}
+}
+
+// TestCancel stops a capture and a restore midway: both return the
+// context's error, and a capture leaves no snapshot.
+func TestCancel(t *testing.T) {
+	r, _ := newLocalRepo(t, memCS)
+	src := mbrDisk(8<<20, memStart, memLen, 7)
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err := capture.Capture(ctx, r, []capture.Source{src}, capture.Options{
+		Machine: "ws1", Map: fixedMap(blockmap.Extent{Off: 0, Len: memLen}), Workers: 2, Uploads: 1,
+		Progress: &cancelAfter{Reporter: progress.Discard, n: 10, cancel: cancel}})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Capture(cancelled) = %v, want context.Canceled", err)
+	}
+	if snaps, _ := r.Snapshots(context.Background(), nil); len(snaps) != 0 {
+		t.Errorf("Capture(cancelled) left %d snapshots", len(snaps))
+	}
+
+	f := newMemFixture(t)
+	dst := &memDisk{b: make([]byte, len(f.src.b))}
+	ctx, cancel = context.WithCancel(context.Background())
+	sum, err := Restore(ctx, f.r, f.snap, []Target{dst}, Options{Workers: 2, Fetches: 2,
+		Progress: &cancelAfter{Reporter: progress.Discard, n: 10, cancel: cancel}})
+	if !errors.Is(err, context.Canceled) || sum == nil || sum.Verified {
+		t.Errorf("Restore(cancelled) = %+v, %v; want context.Canceled and no verification", sum, err)
+	}
+}
+
+// TestTwoDisks captures two disks into one image and restores both.
+func TestTwoDisks(t *testing.T) {
+	ctx := context.Background()
+	r, _ := newLocalRepo(t, memCS)
+	a, b := mbrDisk(6<<20, memStart, memLen, 1), mbrDisk(5<<20, memStart, 2<<20, 2)
+	res, err := capture.Capture(ctx, r, []capture.Source{a, b}, capture.Options{Machine: "srv", Map: fixedMap(blockmap.Extent{Off: 4096, Len: 1 << 20})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(res.Snapshot.Image.Disks); n != 2 {
+		t.Fatalf("Capture(2 disks) = %d disks", n)
+	}
+	ta, tb := &memDisk{b: make([]byte, 6<<20)}, &memDisk{b: make([]byte, 5<<20)}
+	sum, err := Restore(ctx, r, res.Snapshot, []Target{ta, tb}, Options{})
+	if err != nil || !sum.Verified {
+		t.Fatalf("Restore(2 disks) = %+v, %v", sum, err)
+	}
+	for i, pair := range [][2]*memDisk{{a, ta}, {b, tb}} {
+		lo, hi := memStart+4096, memStart+4096+1<<20
+		if !bytes.Equal(pair[0].b[:memStart], pair[1].b[:memStart]) || !bytes.Equal(pair[0].b[lo:hi], pair[1].b[lo:hi]) {
+			t.Errorf("disk %d differs after the restore", i+1)
+		}
+	}
+	// Only the first disk.
+	if _, err := Restore(ctx, r, res.Snapshot, []Target{&memDisk{b: make([]byte, 6<<20)}}, Options{}); err != nil {
+		t.Errorf("Restore(first disk only) = %v", err)
+	}
+	// A second target too small: nothing written to the first.
+	ta2 := &memDisk{b: make([]byte, 6<<20)}
+	if _, err := Restore(ctx, r, res.Snapshot, []Target{ta2, &memDisk{b: make([]byte, 2<<20)}}, Options{}); !errors.Is(err, ErrTooSmall) || ta2.written != 0 {
+		t.Errorf("Restore(second target too small) = %v and wrote %d bytes to the first; want ErrTooSmall, nothing written", err, ta2.written)
+	}
+}

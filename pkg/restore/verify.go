@@ -95,6 +95,7 @@ func verifyDisk(ctx context.Context, cs, di int, d *repo.Disk, src Source, worke
 
 	g, gctx := errgroup.WithContext(ctx)
 	jobs := make(chan *job, workers)
+	var zeros zeroIDs
 	var (
 		mu      sync.Mutex
 		bad     []mismatch
@@ -126,7 +127,7 @@ func verifyDisk(ctx context.Context, cs, di int, d *repo.Disk, src Source, worke
 				if err := readMasked(src, j.area, j.rng, j.used, p); err != nil {
 					return fmt.Errorf("disk %d: %w", di+1, err)
 				}
-				ok := chunk.Hash(p) == j.ref.ID
+				ok := matches(p, j.ref, &zeros)
 				mu.Lock()
 				checked += j.n
 				if !ok {
