@@ -36,6 +36,7 @@ type Source interface {
 //	SectorSize() int                            // checked against the image's
 //	ZeroRange(ctx context.Context, off, n int64) error // for Options.ZeroUnused
 //	RereadPartitions(ctx context.Context) error // after the table is written
+//	DropCache() error // before the read-back, so that it reads the disk, not the page cache
 type Target interface {
 	Source
 	io.WriterAt
@@ -49,6 +50,10 @@ type zeroRanger interface {
 
 type rereader interface {
 	RereadPartitions(ctx context.Context) error
+}
+
+type cacheDropper interface {
+	DropCache() error
 }
 
 // Errors, wrapped by what Restore and Verify return; test with errors.Is.
@@ -167,6 +172,11 @@ func Restore(ctx context.Context, r *repo.Repository, snap *repo.Snapshot, targe
 	if !opt.NoVerify {
 		opt.Progress.Phase("verify", verifyTotal(img, len(targets)))
 		for i, t := range targets {
+			if dc, ok := t.(cacheDropper); ok {
+				if err := dc.DropCache(); err != nil {
+					opt.Progress.Note(fmt.Sprintf("disk %d: could not drop its cached pages (%v); the read-back may come from memory", i+1, err))
+				}
+			}
 			n, err := verifyDisk(ctx, img.ChunkSize, i, &img.Disks[i], t, opt.Workers, opt.Progress)
 			sum.VerifiedBytes += n
 			if err != nil {

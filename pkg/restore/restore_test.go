@@ -370,3 +370,42 @@ func TestTwoDisks(t *testing.T) {
 		t.Errorf("Restore(second target too small) = %v and wrote %d bytes to the first; want ErrTooSmall, nothing written", err, ta2.written)
 	}
 }
+
+// droppingDisk is a memDisk that records DropCache calls.
+type droppingDisk struct {
+	*memDisk
+	drops int
+}
+
+func (d *droppingDisk) DropCache() error { d.drops++; return nil }
+
+// TestNoTable images a disk that holds a filesystem without a partition
+// table, and checks that the read-back asks the target to drop its cache.
+func TestNoTable(t *testing.T) {
+	ctx := context.Background()
+	r, _ := newLocalRepo(t, memCS)
+	src := &memDisk{b: make([]byte, 2<<20)}
+	rng := rand.New(rand.NewPCG(5, 5))
+	for i := 4096; i < len(src.b); i++ {
+		src.b[i] = byte(rng.Uint32())
+	}
+	res, err := capture.Capture(ctx, r, []capture.Source{src}, capture.Options{Machine: "usb", Map: fixedMap(blockmap.Extent{Off: 0, Len: 1 << 20})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := res.Snapshot.Image.Disks[0]
+	if d.Table != "none" || len(d.Boot) != 0 || len(d.Partitions) != 1 || d.Partitions[0].Offset != 0 {
+		t.Fatalf("Capture(no table) = table %q, %d boot areas, partitions %+v; want none, 0, one at offset 0", d.Table, len(d.Boot), d.Partitions)
+	}
+	dst := &droppingDisk{memDisk: &memDisk{b: make([]byte, 2<<20)}}
+	sum, err := Restore(ctx, r, res.Snapshot, []Target{dst}, Options{})
+	if err != nil || !sum.Verified {
+		t.Fatalf("Restore(no table) = %+v, %v", sum, err)
+	}
+	if !bytes.Equal(dst.b[:1<<20], src.b[:1<<20]) || !chunk.IsZero(dst.b[1<<20:]) {
+		t.Errorf("Restore(no table): the used megabyte differs, or the unused one was written")
+	}
+	if dst.drops != 1 {
+		t.Errorf("Restore called DropCache %d times before the read-back, want 1", dst.drops)
+	}
+}
