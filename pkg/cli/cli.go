@@ -43,6 +43,10 @@ type command struct {
 // commands lists the verbs. Each lives in a file of its own name.
 var commands = map[string]command{
 	"init":      {"create a repository", cmdInit},
+	"capture":   {"image whole disks into the repository", cmdCapture},
+	"restore":   {"put a disk image back onto disks (asks first, unless --yes)", cmdRestore},
+	"verify":    {"check disks against an image", cmdVerify},
+	"images":    {"list the machines and their disk images", cmdImages},
 	"snapshots": {"list the disk images and file backups in a repository", cmdSnapshots},
 	"check":     {"verify a repository (--read-data: every chunk's content too)", cmdCheck},
 	"forget":    {"drop snapshots by a retention policy (chunks stay until prune)", cmdForget},

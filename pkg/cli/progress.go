@@ -36,10 +36,11 @@ type printer struct {
 	mode progressMode
 	tty  bool
 
-	mu   sync.Mutex
-	stop chan struct{}
-	done chan struct{}
-	last int // width of the last bar drawn
+	mu       sync.Mutex
+	stopOnce sync.Once
+	stop     chan struct{}
+	done     chan struct{}
+	last     int // width of the last bar drawn
 }
 
 func isTerminal(w io.Writer) bool {
@@ -90,13 +91,16 @@ func (p *printer) run() {
 	}
 }
 
-// Stop stops the printer and clears the bar.
+// Stop stops the printer and clears the bar. It may be called more than
+// once.
 func (p *printer) Stop() {
-	close(p.stop)
-	<-p.done
-	p.mu.Lock()
-	p.clearLine()
-	p.mu.Unlock()
+	p.stopOnce.Do(func() {
+		close(p.stop)
+		<-p.done
+		p.mu.Lock()
+		p.clearLine()
+		p.mu.Unlock()
+	})
 }
 
 func (p *printer) clearLine() {

@@ -1,0 +1,100 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/rewind-backup/rewind/pkg/capture"
+	"github.com/rewind-backup/rewind/pkg/disk"
+	"github.com/rewind-backup/rewind/pkg/repo"
+)
+
+type captureOptions struct {
+	repoOptions
+	Machine string
+	Note    string
+	Force   bool
+	JSON    bool
+	Disks   []string
+}
+
+func cmdCapture(ctx context.Context, args []string, o OS) error {
+	var opt captureOptions
+	fs := newFlags("capture", o)
+	opt.register(fs)
+	fs.StringVar(&opt.Machine, "machine", "", "the machine's name in the repository (required)")
+	fs.StringVar(&opt.Note, "note", "", "a note kept with the image")
+	fs.BoolVar(&opt.Force, "force", false, "map filesystems that were not shut down cleanly instead of imaging them raw")
+	fs.BoolVar(&opt.JSON, "json", false, "progress and result as JSON lines")
+	if err := parse(fs, args); err != nil {
+		return helpOK(err)
+	}
+	opt.Disks = fs.Args()
+	if opt.Machine == "" || len(opt.Disks) == 0 {
+		return fmt.Errorf("usage: rewind capture --repo REPO --machine NAME DISK...: %w", ErrUsage)
+	}
+	if err := repo.ValidMachine(opt.Machine); err != nil {
+		return fmt.Errorf("%v: %w", err, ErrUsage)
+	}
+	return runCapture(ctx, opt, o)
+}
+
+// captureJSON is the result line of capture --json.
+type captureJSON struct {
+	Type      string   `json:"type"` // "result"
+	OK        bool     `json:"ok"`
+	Image     string   `json:"image"`
+	Machine   string   `json:"machine"`
+	ReadBytes int64    `json:"read_bytes"`
+	NewBytes  int64    `json:"new_bytes"`
+	NewChunks int64    `json:"new_chunks"`
+	Seconds   float64  `json:"seconds"`
+	Warnings  []string `json:"warnings,omitempty"`
+}
+
+func runCapture(ctx context.Context, opt captureOptions, o OS) error {
+	var srcs []capture.Source
+	for _, p := range opt.Disks {
+		d, err := disk.Open(p)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		srcs = append(srcs, d)
+	}
+	mode := progressAuto
+	if opt.JSON {
+		mode = progressJSON
+	}
+	pr := startProgress(o, mode)
+	r, err := openRepo(ctx, opt.repoOptions, o, pr.t.Note)
+	if err != nil {
+		pr.Stop()
+		return err
+	}
+	defer closeRepo(r)
+	host, _ := os.Hostname()
+	res, err := capture.Capture(ctx, r, srcs, capture.Options{
+		Machine: opt.Machine, Note: opt.Note, Host: host, Force: opt.Force, Progress: pr.t,
+	})
+	pr.Stop()
+	if err != nil {
+		return err
+	}
+	id := res.Snapshot.ID()
+	if opt.JSON {
+		b, _ := json.Marshal(captureJSON{Type: "result", OK: true, Image: id.String(), Machine: opt.Machine,
+			ReadBytes: res.Stats.ReadBytes, NewBytes: res.Stats.NewBytes, NewChunks: res.Stats.NewChunks,
+			Seconds: res.Duration.Seconds(), Warnings: res.Warnings})
+		fmt.Fprintf(o.Stdout, "%s\n", b)
+		return nil
+	}
+	fmt.Fprintf(o.Stdout, "image %s of %s: %d disks, %s read, %s new in the repository (%d chunks), %s\n",
+		repo.ShortID(id), opt.Machine, len(srcs), bytesString(res.Stats.ReadBytes), bytesString(res.Stats.NewBytes),
+		res.Stats.NewChunks, res.Duration.Round(100e6))
+	return nil
+}

@@ -1,0 +1,173 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/rewind-backup/rewind/pkg/disk"
+	"github.com/rewind-backup/rewind/pkg/repo"
+	"github.com/rewind-backup/rewind/pkg/restore"
+)
+
+type restoreOptions struct {
+	repoOptions
+	Machine    string
+	Image      string
+	Yes        bool
+	NoVerify   bool
+	ZeroUnused bool
+	JSON       bool
+	Targets    []string
+	// BootMedia are disks never to write (the boot environment's medium).
+	BootMedia []string
+}
+
+func cmdRestore(ctx context.Context, args []string, o OS) error {
+	var opt restoreOptions
+	fs := newFlags("restore", o)
+	opt.register(fs)
+	fs.StringVar(&opt.Machine, "machine", "", "the machine whose image to restore (required)")
+	fs.StringVar(&opt.Image, "image", "latest", "the image: its id (at least 4 digits) or latest")
+	fs.BoolVar(&opt.Yes, "yes", false, "do not ask: the DISK arguments name the targets")
+	fs.BoolVar(&opt.NoVerify, "no-verify", false, "skip reading back and checking what was written")
+	fs.BoolVar(&opt.ZeroUnused, "zero-unused", false, "also zero the blocks the image's filesystems do not use")
+	fs.BoolVar(&opt.JSON, "json", false, "progress and result as JSON lines")
+	fs.Func("boot-medium", "a disk never to write (may be repeated)", func(s string) error {
+		opt.BootMedia = append(opt.BootMedia, s)
+		return nil
+	})
+	if err := parse(fs, args); err != nil {
+		return helpOK(err)
+	}
+	opt.Targets = fs.Args()
+	if opt.Machine == "" || len(opt.Targets) == 0 {
+		return fmt.Errorf("usage: rewind restore --repo REPO --machine NAME [--image ID] [--yes] DISK...: %w", ErrUsage)
+	}
+	return runRestore(ctx, opt, o)
+}
+
+// restoreJSON is the result line of restore --json.
+type restoreJSON struct {
+	Type     string   `json:"type"` // "result"
+	OK       bool     `json:"ok"`
+	Error    string   `json:"error,omitempty"`
+	Image    string   `json:"image,omitempty"`
+	Machine  string   `json:"machine"`
+	Targets  []string `json:"targets"`
+	Written  int64    `json:"written_bytes"`
+	Skipped  int64    `json:"skipped_bytes"`
+	Fetched  int64    `json:"fetched_bytes"`
+	Verified bool     `json:"verified"`
+	Seconds  float64  `json:"seconds"`
+}
+
+func runRestore(ctx context.Context, opt restoreOptions, o OS) (err error) {
+	res := restoreJSON{Type: "result", Machine: opt.Machine, Targets: opt.Targets}
+	if opt.JSON {
+		defer func() {
+			res.OK = err == nil
+			if err != nil {
+				res.Error = oneLine(err.Error())
+			}
+			b, _ := json.Marshal(res)
+			fmt.Fprintf(o.Stdout, "%s\n", b)
+		}()
+	}
+	// The targets are checked before the repository is even opened.
+	for _, t := range opt.Targets {
+		if err := disk.CheckWritable(t, opt.BootMedia...); err != nil {
+			return err
+		}
+	}
+	mode := progressAuto
+	if opt.JSON {
+		mode = progressJSON
+	}
+	pr := startProgress(o, mode)
+	defer pr.Stop()
+	r, err := openRepo(ctx, opt.repoOptions, o, pr.t.Note)
+	if err != nil {
+		return err
+	}
+	defer closeRepo(r)
+	snap, err := r.FindSnapshot(ctx, opt.Machine, repo.KindImage, opt.Image)
+	if err != nil {
+		return err
+	}
+	res.Image = snap.ID().String()
+	if len(opt.Targets) > len(snap.Image.Disks) {
+		return fmt.Errorf("image %s of %s has %d disks, but %d targets were given", repo.ShortID(snap.ID()), opt.Machine, len(snap.Image.Disks), len(opt.Targets))
+	}
+
+	var targets []restore.Target
+	for i, path := range opt.Targets {
+		d, err := disk.OpenWrite(path)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		src := snap.Image.Disks[i]
+		if !opt.Yes {
+			if err := confirm(o, pr, d, src, snap); err != nil {
+				return err
+			}
+		}
+		targets = append(targets, d)
+	}
+	sum, err := restore.Restore(ctx, r, snap, targets, restore.Options{NoVerify: opt.NoVerify, ZeroUnused: opt.ZeroUnused, Progress: pr.t})
+	if sum != nil {
+		res.Written, res.Skipped, res.Fetched, res.Verified, res.Seconds = sum.Written, sum.Skipped, sum.Fetched, sum.Verified, sum.Duration.Seconds()
+	}
+	if err != nil {
+		return err
+	}
+	pr.Stop()
+	if opt.JSON {
+		return nil
+	}
+	rate := float64(sum.Written+sum.Skipped) / max(sum.Duration.Seconds(), 0.001)
+	fmt.Fprintf(o.Stdout, "restored image %s of %s (%s) onto %s in %s: %s written, %s already in place, %s fetched, %s/s\n",
+		repo.ShortID(snap.ID()), opt.Machine, snap.Time.Local().Format("2006-01-02 15:04"), strings.Join(opt.Targets, ", "),
+		sum.Duration.Round(100e6), bytesString(sum.Written), bytesString(sum.Skipped), bytesString(sum.Fetched), bytesString(int64(rate)))
+	if sum.Verified {
+		fmt.Fprintf(o.Stdout, "verified: every chunk read back from the disk matches the image (%s)\n", bytesString(sum.VerifiedBytes))
+	} else {
+		fmt.Fprintln(o.Stdout, "NOT verified (--no-verify): run 'rewind verify' to check the disk")
+	}
+	return nil
+}
+
+// confirm shows the target and asks for its name to be typed back.
+func confirm(o OS, pr *printer, d *disk.Device, src repo.Disk, snap *repo.Snapshot) error {
+	name := d.Name()
+	if name == "" {
+		name = filepath.Base(d.Path())
+	}
+	what := fmt.Sprintf("%s (%s", d.Path(), bytesString(d.Size()))
+	if d.Model() != "" {
+		what += ", " + d.Model()
+	}
+	if d.Serial() != "" {
+		what += ", serial " + d.Serial()
+	}
+	what += ")"
+	pr.mu.Lock()
+	fmt.Fprintf(o.Stdout, "This overwrites %s with disk %s of image %s of %s taken %s.\nEverything on %s will be replaced. Type %s to go on: ",
+		what, src.Name, repo.ShortID(snap.ID()), snap.Machine, snap.Time.Local().Format("2006-01-02 15:04"), d.Path(), name)
+	pr.mu.Unlock()
+	line, err := bufio.NewReader(o.Stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return errors.New("no confirmation given (standard input ended): nothing was written; use --yes to restore without asking")
+	}
+	if strings.TrimSpace(line) != name {
+		return fmt.Errorf("confirmation %q does not match %q: nothing was written", strings.TrimSpace(line), name)
+	}
+	return nil
+}

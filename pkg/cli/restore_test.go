@@ -1,0 +1,173 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rewind-backup/rewind/pkg/internal/testutil"
+)
+
+// sampleDisk builds a 32 MiB GPT disk image with an ext4 partition holding
+// a few files, without mounting anything.
+func sampleDisk(t *testing.T, dir string) string {
+	t.Helper()
+	testutil.NeedTool(t, "sfdisk", "mkfs.ext4")
+	root := filepath.Join(dir, "root")
+	os.MkdirAll(filepath.Join(root, "home", "jane"), 0o755)
+	for i := range 20 {
+		os.WriteFile(filepath.Join(root, "home", "jane", fmt.Sprintf("job-%d.csv", i)), bytes.Repeat([]byte(fmt.Sprintf("job %d,", i)), 5000), 0o644)
+	}
+	img := filepath.Join(dir, "disk.img")
+	fsimg := filepath.Join(dir, "fs.img")
+	sh(t, "truncate", "-s", "32M", img)
+	shIn(t, "label: gpt\nstart=2048, size=24MiB, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name=root\n", "sfdisk", "-q", img)
+	sh(t, "mkfs.ext4", "-q", "-d", root, fsimg, "24M")
+	sh(t, "dd", "if="+fsimg, "of="+img, "bs=1M", "seek=1", "conv=notrunc", "status=none")
+	os.Remove(fsimg)
+	return img
+}
+
+func sh(t *testing.T, name string, args ...string) {
+	t.Helper()
+	shIn(t, "", name, args...)
+}
+
+func shIn(t *testing.T, stdin, name string, args ...string) {
+	t.Helper()
+	p, err := testutil.LookPath(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(p, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+}
+
+func fileHash(t *testing.T, path string) [32]byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	io.Copy(h, f)
+	return [32]byte(h.Sum(nil))
+}
+
+func runIn(t *testing.T, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	err := Run(context.Background(), args, OS{Stdin: strings.NewReader(stdin), Stdout: &stdout, Stderr: &stderr})
+	if err != nil {
+		fmt.Fprintf(&stderr, "rewind: %v\n", err)
+	}
+	return stdout.String(), stderr.String(), ExitCode(err)
+}
+
+func TestCaptureRestoreCommands(t *testing.T) {
+	dir := t.TempDir()
+	src := sampleDisk(t, dir)
+	repoDir := filepath.Join(dir, "repo")
+	os.Mkdir(repoDir, 0o755)
+	if _, errs, code := runIn(t, "", "init", "--repo", repoDir); code != 0 {
+		t.Fatalf("init: %s", errs)
+	}
+	out, errs, code := runIn(t, "", "capture", "--repo", repoDir, "--machine", "ws1", "--note", "weekly", src)
+	if code != 0 || !strings.Contains(out, "image ") {
+		t.Fatalf("capture = %d, %q %q", code, out, errs)
+	}
+	out, _, code = runIn(t, "", "images", "--repo", repoDir)
+	if code != 0 || !strings.Contains(out, "ws1: 1 images") || !strings.Contains(out, "weekly") {
+		t.Errorf("images = %d, %q", code, out)
+	}
+
+	blank := filepath.Join(dir, "blank.img")
+	small := filepath.Join(dir, "small.img")
+	sh(t, "truncate", "-s", "32M", blank)
+	sh(t, "truncate", "-s", "20M", small)
+	blankHash, smallHash := fileHash(t, blank), fileHash(t, small)
+
+	for _, tc := range []struct {
+		name  string
+		stdin string
+		args  []string
+		want  string
+		code  int
+	}{
+		{"wrong confirmation", "sda\n", []string{blank}, `confirmation "sda" does not match "blank.img"`, 1},
+		{"no confirmation", "", []string{blank}, "no confirmation given", 1},
+		{"too small", "", []string{"--yes", small}, "too small", 1},
+		{"unknown machine", "", []string{"--yes", "--machine", "nobody", blank}, `machine "nobody" has no image`, 1},
+		{"unknown image", "", []string{"--yes", "--image", "abcdef12", blank}, `no image "abcdef12"`, 1},
+		{"not a disk", "", []string{"--yes", dir}, "neither a disk nor a disk image file", 1},
+		{"missing target", "", []string{"--yes", filepath.Join(dir, "nope.img")}, "nope.img", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"restore", "--repo", repoDir, "--machine", "ws1"}, tc.args...)
+			// A later --machine wins over the first.
+			out, errs, code := runIn(t, tc.stdin, args...)
+			if code != tc.code {
+				t.Errorf("restore %v = exit %d, want %d (%q)", tc.args, code, tc.code, errs)
+			}
+			if !strings.Contains(lastLine(errs), tc.want) {
+				t.Errorf("restore %v error = %q, want %q", tc.args, lastLine(errs), tc.want)
+			}
+			if strings.Contains(out, "verified") {
+				t.Errorf("restore %v reported success: %q", tc.args, out)
+			}
+		})
+	}
+	if fileHash(t, blank) != blankHash || fileHash(t, small) != smallHash {
+		t.Fatalf("a refused restore changed its target")
+	}
+
+	// Typed back correctly, the restore runs, and the disk is identical.
+	out, errs, code = runIn(t, "blank.img\n", "restore", "--repo", repoDir, "--machine", "ws1", blank)
+	if code != 0 || !strings.Contains(out, "verified: every chunk") {
+		t.Fatalf("restore with the name typed back = %d, %q %q", code, out, errs)
+	}
+	if fileHash(t, blank) != fileHash(t, src) {
+		t.Errorf("the restored disk differs from the captured one")
+	}
+	out, _, code = runIn(t, "", "verify", "--repo", repoDir, "--machine", "ws1", blank)
+	if code != 0 || !strings.Contains(out, "verified: the disks match") {
+		t.Errorf("verify = %d, %q", code, out)
+	}
+
+	// --json: progress lines, then one result line.
+	out, _, code = runIn(t, "", "restore", "--repo", repoDir, "--machine", "ws1", "--yes", "--json", blank)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var res restoreJSON
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil || code != 0 || !res.OK || !res.Verified || res.Fetched != 0 {
+		t.Errorf("restore --json over an identical disk = %d, %+v (%v); want ok, verified, nothing fetched", code, res, err)
+	}
+	out, _, code = runIn(t, "", "restore", "--repo", repoDir, "--machine", "ws1", "--yes", "--json", small)
+	lines = strings.Split(strings.TrimSpace(out), "\n")
+	res = restoreJSON{}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil || code == 0 || res.OK || !strings.Contains(res.Error, "too small") {
+		t.Errorf("restore --json onto a small disk = %d, %+v (%v); want a failure result", code, res, err)
+	}
+
+	// A damaged target: verify says so and exits 3.
+	f, _ := os.OpenFile(blank, os.O_WRONLY, 0)
+	f.WriteAt(bytes.Repeat([]byte{0xAA}, 4096), 2<<20)
+	f.Close()
+	_, errs, code = runIn(t, "", "verify", "--repo", repoDir, "--machine", "ws1", blank)
+	if code != 3 || !strings.Contains(errs, "differs") {
+		t.Errorf("verify of a damaged disk = %d, %q; want exit 3 and a difference", code, errs)
+	}
+}

@@ -1,0 +1,69 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/rewind-backup/rewind/pkg/disk"
+	"github.com/rewind-backup/rewind/pkg/repo"
+	"github.com/rewind-backup/rewind/pkg/restore"
+)
+
+type verifyOptions struct {
+	repoOptions
+	Machine string
+	Image   string
+	Disks   []string
+}
+
+func cmdVerify(ctx context.Context, args []string, o OS) error {
+	var opt verifyOptions
+	fs := newFlags("verify", o)
+	opt.register(fs)
+	fs.StringVar(&opt.Machine, "machine", "", "the machine whose image to check against (required)")
+	fs.StringVar(&opt.Image, "image", "latest", "the image: its id (at least 4 digits) or latest")
+	if err := parse(fs, args); err != nil {
+		return helpOK(err)
+	}
+	opt.Disks = fs.Args()
+	if opt.Machine == "" || len(opt.Disks) == 0 {
+		return fmt.Errorf("usage: rewind verify --repo REPO --machine NAME [--image ID] DISK...: %w", ErrUsage)
+	}
+	return runVerify(ctx, opt, o)
+}
+
+func runVerify(ctx context.Context, opt verifyOptions, o OS) error {
+	var srcs []restore.Source
+	for _, p := range opt.Disks {
+		d, err := disk.Open(p)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		srcs = append(srcs, d)
+	}
+	pr := startProgress(o, progressAuto)
+	defer pr.Stop()
+	r, err := openRepo(ctx, opt.repoOptions, o, pr.t.Note)
+	if err != nil {
+		return err
+	}
+	defer closeRepo(r)
+	snap, err := r.FindSnapshot(ctx, opt.Machine, repo.KindImage, opt.Image)
+	if err != nil {
+		return err
+	}
+	res, err := restore.Verify(ctx, snap.Image, srcs, restore.VerifyOptions{Progress: pr.t})
+	pr.Stop()
+	if errors.Is(err, restore.ErrMismatch) {
+		return fmt.Errorf("%w: %w", err, ErrProblemsFound)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(o.Stdout, "verified: the disks match image %s of %s (%d chunks, %s of used data)\n", repo.ShortID(snap.ID()), opt.Machine, res.Chunks, bytesString(res.Bytes))
+	return nil
+}
