@@ -98,7 +98,7 @@ func parseExtSuper(b []byte) (*extSuper, error) {
 			return nil, fmt.Errorf("inode size %d is out of range: %w", sb.inodeSize, ErrCorrupt)
 		}
 	}
-	if sb.blocksPerGroup < 8 || sb.blocksPerGroup > 8*sb.blockSize || sb.blocksPerGroup%8 != 0 {
+	if sb.blocksPerGroup < 256 || sb.blocksPerGroup > 8*sb.blockSize || sb.blocksPerGroup%8 != 0 { // mke2fs allows 256 and up
 		return nil, fmt.Errorf("%d blocks per group is out of range: %w", sb.blocksPerGroup, ErrCorrupt)
 	}
 	if want := int64(0); sb.blockSize == 1024 {
