@@ -66,17 +66,11 @@ func runCapture(ctx context.Context, opt captureOptions, o OS) error {
 		defer d.Close()
 		srcs = append(srcs, d)
 	}
-	mode := progressAuto
-	if opt.JSON {
-		mode = progressJSON
-	}
-	pr := startProgress(o, mode)
-	r, err := openRepo(ctx, opt.repoOptions, o, pr.t.Note)
+	r, pr, done, err := openWithProgress(ctx, opt.repoOptions, o, opt.JSON)
 	if err != nil {
-		pr.Stop()
 		return err
 	}
-	defer closeRepo(r)
+	defer done()
 	host, _ := os.Hostname()
 	res, err := capture.Capture(ctx, r, srcs, capture.Options{
 		Machine: opt.Machine, Note: opt.Note, Host: host, Force: opt.Force, Progress: pr.t,

@@ -28,21 +28,14 @@ func cmdCheck(ctx context.Context, args []string, o OS) error {
 }
 
 func runCheck(ctx context.Context, opt checkOptions, o OS) error {
-	mode := progressAuto
-	if opt.JSON {
-		mode = progressJSON
-	}
-	pr := startProgress(o, mode)
-	r, err := openRepo(ctx, opt.repoOptions, o, pr.t.Note)
+	r, pr, done, err := openWithProgress(ctx, opt.repoOptions, o, opt.JSON)
 	if err != nil {
-		pr.Stop()
 		return err
 	}
-	defer closeRepo(r)
+	defer done()
 	// A shared lock keeps prune from removing chunks while they are read.
 	lock, err := r.Lock(ctx, false, "check", "", 0, repo.Locker{})
 	if err != nil {
-		pr.Stop()
 		return err
 	}
 	defer lock.Unlock(context.WithoutCancel(ctx))

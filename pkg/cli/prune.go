@@ -29,13 +29,11 @@ func cmdPrune(ctx context.Context, args []string, o OS) error {
 }
 
 func runPrune(ctx context.Context, opt pruneOptions, o OS) error {
-	pr := startProgress(o, progressAuto)
-	r, err := openRepo(ctx, opt.repoOptions, o, pr.t.Note)
+	r, pr, done, err := openWithProgress(ctx, opt.repoOptions, o, false)
 	if err != nil {
-		pr.Stop()
 		return err
 	}
-	defer closeRepo(r)
+	defer done()
 	res, err := r.Prune(ctx, repo.PruneOptions{DryRun: opt.DryRun, Wait: opt.Wait, Progress: pr.t})
 	pr.Stop()
 	if err != nil {

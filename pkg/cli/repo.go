@@ -84,6 +84,24 @@ func openRepo(ctx context.Context, opt repoOptions, o OS, note func(string)) (*r
 	return r, nil
 }
 
+// openWithProgress starts a progress printer (JSON lines when json is set)
+// and opens the repository, with network retries reported as notes. done
+// stops the printer and closes the repository; it may be called more than
+// once, and the printer may be stopped earlier with pr.Stop.
+func openWithProgress(ctx context.Context, opt repoOptions, o OS, json bool) (r *repo.Repository, pr *printer, done func(), err error) {
+	mode := progressAuto
+	if json {
+		mode = progressJSON
+	}
+	pr = startProgress(o, mode)
+	r, err = openRepo(ctx, opt, o, pr.t.Note)
+	if err != nil {
+		pr.Stop()
+		return nil, nil, nil, err
+	}
+	return r, pr, func() { pr.Stop(); closeRepo(r) }, nil
+}
+
 // readPassword finds the SMB password: --password-file, then the file
 // named by REWIND_PASSWORD_FILE, then a prompt on the terminal. Never a
 // flag value or an environment variable's value.

@@ -86,17 +86,11 @@ func runRestore(ctx context.Context, opt restoreOptions, o OS) (err error) {
 			return err
 		}
 	}
-	mode := progressAuto
-	if opt.JSON {
-		mode = progressJSON
-	}
-	pr := startProgress(o, mode)
-	defer pr.Stop()
-	r, err := openRepo(ctx, opt.repoOptions, o, pr.t.Note)
+	r, pr, done, err := openWithProgress(ctx, opt.repoOptions, o, opt.JSON)
 	if err != nil {
 		return err
 	}
-	defer closeRepo(r)
+	defer done()
 	snap, err := r.FindSnapshot(ctx, opt.Machine, repo.KindImage, opt.Image)
 	if err != nil {
 		return err

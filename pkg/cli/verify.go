@@ -45,13 +45,11 @@ func runVerify(ctx context.Context, opt verifyOptions, o OS) error {
 		defer d.Close()
 		srcs = append(srcs, d)
 	}
-	pr := startProgress(o, progressAuto)
-	defer pr.Stop()
-	r, err := openRepo(ctx, opt.repoOptions, o, pr.t.Note)
+	r, pr, done, err := openWithProgress(ctx, opt.repoOptions, o, false)
 	if err != nil {
 		return err
 	}
-	defer closeRepo(r)
+	defer done()
 	snap, err := r.FindSnapshot(ctx, opt.Machine, repo.KindImage, opt.Image)
 	if err != nil {
 		return err
