@@ -286,3 +286,22 @@ func (f *failDisk) ReadAt(p []byte, off int64) (int, error) {
 	}
 	return f.memDisk.ReadAt(p, off)
 }
+
+func TestMergeClose(t *testing.T) {
+	type ex = repo.Extent
+	for _, tc := range []struct {
+		in   []ex
+		gap  int64
+		want []ex
+	}{
+		{nil, 10, nil},
+		{[]ex{{Off: 0, Len: 5}}, 10, []ex{{Off: 0, Len: 5}}},
+		{[]ex{{Off: 0, Len: 5}, {Off: 14, Len: 1}}, 10, []ex{{Off: 0, Len: 15}}},
+		{[]ex{{Off: 0, Len: 5}, {Off: 15, Len: 1}}, 10, []ex{{Off: 0, Len: 5}, {Off: 15, Len: 1}}},
+		{[]ex{{Off: 0, Len: 5}, {Off: 6, Len: 1}, {Off: 100, Len: 3}, {Off: 104, Len: 1}}, 10, []ex{{Off: 0, Len: 7}, {Off: 100, Len: 5}}},
+	} {
+		if got := mergeClose(tc.in, tc.gap); !cmp.Equal(got, tc.want) {
+			t.Errorf("mergeClose(%v, %d) = %v, want %v", tc.in, tc.gap, got, tc.want)
+		}
+	}
+}

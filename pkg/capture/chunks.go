@@ -5,6 +5,7 @@ package capture
 import (
 	"context"
 	"fmt"
+	"io"
 	"sync"
 
 	"github.com/pierrec/lz4/v4"
@@ -239,25 +240,51 @@ func storedSize(refs []repo.ChunkRef, known *chunkSet, seen map[chunk.ID]bool) i
 	return n
 }
 
-// read fills the span's buffer: the used bytes of its chunks, read in as
-// few requests as the used extents allow, and zeros elsewhere. It returns
-// the bytes read.
+// read fills the span's buffer: the used bytes of its chunks, zeros
+// elsewhere. Used extents less than readGap apart are read in one request
+// and the gap cleared afterwards: one larger read costs less than a seek.
+// It returns the bytes read.
 func (sp *span) read(cs int) (int64, error) {
 	last := sp.refs[len(sp.refs)-1]
 	end := sp.area.Range(last.I, cs).End()
 	buf := sp.buf[:end-sp.start]
-	clear(buf)
+	used := sp.area.Masked(repo.Extent{Off: sp.start, Len: end - sp.start})
 	var n int64
-	for _, m := range sp.area.Masked(repo.Extent{Off: sp.start, Len: end - sp.start}) {
-		off := sp.area.Offset + sp.start + m.Off
-		k, err := sp.src.ReadAt(buf[m.Off:m.End()], off)
-		if k != int(m.Len) {
+	for _, run := range mergeClose(used, readGap) {
+		off := sp.area.Offset + sp.start + run.Off
+		k, err := sp.src.ReadAt(buf[run.Off:run.End()], off)
+		if k != int(run.Len) {
 			if err == nil {
-				err = fmt.Errorf("short read")
+				err = io.ErrUnexpectedEOF
 			}
-			return n, fmt.Errorf("reading %d bytes at offset %d of disk %d: %w", m.Len, off, sp.disk+1, err)
+			return n, fmt.Errorf("reading %d bytes at offset %d of disk %d: %w", run.Len, off, sp.disk+1, err)
 		}
-		n += m.Len
+		n += run.Len
 	}
+	// Zero what is not used: before the first extent, between, after.
+	pos := int64(0)
+	for _, u := range used {
+		clear(buf[pos:u.Off])
+		pos = u.End()
+	}
+	clear(buf[pos:])
 	return n, nil
+}
+
+// readGap is the largest gap between used extents read over rather than
+// skipped.
+const readGap = 64 << 10
+
+// mergeClose returns the sorted extents with those less than gap apart
+// joined.
+func mergeClose(ext []repo.Extent, gap int64) []repo.Extent {
+	var out []repo.Extent
+	for _, e := range ext {
+		if k := len(out); k > 0 && e.Off-out[k-1].End() < gap {
+			out[k-1].Len = e.End() - out[k-1].Off
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
 }

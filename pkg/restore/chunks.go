@@ -243,20 +243,44 @@ func writeUsed(t io.WriterAt, j *job, p []byte) error {
 
 // readMasked reads chunk range rng of area a from src into p (rng.Len
 // bytes): the used parts as they are, zeros elsewhere; what the chunk's
-// plaintext is when src holds the image.
+// plaintext is when src holds the image. Used parts less than readGap
+// apart are read in one request.
 func readMasked(src io.ReaderAt, a *repo.Area, rng repo.Extent, used []repo.Extent, p []byte) error {
-	clear(p)
-	for _, m := range used {
-		off := a.Offset + rng.Off + m.Off
-		n, err := src.ReadAt(p[m.Off:m.End()], off)
-		if int64(n) != m.Len {
+	for _, run := range mergeClose(used, readGap) {
+		off := a.Offset + rng.Off + run.Off
+		n, err := src.ReadAt(p[run.Off:run.End()], off)
+		if int64(n) != run.Len {
 			if err == nil || err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
-			return fmt.Errorf("reading %d bytes at offset %d: %w", m.Len, off, err)
+			return fmt.Errorf("reading %d bytes at offset %d: %w", run.Len, off, err)
 		}
 	}
+	pos := int64(0)
+	for _, u := range used {
+		clear(p[pos:u.Off])
+		pos = u.End()
+	}
+	clear(p[pos:])
 	return nil
+}
+
+// readGap is the largest gap between used parts read over rather than
+// skipped: one larger read costs less than a seek.
+const readGap = 64 << 10
+
+// mergeClose returns the sorted extents with those less than gap apart
+// joined.
+func mergeClose(ext []repo.Extent, gap int64) []repo.Extent {
+	var out []repo.Extent
+	for _, e := range ext {
+		if k := len(out); k > 0 && e.Off-out[k-1].End() < gap {
+			out[k-1].Len = e.End() - out[k-1].Off
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 // matches reports whether p, a chunk's range read from the target and
