@@ -130,7 +130,7 @@ func restoreChunks(ctx context.Context, r *repo.Repository, cs, di int, d *repo.
 					}
 					if !same && j.ref.Zero {
 						clear(buf)
-						err = writeUsed(t, j, buf)
+						err = writeUsed(t, j, buf, nil)
 					}
 					free <- buf
 					if err != nil {
@@ -193,6 +193,7 @@ func restoreChunks(ctx context.Context, r *repo.Repository, cs, di int, d *repo.
 	// Writers: decode and verify, then write the used parts.
 	for range workers {
 		g.Go(func() error {
+			scratch := make([]byte, cs)
 			for j := range toWrite {
 				buf, err := take()
 				if err != nil {
@@ -207,7 +208,7 @@ func restoreChunks(ctx context.Context, r *repo.Repository, cs, di int, d *repo.
 					free <- buf
 					return fmt.Errorf("disk %d, offset %d: %w; the repository is damaged: run 'rewind check' on it, and restore an older image", di+1, j.diskOff(), err)
 				}
-				err = writeUsed(t, j, p)
+				err = writeUsed(t, j, p, scratch)
 				free <- buf
 				if err != nil {
 					return fmt.Errorf("disk %d: %w", di+1, err)
@@ -230,15 +231,48 @@ func restoreChunks(ctx context.Context, r *repo.Repository, cs, di int, d *repo.
 	return err
 }
 
-// writeUsed writes the used parts of chunk j, whose plaintext is p.
-func writeUsed(t io.WriterAt, j *job, p []byte) error {
-	for _, m := range j.used {
-		off := j.diskOff() + m.Off
-		if _, err := t.WriteAt(p[m.Off:m.End()], off); err != nil {
-			return fmt.Errorf("writing %d bytes at offset %d: %w", m.Len, off, err)
+// writeUsed writes the used parts of chunk j, whose plaintext is p. Parts
+// less than readGap apart are written as one: the gaps are read from the
+// target into scratch first and written back as they were, so that a
+// fragmented chunk costs one read and one write rather than a write per
+// part. With a nil scratch every part is written on its own.
+func writeUsed(t readerWriterAt, j *job, p, scratch []byte) error {
+	parts := j.used
+	for len(parts) > 0 {
+		n := 1
+		for n < len(parts) && parts[n].Off-parts[n-1].End() < readGap {
+			n++
 		}
+		run := repo.Extent{Off: parts[0].Off, Len: parts[n-1].End() - parts[0].Off}
+		off := j.diskOff() + run.Off
+		data := p[run.Off:run.End()]
+		if n > 1 && scratch != nil {
+			data = scratch[:run.Len]
+			if k, err := t.ReadAt(data, off); k != len(data) {
+				if err == nil || err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return fmt.Errorf("reading %d bytes at offset %d to merge writes: %w", len(data), off, err)
+			}
+			for _, m := range parts[:n] {
+				copy(data[m.Off-run.Off:], p[m.Off:m.End()])
+			}
+		} else if n > 1 {
+			run, n = parts[0], 1
+			off, data = j.diskOff()+run.Off, p[run.Off:run.End()]
+		}
+		if _, err := t.WriteAt(data, off); err != nil {
+			return fmt.Errorf("writing %d bytes at offset %d: %w", len(data), off, err)
+		}
+		parts = parts[n:]
 	}
 	return nil
+}
+
+// readerWriterAt is what writeUsed needs of a target.
+type readerWriterAt interface {
+	io.ReaderAt
+	io.WriterAt
 }
 
 // readMasked reads chunk range rng of area a from src into p (rng.Len

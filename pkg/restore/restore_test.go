@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -407,5 +408,54 @@ func TestNoTable(t *testing.T) {
 	}
 	if dst.drops != 1 {
 		t.Errorf("Restore called DropCache %d times before the read-back, want 1", dst.drops)
+	}
+}
+
+// recDisk is a memDisk that records the writes it gets.
+type recDisk struct {
+	*memDisk
+	writes []repo.Extent
+}
+
+func (d *recDisk) WriteAt(p []byte, off int64) (int, error) {
+	d.writes = append(d.writes, repo.Extent{Off: off, Len: int64(len(p))})
+	return d.memDisk.WriteAt(p, off)
+}
+
+func TestWriteUsed(t *testing.T) {
+	const base = 1000 // the area's offset on the disk
+	type ex = repo.Extent
+	for _, tc := range []struct {
+		used    []ex
+		scratch bool
+		want    []ex // writes, disk offsets
+	}{
+		{[]ex{{Off: 0, Len: 100}}, true, []ex{{Off: base, Len: 100}}},
+		{[]ex{{Off: 0, Len: 10}, {Off: 20, Len: 10}, {Off: 50, Len: 5}}, true, []ex{{Off: base, Len: 55}}},
+		{[]ex{{Off: 0, Len: 10}, {Off: 20, Len: 10}, {Off: 50, Len: 5}}, false, []ex{{Off: base, Len: 10}, {Off: base + 20, Len: 10}, {Off: base + 50, Len: 5}}},
+		{[]ex{{Off: 0, Len: 10}, {Off: 20, Len: 10}, {Off: 100 << 10, Len: 5}}, true, []ex{{Off: base, Len: 30}, {Off: base + 100<<10, Len: 5}}},
+	} {
+		d := &recDisk{memDisk: &memDisk{b: bytes.Repeat([]byte{0xee}, 200<<10)}}
+		a := &repo.Area{Offset: base, Length: 150 << 10, Used: tc.used}
+		j := &job{area: a, rng: repo.Extent{Off: 0, Len: 150 << 10}, used: tc.used}
+		p := bytes.Repeat([]byte{0x11}, 150<<10)
+		var scratch []byte
+		if tc.scratch {
+			scratch = make([]byte, 150<<10)
+		}
+		if err := writeUsed(d, j, p, scratch); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(d.writes) != fmt.Sprint(tc.want) {
+			t.Errorf("writeUsed(%v, scratch %v) wrote %v, want %v", tc.used, tc.scratch, d.writes, tc.want)
+		}
+		// Used bytes hold the plaintext, the rest what the disk held.
+		want := bytes.Repeat([]byte{0xee}, 200<<10)
+		for _, u := range tc.used {
+			copy(want[base+u.Off:base+u.End()], p[u.Off:u.End()])
+		}
+		if !bytes.Equal(d.b, want) {
+			t.Errorf("writeUsed(%v, scratch %v) changed bytes outside the used parts, or missed some", tc.used, tc.scratch)
+		}
 	}
 }
