@@ -15,10 +15,13 @@ import (
 	"time"
 
 	"github.com/rewind-backup/rewind/pkg/disk"
+	"github.com/rewind-backup/rewind/pkg/internal/sambatest"
+	"github.com/rewind-backup/rewind/pkg/repo"
 )
 
 // BenchmarkCaptureRestore images a 1 GiB GPT disk whose ext4 partition is
-// about 60% full (incompressible and text files) into a local repository,
+// about 60% full (incompressible and text files) into a local repository
+// and one on a Samba share on loopback,
 // restores it onto a blank disk and then over itself, and reports the
 // throughput of each step (used bytes per second) and the restore's peak
 // heap. The disks are files in the page cache: this measures the engines,
@@ -57,8 +60,26 @@ func BenchmarkCaptureRestore(b *testing.B) {
 	os.Remove(fsFile)
 	os.RemoveAll(tree)
 
-	for range b.N {
-		rp, _ := newLocalRepo(b, 0)
+	b.Run("local", func(b *testing.B) {
+		for range b.N {
+			rp, _ := newLocalRepo(b, 0)
+			benchRepo(b, rp, d)
+		}
+	})
+	b.Run("smb", func(b *testing.B) {
+		srv := sambatest.Start(b, sambatest.Options{})
+		var retries atomic.Int64
+		for i := range b.N {
+			benchRepo(b, smbRepo(b, srv, fmt.Sprintf("bench%d", i), &retries), d)
+		}
+	})
+}
+
+// benchRepo captures d into rp, restores it onto a blank disk and over
+// itself, and verifies it, reporting each step's throughput.
+func benchRepo(b *testing.B, rp *repo.Repository, d *testDisk) {
+	dir := b.TempDir()
+	{
 		start := time.Now()
 		res := captureImage(b, rp, d.path, "bench")
 		capDur := time.Since(start)

@@ -94,7 +94,6 @@ type builtPart struct {
 	names []string // relative to tree
 }
 
-
 // buildDisk makes a disk image of size bytes: a partition table (label
 // "gpt" or "mbr") and real filesystems filled with files. bootCode puts
 // random bytes where a BIOS boot loader lives: the MBR's code area and the

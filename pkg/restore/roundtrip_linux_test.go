@@ -107,7 +107,7 @@ func TestRoundTripLocal(t *testing.T) {
 
 // smbRepo makes a repository in folder of the share, through the retry
 // wrapper; retries counts the retries.
-func smbRepo(t *testing.T, srv *sambatest.Server, folder string, retries *atomic.Int64) *repo.Repository {
+func smbRepo(t testing.TB, srv *sambatest.Server, folder string, retries *atomic.Int64) *repo.Repository {
 	t.Helper()
 	ctx := context.Background()
 	if err := os.MkdirAll(filepath.Join(srv.ShareDir, folder), 0o777); err != nil {
