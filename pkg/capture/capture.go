@@ -4,6 +4,10 @@
 // partition table and boot area verbatim, and each partition's used blocks
 // as fixed-size chunks, hashed and compressed on every core, uploading only
 // the chunks the repository does not hold yet.
+//
+// Progress goes to a progress.Reporter in phases: "layout" (one unit per
+// disk), "index" (listing the repository's chunks), "chunks" (used bytes)
+// and "snapshot"; the counters Read, Stored and Items count across them.
 package capture
 
 import (

@@ -8,6 +8,10 @@
 // where it stopped. Everything written is read back and checked at the end.
 //
 // Verify, the same read-back on its own, checks a disk against an image.
+//
+// Progress goes to a progress.Reporter in phases: "table" (one unit per
+// target), "chunks" (used bytes, per disk) and "verify" (used bytes); the
+// counters Read, Fetched, Written, Skipped and Items count across them.
 package restore
 
 import (
@@ -105,8 +109,10 @@ func (o Options) withDefaults() Options {
 
 // Summary is what a restore did.
 type Summary struct {
-	// Written counts bytes written to the targets (the partition tables,
-	// chunks and zeros); Zeroed the part of it that was zeros.
+	// Written counts the bytes restored onto the targets: the partition
+	// tables, the used bytes of chunks that differed, and zeros (Zeroed
+	// counts those). Unused bytes between close used parts of a chunk are
+	// rewritten as they were, to save requests, and not counted.
 	Written, Zeroed int64
 	// Skipped counts the used bytes the targets already held.
 	Skipped int64

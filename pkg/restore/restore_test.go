@@ -20,6 +20,7 @@ import (
 	"github.com/rewind-backup/rewind/pkg/blockmap"
 	"github.com/rewind-backup/rewind/pkg/capture"
 	"github.com/rewind-backup/rewind/pkg/chunk"
+	"github.com/rewind-backup/rewind/pkg/disk"
 	"github.com/rewind-backup/rewind/pkg/progress"
 	"github.com/rewind-backup/rewind/pkg/repo"
 	"github.com/rewind-backup/rewind/pkg/store/local"
@@ -457,5 +458,28 @@ func TestWriteUsed(t *testing.T) {
 		if !bytes.Equal(d.b, want) {
 			t.Errorf("writeUsed(%v, scratch %v) changed bytes outside the used parts, or missed some", tc.used, tc.scratch)
 		}
+	}
+}
+
+// bigSectors is a memDisk with 4096-byte sectors.
+type bigSectors struct{ *memDisk }
+
+func (bigSectors) SectorSize() int { return 4096 }
+
+func TestRestoreSectorSize(t *testing.T) {
+	f := newMemFixture(t)
+	dst := bigSectors{&memDisk{b: make([]byte, len(f.src.b))}}
+	_, err := Restore(context.Background(), f.r, f.snap, []Target{dst}, Options{})
+	if !errors.Is(err, disk.ErrSectorSize) || dst.written != 0 {
+		t.Errorf("Restore(4Kn target of a 512-byte-sector image) = %v, wrote %d bytes; want disk.ErrSectorSize, nothing written", err, dst.written)
+	}
+}
+
+func TestVerifySmallDisk(t *testing.T) {
+	f := newMemFixture(t)
+	small := &memDisk{b: f.src.b[:memStart+memLen/2]}
+	_, err := Verify(context.Background(), f.snap.Image, []Source{small}, VerifyOptions{})
+	if !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "partitions end at") {
+		t.Errorf("Verify(disk smaller than the image) = %v, want ErrMismatch saying where the partitions end", err)
 	}
 }

@@ -72,6 +72,14 @@ type mismatch struct {
 // verifyDisk checks disk di of an image against src and returns the used
 // bytes it checked.
 func verifyDisk(ctx context.Context, cs, di int, d *repo.Disk, src Source, workers int, rep progress.Reporter) (int64, error) {
+	var need int64
+	for _, p := range d.Partitions {
+		need = max(need, p.Offset+p.Length)
+	}
+	if src.Size() < need {
+		return 0, fmt.Errorf("disk %d is %s, but the image's partitions end at %s: it is not the disk this image was restored to: %w",
+			di+1, human(src.Size()), human(need), ErrMismatch)
+	}
 	var areas []*repo.Area
 	if src.Size() == d.Size {
 		for j := range d.Boot {
