@@ -34,6 +34,8 @@ func BenchmarkCaptureRestore(b *testing.B) {
 	cc := rand.NewChaCha8([32]byte{1})
 	r := rand.New(cc)
 	var total int64
+	var files []string
+	var sizes []int
 	for i := 0; total < 600<<20; i++ {
 		sub := filepath.Join(tree, fmt.Sprintf("d%02d", i%20))
 		os.MkdirAll(sub, 0o755)
@@ -45,9 +47,11 @@ func BenchmarkCaptureRestore(b *testing.B) {
 			line := fmt.Sprintf("file %d: lorem ipsum dolor sit amet %d\n", i, r.Uint32())
 			copy(buf, strings.Repeat(line, size/len(line)+1))
 		}
-		if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%05d", i)), buf, 0o644); err != nil {
+		name := fmt.Sprintf("d%02d/f%05d", i%20, i)
+		if err := os.WriteFile(filepath.Join(tree, name), buf, 0o644); err != nil {
 			b.Fatal(err)
 		}
+		files, sizes = append(files, name), append(sizes, size)
 		total += int64(size)
 	}
 	d := buildDisk(b, dir, "gpt", 1<<30, []part{
@@ -64,6 +68,11 @@ func BenchmarkCaptureRestore(b *testing.B) {
 		for range b.N {
 			rp, _ := newLocalRepo(b, 0)
 			benchRepo(b, rp, d)
+		}
+	})
+	b.Run("changed10", func(b *testing.B) {
+		for range b.N {
+			benchChanged(b, d, files, sizes)
 		}
 	})
 	b.Run("smb", func(b *testing.B) {
@@ -158,4 +167,57 @@ func (s *syncTimer) Sync() error {
 	err := s.Target.Sync()
 	s.d += time.Since(start)
 	return err
+}
+
+// benchChanged captures d, changes every tenth file of its ext4 partition
+// (new random content, as a week of work would), captures it again and
+// restores the second image over a copy of the first state. It reports the
+// new bytes the second capture stored and the bytes the restore fetched,
+// against a full image. d is left changed.
+func benchChanged(b *testing.B, d *testDisk, files []string, sizes []int) {
+	dir := b.TempDir()
+	rp, _ := newLocalRepo(b, 0)
+	first := captureImage(b, rp, d.path, "bench")
+	old := filepath.Join(dir, "old.img")
+	run(b, "cp", "--sparse=always", d.path, old)
+
+	fsFile := filepath.Join(dir, "fs.img")
+	run(b, "dd", "if="+d.path, "of="+fsFile, "bs=1M", fmt.Sprintf("skip=%d", d.parts[0].off()>>20),
+		fmt.Sprintf("count=%d", d.parts[0].len()>>20), "conv=sparse", "status=none")
+	cc := rand.NewChaCha8([32]byte{2})
+	var script strings.Builder
+	var changed int64
+	for i := 0; i < len(files); i += 10 {
+		buf := make([]byte, sizes[i])
+		cc.Read(buf)
+		src := filepath.Join(dir, fmt.Sprintf("new%05d", i))
+		if err := os.WriteFile(src, buf, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		changed += int64(len(buf))
+		fmt.Fprintf(&script, "cd /%s\nrm %s\nwrite %s %s\ncd /\n", filepath.Dir(files[i]), filepath.Base(files[i]), src, filepath.Base(files[i]))
+	}
+	cmds := filepath.Join(dir, "cmds")
+	if err := os.WriteFile(cmds, []byte(script.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	run(b, "debugfs", "-w", "-f", cmds, fsFile)
+	copyInto(b, d.path, d.parts[0].off(), fsFile)
+	os.Remove(fsFile)
+
+	second := captureImage(b, rp, d.path, "bench")
+	start := time.Now()
+	sum, err := restoreImage(b, rp, second.Snapshot, old, Options{})
+	dur := time.Since(start)
+	if err != nil || !sum.Verified {
+		b.Fatalf("Restore over the older state = %+v, %v", sum, err)
+	}
+	st1, st2 := first.Stats, second.Stats
+	used := float64(second.Snapshot.Image.UsedBytes())
+	b.ReportMetric(float64(changed)/1e6, "changedFilesMB")
+	b.ReportMetric(float64(st2.NewBytes)/1e6, "newStoredMB")
+	b.ReportMetric(100*float64(st2.NewBytes)/float64(st1.StoredBytes), "newStored%")
+	b.ReportMetric(float64(sum.Fetched)/1e6, "fetchedMB")
+	b.ReportMetric(100*float64(sum.Fetched)/float64(st2.StoredBytes), "fetched%")
+	b.ReportMetric(used/dur.Seconds()/1e6, "restoreOverOldMB/s")
 }
