@@ -290,7 +290,11 @@ func TestSMBFaults(t *testing.T) {
 		done <- err
 	}()
 	for tr.Status().Get(progress.Fetched) == 0 {
-		time.Sleep(2 * time.Millisecond)
+		select {
+		case err := <-done:
+			t.Fatalf("Restore ended before its first chunk arrived: %v", err)
+		case <-time.After(2 * time.Millisecond):
+		}
 	}
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
