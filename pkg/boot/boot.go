@@ -94,6 +94,8 @@ type Options struct {
 	CLI func(ctx context.Context, args []string, o cli.OS) error
 	// MediumWait bounds the wait for a labelled boot medium to appear.
 	MediumWait time.Duration
+	// DiskWait bounds the wait for the target disk to appear.
+	DiskWait time.Duration
 	// StayUp runs once the task is over or failed: a shell loop that never
 	// returns in production. Tests return from it.
 	StayUp func(ctx context.Context)
@@ -169,10 +171,17 @@ func (b *booter) run(ctx context.Context) error {
 	if len(leases) == 0 {
 		b.say("network: no address; check the cable and the DHCP server")
 	}
+	// Disks behind a controller loaded above (AHCI, USB) show up only now,
+	// and need their own driver (sd_mod).
+	b.moreModules(ctx)
 
 	var reachErr error
 	if s.Repo != "" {
 		reachErr = b.checkRepo(ctx, s.Repo)
+		unattended := s.Task == config.TaskRestore || s.Task == config.TaskCapture
+		if reachErr != nil && !unattended {
+			b.say("error: %s", oneLine(reachErr.Error()))
+		}
 	}
 	b.say("ready after %.1fs", b.sys.Uptime().Seconds())
 
@@ -217,17 +226,27 @@ func (b *booter) findMedium(ctx context.Context, label string) {
 		case <-ctx.Done():
 		case <-time.After(500 * time.Millisecond):
 		}
-		if mods, _ := b.sys.LoadModules(ctx); len(mods) > 0 {
-			b.say("modules: loaded %d more: %s", len(mods), strings.Join(mods, " "))
-		}
+		b.moreModules(ctx)
 	}
 }
 
-// checkRepo reports whether the repository's host answers.
+// moreModules loads the modules for devices that appeared since the last
+// look.
+func (b *booter) moreModules(ctx context.Context) {
+	mods, err := b.sys.LoadModules(ctx)
+	if len(mods) > 0 {
+		b.say("modules: loaded %d more: %s", len(mods), strings.Join(mods, " "))
+	}
+	if err != nil {
+		b.say("warning: some modules did not load: %s", oneLine(err.Error()))
+	}
+}
+
+// checkRepo checks that the repository's host answers; the caller reports
+// an error.
 func (b *booter) checkRepo(ctx context.Context, repo string) error {
 	addr, err := repoAddr(repo)
 	if err != nil {
-		b.say("error: %s", err)
 		return err
 	}
 	if addr == "" {
@@ -236,9 +255,7 @@ func (b *booter) checkRepo(ctx context.Context, repo string) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := b.sys.Dial(ctx, addr); err != nil {
-		err = fmt.Errorf("cannot reach the NAS at %s (%v): check that it is on, that this machine got a network address, and the repo setting", addr, err)
-		b.say("error: %s", oneLine(err.Error()))
-		return err
+		return fmt.Errorf("cannot reach the NAS at %s (%v): check that it is on, that this machine got a network address, and the repo setting", addr, err)
 	}
 	b.say("repository host %s reachable", addr)
 	return nil

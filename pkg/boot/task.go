@@ -25,15 +25,7 @@ func (b *booter) unattended(ctx context.Context, s config.Settings) error {
 	if err := s.Check(); err != nil {
 		return err
 	}
-	disks, err := b.sys.ListDisks(ctx)
-	if err != nil {
-		return fmt.Errorf("listing disks: %w", err)
-	}
-	medium := ""
-	if b.medium != nil {
-		medium = b.medium.Disk
-	}
-	target, err := ResolveTarget(s.Target, disks, medium)
+	target, err := b.waitTarget(ctx, s.Target)
 	if err != nil {
 		return err
 	}
@@ -60,8 +52,11 @@ func (b *booter) unattended(ctx context.Context, s config.Settings) error {
 	}
 
 	res := map[string]any{
-		"task": s.Task, "ok": true, "machine": s.Machine, "image": s.Image,
+		"task": s.Task, "ok": true, "machine": s.Machine,
 		"target": target.Path, "serial": target.Serial, "seconds": time.Since(start).Seconds(),
+	}
+	if s.Task == config.TaskRestore {
+		res["image"] = s.Image
 	}
 	if last := out.last(); last != nil {
 		res["summary"] = last
@@ -78,6 +73,52 @@ func (b *booter) unattended(ctx context.Context, s config.Settings) error {
 		return b.sys.PowerOff()
 	}
 	return nil
+}
+
+// waitTarget resolves rewind.target, giving disks that are still being
+// discovered (a slow controller, a USB disk) up to DiskWait to appear.
+func (b *booter) waitTarget(ctx context.Context, spec string) (Disk, error) {
+	medium := ""
+	if b.medium != nil {
+		medium = b.medium.Disk
+	}
+	deadline := time.Now().Add(b.opts.DiskWait)
+	for {
+		disks, err := b.sys.ListDisks(ctx)
+		if err != nil {
+			return Disk{}, fmt.Errorf("listing disks: %w", err)
+		}
+		target, err := ResolveTarget(spec, disks, medium)
+		// "only" must not pick the first of several disks just because
+		// the others are late: wait for the disk list to settle.
+		if err == nil && spec != "only" || time.Now().After(deadline) || ctx.Err() != nil {
+			return target, err
+		}
+		if spec == "only" && err == nil {
+			if again, _ := b.sys.ListDisks(ctx); len(again) == len(disks) && b.settled(ctx) {
+				return target, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+		b.moreModules(ctx)
+	}
+}
+
+// settled reports whether no new module loads after a short pause.
+func (b *booter) settled(ctx context.Context) bool {
+	select {
+	case <-ctx.Done():
+	case <-time.After(time.Second):
+	}
+	mods, _ := b.sys.LoadModules(ctx)
+	if len(mods) > 0 {
+		b.say("modules: loaded %d more: %s", len(mods), strings.Join(mods, " "))
+		return false
+	}
+	return true
 }
 
 // TaskArgs is the rewind command line an unattended task runs. The password

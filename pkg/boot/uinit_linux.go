@@ -37,6 +37,7 @@ func Uinit(ctx context.Context, stdin io.Reader, console io.Writer) error {
 		Stdin:      stdin,
 		CLI:        cli.Run,
 		MediumWait: 15 * time.Second,
+		DiskWait:   10 * time.Second,
 		StayUp:     func(ctx context.Context) { shellLoop(ctx, sys, console) },
 	})
 	for {

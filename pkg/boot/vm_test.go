@@ -128,7 +128,7 @@ func TestVMDirectBoot(t *testing.T) {
 
 	v := qemutest.Start(t, bootArgs(kernel, initrd, "rewind.task=shell rewind.repo="+repo)...)
 	v.Expect(`rewind: boot environment`, bootDeadline)
-	mods := v.Expect(`rewind: modules: loaded \d+: ([^\r\n]*)`, stepDeadline)[1]
+	mods := v.Expect(`rewind: modules: loaded \d+: ([^\r\n]*)\r?\n`, stepDeadline)[1]
 	for _, m := range []string{"virtio_net", "virtio_rng"} {
 		if !strings.Contains(" "+mods+" ", " "+m+" ") {
 			t.Errorf("modules loaded by hardware detection = %q, want %s among them", mods, m)

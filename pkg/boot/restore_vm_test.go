@@ -1,0 +1,212 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+package boot_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rewind-backup/rewind/pkg/internal/qemutest"
+	"github.com/rewind-backup/rewind/pkg/internal/sambatest"
+	"github.com/rewind-backup/rewind/pkg/internal/testutil"
+)
+
+// sampleDisk makes a small GPT disk image with one ext4 partition holding a
+// few files, without mounting anything (mkfs.ext4 -d).
+func sampleDisk(t *testing.T, size int64) string {
+	t.Helper()
+	testutil.NeedTool(t, "sfdisk", "mkfs.ext4")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "files")
+	if err := os.MkdirAll(filepath.Join(src, "docs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		b := bytes.Repeat([]byte(fmt.Sprintf("file %d of the sample disk\n", i)), 2000+i*500)
+		if err := os.WriteFile(filepath.Join(src, "docs", fmt.Sprintf("f%02d.txt", i)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	disk := filepath.Join(dir, "source.img")
+	part := filepath.Join(dir, "part.img")
+	const start = 2048
+	partSectors := (size - 2*(1<<20)) / 512
+	run(t, "truncate", "-s", fmt.Sprint(size), disk)
+	sf := exec.Command("sfdisk", "-q", disk)
+	sf.Stdin = strings.NewReader(fmt.Sprintf("label: gpt\nstart=%d, size=%d, type=L, name=\"data\"\n", start, partSectors))
+	if out, err := sf.CombinedOutput(); err != nil {
+		t.Fatalf("sfdisk: %v\n%s", err, out)
+	}
+	run(t, "mkfs.ext4", "-q", "-F", "-d", src, "-E", "lazy_itable_init=0,lazy_journal_init=0", part, fmt.Sprintf("%dk", partSectors/2))
+	run(t, "dd", "if="+part, "of="+disk, "bs=1M", fmt.Sprintf("seek=%d", start*512/(1<<20)), "conv=notrunc,sparse", "status=none")
+	return disk
+}
+
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	p, err := testutil.LookPath(name)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	out, err := exec.Command(p, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// TestVMRestore is the unattended restore end to end: a disk captured on
+// this machine into the test's Samba is restored by the boot environment,
+// configured only by the kernel command line and a baked-in rewind.conf with
+// a password file, onto a blank virtio disk; rewind prints its result line
+// and powers the VM off; the host finds the disk identical to the source.
+func TestVMRestore(t *testing.T) {
+	kernel, initrd := bootArtifacts(t)
+	root := qemutest.Root(t)
+	rewind := filepath.Join(root, "out", "rewind")
+	help, _ := exec.Command(rewind, "help").CombinedOutput()
+	if !bytes.Contains(help, []byte("restore")) {
+		t.Skip("this build of rewind has no restore command yet")
+	}
+	smb := sambatest.Start(t, sambatest.Options{})
+	const size = 32 << 20
+	source := sampleDisk(t, size)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	host := smb.URL()
+	for _, args := range [][]string{
+		{"init", "--repo", host, "--password-file", smb.PasswordFile},
+		{"capture", "--repo", host, "--machine", "pc1", "--password-file", smb.PasswordFile, source},
+	} {
+		if out, err := exec.CommandContext(ctx, rewind, args...).CombinedOutput(); err != nil {
+			t.Fatalf("rewind %s: %v\n%s", args[0], err, out)
+		}
+	}
+
+	guestRepo := fmt.Sprintf("smb://%s@10.0.2.2:%d/%s", smb.User, smb.Port, smb.Share)
+	initrd = withFiles(t, initrd, map[string]string{
+		"/etc/rewind/rewind.conf": "password_file = password\n",
+		"/etc/rewind/password":    smb.Password() + "\n",
+	})
+	for _, tc := range []struct {
+		name   string
+		spec   string // rewind.target
+		dev    string // the device the guest writes
+		attach func(file string) []string
+	}{
+		{"virtio", "only", "/dev/vda", func(f string) []string {
+			return []string{"-drive", "file=" + f + ",if=virtio,format=raw"}
+		}},
+		{"NVMe by serial", "serial:RWTEST1", "/dev/nvme0n1", func(f string) []string {
+			return []string{"-drive", "file=" + f + ",if=none,id=nv,format=raw", "-device", "nvme,serial=RWTEST1,drive=nv"}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			target := blankDisk(t, size)
+			v := qemutest.Start(t, bootArgs(kernel, initrd,
+				"rewind.task=restore rewind.machine=pc1 rewind.after=poweroff rewind.target="+tc.spec+" rewind.repo="+guestRepo,
+				tc.attach(target)...)...)
+			v.Expect(`rewind: ready after`, bootDeadline)
+			res := result(t, v)
+			var r struct {
+				OK     bool   `json:"ok"`
+				Target string `json:"target"`
+			}
+			if err := json.Unmarshal([]byte(res), &r); err != nil || !r.OK || r.Target != tc.dev {
+				t.Errorf("result %s: ok=%v target=%q (%v), want ok onto %s", res, r.OK, r.Target, err, tc.dev)
+			}
+			v.Expect(`rewind: powering off`, stepDeadline)
+			if err := v.Wait(stepDeadline); err != nil {
+				t.Errorf("the VM did not power off by itself: %v", err)
+			}
+			t.Logf("restore onto %s: QEMU start to power-off %v", tc.dev, v.Elapsed().Round(100*time.Millisecond))
+			sameDisk(t, source, target)
+		})
+	}
+}
+
+// sameDisk compares two disk images byte for byte: partition tables with
+// their GUIDs, filesystems, and the zeros between.
+func sameDisk(t *testing.T, source, target string) {
+	t.Helper()
+	a, err := os.ReadFile(source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a, b) {
+		t.Errorf("restored disk differs from the source\nsource: %s\ntarget: %s",
+			run(t, "sfdisk", "-d", source), run(t, "sfdisk", "-d", target))
+	}
+}
+
+// TestVMCapture: the boot environment captures a disk attached to the VM
+// (AHCI, named by its kernel name) into the host's Samba, unattended; the
+// host then restores that image onto a blank image file and finds it
+// identical to the disk.
+func TestVMCapture(t *testing.T) {
+	kernel, initrd := bootArtifacts(t)
+	root := qemutest.Root(t)
+	rewind := filepath.Join(root, "out", "rewind")
+	help, _ := exec.Command(rewind, "help").CombinedOutput()
+	if !bytes.Contains(help, []byte("capture")) {
+		t.Skip("this build of rewind has no capture command yet")
+	}
+	smb := sambatest.Start(t, sambatest.Options{})
+	const size = 32 << 20
+	source := sampleDisk(t, size)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, rewind, "init", "--repo", smb.URL(), "--password-file", smb.PasswordFile).CombinedOutput(); err != nil {
+		t.Fatalf("rewind init: %v\n%s", err, out)
+	}
+
+	initrd = withFiles(t, initrd, map[string]string{
+		"/etc/rewind/rewind.conf": "password_file = password\n",
+		"/etc/rewind/password":    smb.Password() + "\n",
+	})
+	guestRepo := fmt.Sprintf("smb://%s@10.0.2.2:%d/%s", smb.User, smb.Port, smb.Share)
+	v := qemutest.Start(t, bootArgs(kernel, initrd,
+		"rewind.task=capture rewind.machine=guest1 rewind.after=poweroff rewind.target=sda rewind.repo="+guestRepo,
+		"-machine", "q35", "-drive", "file="+source+",if=none,id=d0,format=raw,snapshot=on", "-device", "ide-hd,drive=d0,bus=ide.0")...)
+	v.Expect(`rewind: ready after`, bootDeadline)
+	res := result(t, v)
+	if !strings.Contains(res, `"ok":true`) || !strings.Contains(res, `"task":"capture"`) {
+		t.Errorf("result %s, want an ok capture", res)
+	}
+	v.Expect(`rewind: powering off`, stepDeadline)
+	if err := v.Wait(stepDeadline); err != nil {
+		t.Errorf("the VM did not power off by itself: %v", err)
+	}
+	t.Logf("capture: QEMU start to power-off %v", v.Elapsed().Round(100*time.Millisecond))
+
+	target := blankDisk(t, size)
+	if out, err := exec.CommandContext(ctx, rewind, "restore", "--repo", smb.URL(), "--machine", "guest1",
+		"--password-file", smb.PasswordFile, "--yes", target).CombinedOutput(); err != nil {
+		t.Fatalf("rewind restore on the host: %v\n%s", err, out)
+	}
+	sameDisk(t, source, target)
+}
+
+// result waits for the result line of an unattended task and returns its
+// JSON; an error line ends the wait at once.
+func result(t *testing.T, v *qemutest.VM) string {
+	t.Helper()
+	m := v.Expect(`rewind: (result|error:) ([^\r\n]*)\r?\n`, 5*time.Minute)
+	if m[1] != "result" {
+		t.Fatalf("rewind: error: %s", m[2])
+	}
+	return m[2]
+}
