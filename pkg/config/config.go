@@ -19,6 +19,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"path"
 	"slices"
 	"strings"
@@ -131,6 +132,11 @@ func (s *Settings) set(p Pair, dir string) error {
 	v := p.Value
 	switch p.Key {
 	case "repo":
+		if u, err := url.Parse(v); err == nil && u.User != nil {
+			if _, has := u.User.Password(); has {
+				return fmt.Errorf("%s: the repo URL carries a password; drop it from the URL and name a file holding it with password_file: %w", p.Where, ErrPassword)
+			}
+		}
 		s.Repo = v
 	case "user":
 		s.User = v

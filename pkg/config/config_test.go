@@ -101,10 +101,22 @@ func TestParseConf(t *testing.T) {
 }
 
 func TestBadValues(t *testing.T) {
-	for _, in := range []string{"rewind.task=format", "rewind.after=explode"} {
+	for _, tc := range []struct {
+		in   string
+		want error
+	}{
+		{"rewind.task=format", ErrSetting},
+		{"rewind.after=explode", ErrSetting},
+		{"rewind.repo=smb://u:hunter2@nas/r", ErrPassword},
+	} {
+		in := tc.in
 		s := Default()
-		if err := s.ApplyCmdline(in); !errors.Is(err, ErrSetting) {
-			t.Errorf("ApplyCmdline(%q) = %v, want ErrSetting", in, err)
+		err := s.ApplyCmdline(in)
+		if !errors.Is(err, tc.want) {
+			t.Errorf("ApplyCmdline(%q) = %v, want %v", in, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("ApplyCmdline(%q) error %q quotes the password", in, err)
 		}
 		if s.Task != TaskWizard || s.After != AfterWait {
 			t.Errorf("ApplyCmdline(%q) changed settings on error: %+v", in, s)

@@ -1,0 +1,159 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+package boot
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/rewind-backup/rewind/pkg/cli"
+	"github.com/rewind-backup/rewind/pkg/config"
+	"github.com/rewind-backup/rewind/pkg/netcfg"
+)
+
+// fakeSystem is a machine with fixed disks, files and network.
+type fakeSystem struct {
+	cmdline  string
+	files    map[string]string
+	medium   *Medium
+	disks    []Disk
+	dialErr  error
+	poweroff bool
+	reboot   bool
+}
+
+func (f *fakeSystem) LoadModules(ctx context.Context) ([]string, error) { return nil, nil }
+func (f *fakeSystem) Network(ctx context.Context) ([]netcfg.Lease, error) {
+	return []netcfg.Lease{{Link: "eth0", Addr: "10.0.2.15/24"}}, nil
+}
+func (f *fakeSystem) Cmdline() (string, error) { return f.cmdline, nil }
+func (f *fakeSystem) ReadFile(p string) ([]byte, error) {
+	if s, ok := f.files[p]; ok {
+		return []byte(s), nil
+	}
+	return nil, fmt.Errorf("open %s: %w", p, fs.ErrNotExist)
+}
+func (f *fakeSystem) FindMedium(ctx context.Context, label string) (Medium, bool, error) {
+	if f.medium == nil {
+		return Medium{}, false, nil
+	}
+	return *f.medium, true, nil
+}
+func (f *fakeSystem) ListDisks(ctx context.Context) ([]Disk, error) { return f.disks, nil }
+func (f *fakeSystem) Dial(ctx context.Context, addr string) error   { return f.dialErr }
+func (f *fakeSystem) Shell(ctx context.Context) error               { return nil }
+func (f *fakeSystem) Reboot() error                                 { f.reboot = true; return nil }
+func (f *fakeSystem) PowerOff() error                               { f.poweroff = true; return nil }
+func (f *fakeSystem) Uptime() time.Duration                         { return 4200 * time.Millisecond }
+
+func TestRun(t *testing.T) {
+	stick := &Medium{Disk: "sda", Partition: "sda1", Label: "REWIND", Dir: "/run/rewind/medium"}
+	disks := []Disk{{Name: "sda", Path: "/dev/sda", Serial: "STICK"}, {Name: "nvme0n1", Path: "/dev/nvme0n1", Serial: "S4EV"}}
+	conf := map[string]string{
+		"/run/rewind/medium/rewind.conf": "repo = smb://backup@nas/rewind\nmachine = pc1\npassword_file = nas.txt\n",
+		"/run/rewind/medium/nas.txt":     "hunter2\n",
+	}
+	for _, tc := range []struct {
+		name     string
+		sys      fakeSystem
+		cliErr   error
+		wantArgs []string // nil: the CLI must not run
+		want     []string // console lines that must appear
+		poweroff bool
+	}{
+		{
+			name: "wizard",
+			sys:  fakeSystem{disks: disks},
+			want: []string{"rewind: the wizard arrives in a later version", "rewind: shell on the console"},
+		},
+		{
+			name: "unattended restore from the stick's rewind.conf",
+			sys:  fakeSystem{cmdline: "rewind.task=restore rewind.target=only rewind.after=poweroff", files: conf, medium: stick, disks: disks},
+			wantArgs: []string{"restore", "--repo", "smb://backup@nas/rewind", "--machine", "pc1", "--image", "latest",
+				"--password-file", "/run/rewind/medium/nas.txt", "--yes", "--json", "/dev/nvme0n1"},
+			want:     []string{`rewind: result {"image":"latest","machine":"pc1","ok":true`, "rewind: powering off"},
+			poweroff: true,
+		},
+		{
+			name: "the boot medium is never a target",
+			sys:  fakeSystem{cmdline: "rewind.task=restore rewind.target=serial:STICK", files: conf, medium: stick, disks: disks},
+			want: []string{"rewind: error: rewind.target=serial:STICK is the boot medium", "rewind: shell on the console"},
+		},
+		{
+			name: "NAS unreachable",
+			sys:  fakeSystem{cmdline: "rewind.task=restore rewind.target=only", files: conf, medium: stick, disks: disks, dialErr: errors.New("no route to host")},
+			want: []string{"rewind: error: cannot reach the NAS at nas:445", "rewind: shell on the console"},
+		},
+		{
+			name: "password on the command line",
+			sys:  fakeSystem{cmdline: "rewind.task=restore rewind.password=hunter2", files: conf, medium: stick, disks: disks},
+			want: []string{"rewind: error: kernel command line: a parameter whose name contains \"pass\"", "rewind: shell on the console"},
+		},
+		{
+			name: "missing settings",
+			sys:  fakeSystem{cmdline: "rewind.task=capture", disks: disks},
+			want: []string{"rewind: error: task capture needs repo, machine, target, password_file"},
+		},
+		{
+			name:   "restore fails",
+			sys:    fakeSystem{cmdline: "rewind.task=restore rewind.target=nvme0n1 rewind.after=reboot", files: conf, medium: stick, disks: disks},
+			cliErr: errors.New("target too small"),
+			wantArgs: []string{"restore", "--repo", "smb://backup@nas/rewind", "--machine", "pc1", "--image", "latest",
+				"--password-file", "/run/rewind/medium/nas.txt", "--yes", "--json", "/dev/nvme0n1"},
+			want: []string{"rewind: error: unattended restore onto nvme0n1 failed: target too small", "rewind: shell on the console"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			var gotArgs []string
+			stayed := false
+			sys := tc.sys
+			Run(context.Background(), &sys, Options{
+				Console: &out,
+				CLI: func(ctx context.Context, args []string, o cli.OS) error {
+					gotArgs = args
+					fmt.Fprintln(o.Stdout, `{"type":"result","ok":true}`)
+					return tc.cliErr
+				},
+				StayUp: func(context.Context) { stayed = true },
+			})
+			if diff := cmp.Diff(tc.wantArgs, gotArgs); diff != "" {
+				t.Errorf("CLI args (-want +got):\n%s", diff)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("console lacks %q:\n%s", w, out.String())
+				}
+			}
+			if strings.Contains(out.String(), "hunter2") {
+				t.Errorf("console shows the password:\n%s", out.String())
+			}
+			if !stayed {
+				t.Error("Run returned without staying up")
+			}
+			if sys.poweroff != tc.poweroff || sys.reboot {
+				t.Errorf("poweroff=%v reboot=%v, want poweroff=%v and no reboot", sys.poweroff, sys.reboot, tc.poweroff)
+			}
+		})
+	}
+}
+
+func TestTaskArgsWithUser(t *testing.T) {
+	s := config.Default()
+	s.Task = config.TaskRestore
+	s.Repo, s.User, s.Machine, s.PasswordFile = "smb://nas:4450/b", "backup", "pc1", "/etc/rewind/pw"
+	got := TaskArgs(s, "/dev/sda")
+	want := []string{"restore", "--repo", "smb://backup@nas:4450/b", "--machine", "pc1", "--image", "latest",
+		"--password-file", "/etc/rewind/pw", "--yes", "--json", "/dev/sda"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("TaskArgs (-want +got):\n%s", diff)
+	}
+}
