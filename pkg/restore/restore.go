@@ -35,12 +35,14 @@ type Source interface {
 
 // Target is a disk to restore onto, a block device or a disk image file of
 // fixed size. ReadAt and WriteAt may be called concurrently, on different
-// ranges. *disk.Device implements it, and also the optional
+// ranges. *disk.Device implements it. Restore also uses these methods when
+// a target has them (*disk.Device has the first four):
 //
-//	SectorSize() int                            // checked against the image's
-//	ZeroRange(ctx context.Context, off, n int64) error // for Options.ZeroUnused
-//	RereadPartitions(ctx context.Context) error // after the table is written
-//	DropCache() error // before the read-back, so that it reads the disk, not the page cache
+//	SectorSize() int                                   // must equal the image's
+//	ZeroRange(ctx context.Context, off, n int64) error // Options.ZeroUnused
+//	RereadPartitions(ctx context.Context) error        // after the table is written
+//	Path() string                                      // to evict its cached pages before the read-back
+//	DropCache() error                                  // instead of that eviction
 type Target interface {
 	Source
 	io.WriterAt
@@ -81,7 +83,8 @@ type Options struct {
 	// costs reads.
 	Overwrite bool
 	// ZeroUnused also zeroes the unused blocks of each partition (which a
-	// restore otherwise leaves as the target had them).
+	// restore otherwise leaves as the target had them); the gaps between
+	// partitions stay as they are.
 	ZeroUnused bool
 	// NoVerify skips the read-back verification.
 	NoVerify bool
@@ -178,10 +181,8 @@ func Restore(ctx context.Context, r *repo.Repository, snap *repo.Snapshot, targe
 	if !opt.NoVerify {
 		opt.Progress.Phase("verify", verifyTotal(img, len(targets)))
 		for i, t := range targets {
-			if dc, ok := t.(cacheDropper); ok {
-				if err := dc.DropCache(); err != nil {
-					opt.Progress.Note(fmt.Sprintf("disk %d: could not drop its cached pages (%v); the read-back may come from memory", i+1, err))
-				}
+			if err := dropCache(t); err != nil {
+				opt.Progress.Note(fmt.Sprintf("disk %d: could not drop its cached pages (%v); the read-back may come from memory", i+1, err))
 			}
 			n, err := verifyDisk(ctx, img.ChunkSize, i, &img.Disks[i], t, opt.Workers, opt.Progress)
 			sum.VerifiedBytes += n
