@@ -14,7 +14,7 @@ import (
 // memory. A target may do it itself (DropCache); one that has a Path (a
 // *disk.Device) is evicted through a second, read-only descriptor: the page
 // cache of a block device or file is shared by all its descriptors.
-func dropCache(t Target) error {
+func dropCache(t any) error {
 	if dc, ok := t.(cacheDropper); ok {
 		return dc.DropCache()
 	}

@@ -6,7 +6,7 @@ package restore
 
 // dropCache asks a target that can to drop its cached pages before the
 // read-back.
-func dropCache(t Target) error {
+func dropCache(t any) error {
 	if dc, ok := t.(cacheDropper); ok {
 		return dc.DropCache()
 	}

@@ -30,7 +30,8 @@ type VerifyResult struct {
 }
 
 // Verify re-reads disks and checks them against image img: disks[i]
-// against the image's disk i. Every chunk's range is read, masked to its
+// against the image's disk i (from the disk itself: a source with a Path,
+// such as a *disk.Device, has its cached pages evicted first). Every chunk's range is read, masked to its
 // used bytes, hashed and compared with the chunk's ID; the partition table
 // is compared byte for byte on a disk of the captured size, and entry by
 // entry on a larger one (where the GPT backup has moved). Verify needs no
@@ -51,6 +52,9 @@ func Verify(ctx context.Context, img *repo.Image, disks []Source, opt VerifyOpti
 	opt.Progress.Phase("verify", verifyTotal(img, len(disks)))
 	res := &VerifyResult{}
 	for i, src := range disks {
+		if err := dropCache(src); err != nil {
+			opt.Progress.Note(fmt.Sprintf("disk %d: could not drop its cached pages (%v); some of it may be read from memory", i+1, err))
+		}
 		n, err := verifyDisk(ctx, img.ChunkSize, i, &img.Disks[i], src, opt.Workers, opt.Progress)
 		res.Bytes += n
 		for _, p := range img.Disks[i].Partitions {
