@@ -56,9 +56,11 @@ func restoreChunks(ctx context.Context, r *repo.Repository, cs, di int, d *repo.
 	}()
 
 	workers := opt.Workers
-	// Bound memory whatever the chunk size: at most ~128 MiB of fetched
-	// chunks in flight, and 2 plaintext buffers per worker.
-	fetches := max(2, min(opt.Fetches, (128<<20)/cs))
+	// Bound memory whatever the chunk size: fetched chunks in flight (the
+	// fetchers' and the writers' queue and hands) and 3 plaintext buffers
+	// per worker stay under ~200 MiB even with 16 MiB chunks, ~20 MiB with
+	// the default 1 MiB.
+	fetches := max(2, min(opt.Fetches, (64<<20)/cs))
 	free := make(chan []byte, 2*workers)
 	for range 2 * workers {
 		free <- make([]byte, cs)
