@@ -188,7 +188,7 @@ func Restore(ctx context.Context, r *repo.Repository, snap *repo.Snapshot, targe
 			sum.VerifiedBytes += n
 			if err != nil {
 				sum.Duration = opt.Now().Sub(start)
-				return &sum, fmt.Errorf("read-back after the restore: %w", err)
+				return &sum, fmt.Errorf("read-back after the restore: %w; the disk does not hold what was written: run the restore again, and if this repeats, the disk or its cable is failing", err)
 			}
 		}
 		sum.Verified = true
