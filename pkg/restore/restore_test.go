@@ -483,3 +483,35 @@ func TestVerifySmallDisk(t *testing.T) {
 		t.Errorf("Verify(disk smaller than the image) = %v, want ErrMismatch saying where the partitions end", err)
 	}
 }
+
+// lyingDisk acknowledges writes at one offset without storing them, as a
+// failing disk or a bad cable can.
+type lyingDisk struct {
+	*memDisk
+	at int64
+}
+
+func (d *lyingDisk) WriteAt(p []byte, off int64) (int, error) {
+	if off <= d.at && d.at < off+int64(len(p)) {
+		return len(p), nil
+	}
+	return d.memDisk.WriteAt(p, off)
+}
+
+// TestReadBackCatchesLostWrites: a disk that loses a write fails the
+// restore, naming the chunk, and the summary does not claim verification.
+func TestReadBackCatchesLostWrites(t *testing.T) {
+	f := newMemFixture(t)
+	lost := int64(memStart + 9*memCS)
+	dst := &lyingDisk{memDisk: &memDisk{b: make([]byte, len(f.src.b))}, at: lost}
+	sum, err := Restore(context.Background(), f.r, f.snap, []Target{dst}, Options{})
+	if !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "offset "+itoa(lost)) || sum == nil || sum.Verified {
+		t.Errorf("Restore(disk losing a write) = %+v, %v; want ErrMismatch at offset %d, not verified", sum, err, lost)
+	}
+	// Without the read-back the loss goes unseen: Verified says so.
+	dst = &lyingDisk{memDisk: &memDisk{b: make([]byte, len(f.src.b))}, at: lost}
+	sum, err = Restore(context.Background(), f.r, f.snap, []Target{dst}, Options{NoVerify: true})
+	if err != nil || sum.Verified {
+		t.Errorf("Restore(NoVerify) = %+v, %v; want no error and Verified false", sum, err)
+	}
+}
