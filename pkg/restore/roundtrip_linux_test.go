@@ -45,6 +45,11 @@ func roundTrip(t *testing.T, r *repo.Repository, d *testDisk, machine string) {
 		t.Logf("partition %d: fs %q mode %s, %d of %d bytes used, %d chunks", p.Index, p.FS, p.Mode, p.UsedBytes, p.Length, len(p.Chunks))
 	}
 
+	// The same disk again: no chunk data moves.
+	if again := captureImage(t, r, d.path, machine); again.Stats.NewBytes != 0 || again.Stats.StoredBytes != res.Stats.StoredBytes {
+		t.Errorf("re-capture of the unchanged disk: %+v; want no new bytes, StoredBytes %d", again.Stats, res.Stats.StoredBytes)
+	}
+
 	dst := filepath.Join(t.TempDir(), "target.img")
 	sparseFile(t, dst, d.size)
 	start = time.Now()
