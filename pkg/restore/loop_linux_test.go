@@ -12,6 +12,7 @@ import (
 
 	"github.com/rewind-backup/rewind/pkg/disk"
 	"github.com/rewind-backup/rewind/pkg/internal/testutil"
+	"github.com/rewind-backup/rewind/pkg/progress"
 )
 
 // TestRestoreToBlockDevice restores onto a real block device (a loop
@@ -41,10 +42,14 @@ func TestRestoreToBlockDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum, err := Restore(context.Background(), r, snap, []Target{target}, Options{ZeroUnused: true})
+	tr := progress.NewTracker()
+	sum, err := Restore(context.Background(), r, snap, []Target{target}, Options{ZeroUnused: true, Progress: tr})
 	target.Close()
 	if err != nil || !sum.Verified {
 		t.Fatalf("Restore(%s) = %+v, %v; want verified", dev, sum, err)
+	}
+	if notes := tr.Status().Notes; len(notes) > 0 {
+		t.Errorf("Restore(%s) noted %q; want no trouble re-reading the table or dropping the cache", dev, notes)
 	}
 	t.Logf("restored onto %s: %+v", dev, *sum)
 
