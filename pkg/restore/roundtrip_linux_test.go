@@ -200,3 +200,28 @@ func TestLargerAndSmallerTargets(t *testing.T) {
 		t.Errorf("Restore(too small target) changed the target")
 	}
 }
+
+// TestLargerTargetMBR restores the MBR disk with a boot loader and a
+// logical partition onto a larger disk: boot code, table and EBRs as
+// captured, filesystems intact.
+func TestLargerTargetMBR(t *testing.T) {
+	d := mbrBIOSDisk(t, t.TempDir())
+	r, _ := newLocalRepo(t, 0)
+	snap := captureImage(t, r, d.path, "ws1").Snapshot
+	big := filepath.Join(t.TempDir(), "big.img")
+	sparseFile(t, big, d.size+32<<20)
+	sum, err := restoreImage(t, r, snap, big, Options{})
+	if err != nil || !sum.Verified {
+		t.Fatalf("Restore(larger MBR target) = %+v, %v; want verified", sum, err)
+	}
+	if got, want := tableDump(t, big), tableDump(t, d.path); got != want {
+		t.Errorf("partition table on the larger target:\n%s\nwant:\n%s", got, want)
+	}
+	head, want := make([]byte, d.parts[0].off()), make([]byte, d.parts[0].off())
+	readAt(t, big, head, 0)
+	readAt(t, d.path, want, 0)
+	if string(head) != string(want) {
+		t.Errorf("boot code and the gap before the first partition differ on the larger target")
+	}
+	checkFilesystems(t, d, big)
+}
