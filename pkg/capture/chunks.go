@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
 	"sync"
 
 	"github.com/pierrec/lz4/v4"
@@ -109,6 +110,8 @@ func storeChunks(ctx context.Context, r *repo.Repository, img *repo.Image, disks
 			for j := range d.Partitions {
 				areas = append(areas, &d.Partitions[j].Area)
 			}
+			// In disk order, so that a spinning disk reads straight through.
+			sort.SliceStable(areas, func(x, y int) bool { return areas[x].Offset < areas[y].Offset })
 			for _, a := range areas {
 				for k := 0; k < len(a.Chunks); {
 					var buf []byte
