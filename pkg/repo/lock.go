@@ -214,33 +214,50 @@ func (l *Lock) Unlock(ctx context.Context) error {
 	return err
 }
 
-// Locks returns the locks in the repository by file name. Locks that cannot
-// be read (removed meanwhile, half-written by a crashed old version) are
-// left out.
+// Locks returns the locks in the repository by file name. A lock file that
+// cannot be parsed counts as an exclusive lock of an unknown holder, dated
+// by the file's modification time: it blocks others until it is stale,
+// rather than being taken for no lock at all.
 func (r *Repository) Locks(ctx context.Context) (map[string]LockInfo, error) {
-	var names []string
+	var files []fsInfo
 	err := r.s.List(ctx, locksDir, func(fi fsInfo) error {
 		if fi.Name != keepFile && !isTemp(fi.Name) {
-			names = append(names, locksDir+"/"+fi.Name)
+			files = append(files, fi)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("listing locks in %s: %w", r.s.Location(), err)
 	}
-	out := make(map[string]LockInfo, len(names))
-	for _, n := range names {
+	out := make(map[string]LockInfo, len(files))
+	for _, fi := range files {
+		n := locksDir + "/" + fi.Name
 		data, err := r.s.ReadFile(ctx, n)
-		if err != nil {
-			continue
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // released meanwhile
 		}
-		var info LockInfo
-		if json.Unmarshal(data, &info) != nil {
-			continue
+		if err != nil {
+			return nil, fmt.Errorf("reading lock %s: %w", n, err)
+		}
+		info, err := ParseLock(data)
+		if err != nil {
+			info = LockInfo{Exclusive: true, Op: "an unreadable lock file", Host: "an unknown host", Time: fi.ModTime}
 		}
 		out[n] = info
 	}
 	return out, nil
+}
+
+// ParseLock parses a lock file.
+func ParseLock(data []byte) (LockInfo, error) {
+	var info LockInfo
+	if err := json.Unmarshal(data, &info); err != nil {
+		return LockInfo{}, fmt.Errorf("lock is damaged: %v", err)
+	}
+	if info.Time.IsZero() || info.Host == "" || info.Op == "" {
+		return LockInfo{}, errors.New("lock lacks its time, host or operation")
+	}
+	return info, nil
 }
 
 // RemoveStaleLocks removes locks left by processes that are gone and returns

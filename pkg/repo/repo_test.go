@@ -599,3 +599,32 @@ func TestKilledWriter(t *testing.T) {
 		t.Errorf("Check after the second run = %+v, want a snapshot and 400 chunks", res)
 	}
 }
+
+func TestUnreadableLock(t *testing.T) {
+	ctx := context.Background()
+	r, dir := newRepo(t)
+	bad := filepath.Join(dir, "locks", "0123456789abcdef")
+	os.WriteFile(bad, []byte("{garbage"), 0o644)
+	_, err := r.Lock(ctx, false, "capture", "ws1", 0, Locker{})
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "unreadable lock file") {
+		t.Errorf("Lock with an unreadable lock file present = %v, want ErrLocked naming it", err)
+	}
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(bad, old, old)
+	l, err := r.Lock(ctx, false, "capture", "ws1", 0, Locker{})
+	if err != nil {
+		t.Fatalf("Lock with an hour-old unreadable lock file = %v, want it taken for stale", err)
+	}
+	l.Unlock(ctx)
+}
+
+func FuzzParseLock(f *testing.F) {
+	f.Add([]byte(`{"exclusive":true,"op":"prune","host":"nas","pid":7,"time":"2026-11-26T10:00:00Z"}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		info, err := ParseLock(data)
+		if err == nil && (info.Time.IsZero() || info.Host == "" || info.Op == "") {
+			t.Fatalf("ParseLock accepted %+v", info)
+		}
+	})
+}
