@@ -54,6 +54,7 @@ var _ store.Store = (*Store)(nil)
 // slot is one connection of the pool, dialled on demand.
 type slot struct {
 	mu    sync.Mutex
+	conn  net.Conn // the TCP connection under sess
 	sess  *smb2.Session
 	share *smb2.Share
 }
@@ -91,28 +92,29 @@ func (sl *slot) get(ctx context.Context, s *Store) (*smb2.Share, error) {
 	if sl.share != nil {
 		return sl.share, nil
 	}
-	sess, share, err := s.dial(ctx)
+	conn, sess, share, err := s.dial(ctx)
 	if err != nil {
 		return nil, err
 	}
-	sl.sess, sl.share = sess, share
+	sl.conn, sl.sess, sl.share = conn, sess, share
 	return share, nil
 }
 
 // drop closes the slot's connection if it is still share, so that the next
-// call dials again.
+// call dials again. It closes the TCP connection rather than logging off:
+// the connection is broken, other calls may still be waiting on it, and
+// go-smb2's Umount and Logoff are not safe beside them.
 func (sl *slot) drop(share *smb2.Share) {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	if sl.share != share || share == nil {
 		return
 	}
-	sl.share.Umount()
-	sl.sess.Logoff()
-	sl.share, sl.sess = nil, nil
+	sl.conn.Close()
+	sl.conn, sl.share, sl.sess = nil, nil, nil
 }
 
-func (s *Store) dial(ctx context.Context) (*smb2.Session, *smb2.Share, error) {
+func (s *Store) dial(ctx context.Context) (net.Conn, *smb2.Session, *smb2.Share, error) {
 	where := s.cfg.String()
 	addr := net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.Port))
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
@@ -120,7 +122,7 @@ func (s *Store) dial(ctx context.Context) (*smb2.Session, *smb2.Share, error) {
 	nd := net.Dialer{KeepAlive: 30 * time.Second}
 	tcp, err := nd.DialContext(dctx, "tcp", addr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("cannot reach the NAS at %s (%v): check the address and port, that the NAS is on, and that SMB is enabled", addr, unwrapOp(err))
+		return nil, nil, nil, fmt.Errorf("cannot reach the NAS at %s (%v): check the address and port, that the NAS is on, and that SMB is enabled", addr, unwrapOp(err))
 	}
 	w := &watch{Conn: tcp}
 	d := &smb2.Dialer{Initiator: &smb2.NTLMInitiator{
@@ -131,12 +133,13 @@ func (s *Store) dial(ctx context.Context) (*smb2.Session, *smb2.Share, error) {
 	sess, err := d.DialConn(dctx, w, addr)
 	if err != nil {
 		tcp.Close()
-		return nil, nil, fmt.Errorf("%s: %w", where, explain(err, s.cfg))
+		return nil, nil, nil, fmt.Errorf("%s: %w", where, explain(err, s.cfg))
 	}
 	share, err := sess.Mount(s.cfg.Share)
 	if err != nil {
 		sess.Logoff()
-		return nil, nil, fmt.Errorf("%s: %w", where, explain(err, s.cfg))
+		tcp.Close()
+		return nil, nil, nil, fmt.Errorf("%s: %w", where, explain(err, s.cfg))
 	}
 	if s.cfg.RequireEncryption {
 		// The server decides whether to encrypt (per session or per share);
@@ -149,10 +152,11 @@ func (s *Store) dial(ctx context.Context) (*smb2.Session, *smb2.Share, error) {
 		if err != nil {
 			share.Umount()
 			sess.Logoff()
-			return nil, nil, fmt.Errorf("%s: %w", where, err)
+			tcp.Close()
+			return nil, nil, nil, fmt.Errorf("%s: %w", where, err)
 		}
 	}
-	return sess, share, nil
+	return tcp, sess, share, nil
 }
 
 // NT status codes rewind explains to people.
@@ -448,7 +452,8 @@ func (s *Store) Close() error {
 		if sl.share != nil {
 			sl.share.Umount()
 			sl.sess.Logoff()
-			sl.share, sl.sess = nil, nil
+			sl.conn.Close()
+			sl.conn, sl.share, sl.sess = nil, nil, nil
 		}
 		sl.mu.Unlock()
 	}
