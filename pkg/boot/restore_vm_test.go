@@ -98,24 +98,33 @@ func TestVMRestore(t *testing.T) {
 		"/etc/rewind/password":    smb.Password() + "\n",
 	})
 	for _, tc := range []struct {
-		name   string
-		spec   string // rewind.target
-		dev    string // the device the guest writes
-		attach func(file string) []string
+		name    string
+		spec    string // rewind.target
+		dev     string // the device the guest writes
+		size    int64  // of the blank target
+		refused string // regexp of the refusal, "" if the restore must succeed
+		attach  func(file string) []string
 	}{
-		{"virtio", "only", "/dev/vda", func(f string) []string {
-			return []string{"-drive", "file=" + f + ",if=virtio,format=raw"}
-		}},
-		{"NVMe by serial", "serial:RWTEST1", "/dev/nvme0n1", func(f string) []string {
+		{"virtio", "only", "/dev/vda", size, "", virtio},
+		{"NVMe by serial", "serial:RWTEST1", "/dev/nvme0n1", size, "", func(f string) []string {
 			return []string{"-drive", "file=" + f + ",if=none,id=nv,format=raw", "-device", "nvme,serial=RWTEST1,drive=nv"}
 		}},
+		{"target too small", "vda", "/dev/vda", size / 2, `rewind: error: unattended restore onto vda failed: [^\r\n]*small`, virtio},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			target := blankDisk(t, size)
+			target := blankDisk(t, tc.size)
 			v := qemutest.Start(t, bootArgs(kernel, initrd,
 				"rewind.task=restore rewind.machine=pc1 rewind.after=poweroff rewind.target="+tc.spec+" rewind.repo="+guestRepo,
 				tc.attach(target)...)...)
 			v.Expect(`rewind: ready after`, bootDeadline)
+			if tc.refused != "" {
+				v.Expect(tc.refused, 2*time.Minute)
+				stillUp(t, v)
+				if b, err := os.ReadFile(target); err != nil || bytes.Count(b, []byte{0}) != len(b) {
+					t.Errorf("the too-small target was written (or unreadable: %v)", err)
+				}
+				return
+			}
 			res := result(t, v)
 			var r struct {
 				OK     bool   `json:"ok"`
@@ -133,6 +142,8 @@ func TestVMRestore(t *testing.T) {
 		})
 	}
 }
+
+func virtio(f string) []string { return []string{"-drive", "file=" + f + ",if=virtio,format=raw"} }
 
 // sameDisk compares two disk images byte for byte: partition tables with
 // their GUIDs, filesystems, and the zeros between.

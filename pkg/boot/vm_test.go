@@ -174,26 +174,35 @@ func TestVMBadInput(t *testing.T) {
 		"/etc/rewind/rewind.conf": "password_file = password\nmachine = pc1\n",
 		"/etc/rewind/password":    smb.Password() + "\n",
 	}
-	initrd = withFiles(t, initrd, files)
+	withPassword := withFiles(t, initrd, files)
+	files["/etc/rewind/password"] = "not-the-password\n"
+	wrongPassword := withFiles(t, initrd, files)
 
 	for _, tc := range []struct {
 		name    string
 		cmdline string
 		want    string // regexp on the console
+		wrong   bool   // boot with a wrong password in the password file
 	}{
 		{"no such target", "rewind.task=restore rewind.target=vdz rewind.repo=" + good,
-			`rewind: error: rewind\.target=vdz: no disk "vdz"; disks here: vda`},
+			`rewind: error: rewind\.target=vdz: no disk "vdz"; disks here: vda`, false},
 		{"NAS unreachable", "rewind.task=restore rewind.target=only rewind.repo=" + dead,
-			`rewind: error: cannot reach the NAS at 10\.0\.2\.2:\d+`},
+			`rewind: error: cannot reach the NAS at 10\.0\.2\.2:\d+`, false},
 		// Until 'rewind restore' exists this says so; afterwards the
 		// restore runs and fails on the unknown machine.
 		{"restore of an unknown machine", "rewind.task=restore rewind.target=only rewind.machine=nosuchpc rewind.repo=" + good,
-			`rewind: error: unattended restore: the restore command is not in this version|rewind: error: unattended restore onto vda failed`},
+			`rewind: error: unattended restore: the restore command is not in this version|rewind: error: unattended restore onto vda failed`, false},
 		{"password on the command line", "rewind.task=restore rewind.password=hunter2 rewind.repo=" + good,
-			`rewind: error: kernel command line: .*looks like a password`},
+			`rewind: error: kernel command line: .*looks like a password`, false},
+		{"wrong password", "rewind.task=restore rewind.target=only rewind.repo=" + good,
+			`rewind: error: unattended restore: the restore command is not in this version|rewind: error: unattended restore onto vda failed: .*(wrong user name or password|logon|denied)`, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			disk := blankDisk(t, 64<<20)
+			initrd := withPassword
+			if tc.wrong {
+				initrd = wrongPassword
+			}
 			v := qemutest.Start(t, bootArgs(kernel, initrd, tc.cmdline,
 				"-drive", "file="+disk+",if=virtio,format=raw")...)
 			v.Expect(`rewind: boot environment`, bootDeadline)
