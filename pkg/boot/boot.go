@@ -73,6 +73,9 @@ type System interface {
 	FindMedium(ctx context.Context, label string) (m Medium, ok bool, err error)
 	// ListDisks lists the whole disks, the boot medium included.
 	ListDisks(ctx context.Context) ([]Disk, error)
+	// CheckWritable returns an error saying why the disk at path must not
+	// be written (mounted, in use, the boot medium bootMedium, ...), or nil.
+	CheckWritable(ctx context.Context, path, bootMedium string) error
 	// Dial checks that a TCP connection to addr (host:port) can be made.
 	Dial(ctx context.Context, addr string) error
 	// Shell runs an interactive shell on the console until it exits.

@@ -26,6 +26,7 @@ type fakeSystem struct {
 	medium   *Medium
 	disks    []Disk
 	dialErr  error
+	mounted  map[string]bool
 	poweroff bool
 	reboot   bool
 }
@@ -49,10 +50,16 @@ func (f *fakeSystem) FindMedium(ctx context.Context, label string) (Medium, bool
 }
 func (f *fakeSystem) ListDisks(ctx context.Context) ([]Disk, error) { return f.disks, nil }
 func (f *fakeSystem) Dial(ctx context.Context, addr string) error   { return f.dialErr }
-func (f *fakeSystem) Shell(ctx context.Context) error               { return nil }
-func (f *fakeSystem) Reboot() error                                 { f.reboot = true; return nil }
-func (f *fakeSystem) PowerOff() error                               { f.poweroff = true; return nil }
-func (f *fakeSystem) Uptime() time.Duration                         { return 4200 * time.Millisecond }
+func (f *fakeSystem) CheckWritable(ctx context.Context, path, medium string) error {
+	if path == "/dev/"+medium || f.mounted[path] {
+		return fmt.Errorf("refused to write to %s: it is mounted", path)
+	}
+	return nil
+}
+func (f *fakeSystem) Shell(ctx context.Context) error { return nil }
+func (f *fakeSystem) Reboot() error                   { f.reboot = true; return nil }
+func (f *fakeSystem) PowerOff() error                 { f.poweroff = true; return nil }
+func (f *fakeSystem) Uptime() time.Duration           { return 4200 * time.Millisecond }
 
 func TestRun(t *testing.T) {
 	stick := &Medium{Disk: "sda", Partition: "sda1", Label: "REWIND", Dir: "/run/rewind/medium"}
@@ -86,6 +93,11 @@ func TestRun(t *testing.T) {
 			name: "the boot medium is never a target",
 			sys:  fakeSystem{cmdline: "rewind.task=restore rewind.target=serial:STICK", files: conf, medium: stick, disks: disks},
 			want: []string{"rewind: error: rewind.target=serial:STICK is the boot medium", "rewind: shell on the console"},
+		},
+		{
+			name: "a mounted target is refused",
+			sys:  fakeSystem{cmdline: "rewind.task=restore rewind.target=nvme0n1", files: conf, medium: stick, disks: disks, mounted: map[string]bool{"/dev/nvme0n1": true}},
+			want: []string{"rewind: error: rewind.target=nvme0n1: refused to write to /dev/nvme0n1: it is mounted", "rewind: shell on the console"},
 		},
 		{
 			name: "NAS unreachable",

@@ -3,7 +3,6 @@
 package boot
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rewind-backup/rewind/pkg/disk"
 	"github.com/rewind-backup/rewind/pkg/netcfg"
 )
 
@@ -163,39 +163,27 @@ func fatLabel(dev string) (string, bool) {
 	return parseFATLabel(b)
 }
 
-// ListDisks lists whole disks from /sys/block, leaving out loop, RAM,
-// optical, floppy and device-mapper devices.
+// ListDisks lists whole disks through pkg/disk.
 func (s *linuxSystem) ListDisks(ctx context.Context) ([]Disk, error) {
-	ents, err := os.ReadDir("/sys/block")
+	infos, err := disk.ListDisks()
 	if err != nil {
-		return nil, fmt.Errorf("listing /sys/block: %w", err)
+		return nil, err
 	}
-	var disks []Disk
-	for _, e := range ents {
-		n := e.Name()
-		if hasAnyPrefix(n, "loop", "ram", "zram", "sr", "fd", "dm-", "md", "nbd") {
-			continue
-		}
-		dir := filepath.Join("/sys/block", n)
-		sectors, _ := strconv.ParseInt(readTrim(filepath.Join(dir, "size")), 10, 64)
-		if sectors == 0 {
-			continue
-		}
-		d := Disk{Name: n, Path: "/dev/" + n, Size: sectors * 512, Model: readTrim(filepath.Join(dir, "device/model"))}
-		for _, f := range []string{"serial", "device/serial"} {
-			if v := readTrim(filepath.Join(dir, f)); v != "" {
-				d.Serial = v
-				break
-			}
-		}
-		if d.Serial == "" {
-			if b, err := os.ReadFile(filepath.Join(dir, "device/vpd_pg80")); err == nil && len(b) > 4 {
-				d.Serial = strings.TrimSpace(string(bytes.Trim(b[4:], "\x00")))
-			}
-		}
-		disks = append(disks, d)
+	disks := make([]Disk, 0, len(infos))
+	for _, d := range infos {
+		disks = append(disks, Disk{Name: d.Name, Path: d.Path, Model: d.Model, Serial: d.Serial, Size: d.Size})
 	}
 	return disks, nil
+}
+
+// CheckWritable refuses a disk that must not be written (mounted, in use,
+// the boot medium, a partition), through pkg/disk.
+func (s *linuxSystem) CheckWritable(ctx context.Context, path string, bootMedium string) error {
+	var media []string
+	if bootMedium != "" {
+		media = append(media, "/dev/"+bootMedium)
+	}
+	return disk.CheckWritable(path, media...)
 }
 
 func readTrim(p string) string {
@@ -204,13 +192,4 @@ func readTrim(p string) string {
 		return ""
 	}
 	return strings.TrimSpace(string(b))
-}
-
-func hasAnyPrefix(s string, ps ...string) bool {
-	for _, p := range ps {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
 }

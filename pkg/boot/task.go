@@ -29,6 +29,15 @@ func (b *booter) unattended(ctx context.Context, s config.Settings) error {
 	if err != nil {
 		return err
 	}
+	if s.Task == config.TaskRestore {
+		medium := ""
+		if b.medium != nil {
+			medium = b.medium.Disk
+		}
+		if err := b.sys.CheckWritable(ctx, target.Path, medium); err != nil {
+			return fmt.Errorf("rewind.target=%s: %w", s.Target, err)
+		}
+	}
 	if pw, err := b.sys.ReadFile(s.PasswordFile); err != nil {
 		return fmt.Errorf("password_file %s cannot be read (%v); put the NAS password in that file on the boot medium", s.PasswordFile, err)
 	} else if len(bytes.TrimSpace(pw)) == 0 {
