@@ -221,3 +221,83 @@ func result(t *testing.T, v *qemutest.VM) string {
 	}
 	return m[2]
 }
+
+// TestVMUSBUnattended is the technician's path: the USB stick's rewind.conf,
+// edited as from any computer (here with mtools), asks for an unattended
+// restore of "the only disk besides the stick"; booted under SeaBIOS with the
+// stick and a blank virtio disk, rewind restores onto the disk, never the
+// stick, and powers off.
+func TestVMUSBUnattended(t *testing.T) {
+	if testing.Short() {
+		t.Skip("VM test; -short")
+	}
+	img := qemutest.Make(t, []string{"usb"}, "out/rewind-usb.img")[0]
+	rewind := filepath.Join(qemutest.Root(t), "out", "rewind")
+	help, _ := exec.Command(rewind, "help").CombinedOutput()
+	if !bytes.Contains(help, []byte("restore")) {
+		t.Skip("this build of rewind has no restore command yet")
+	}
+	testutil.NeedTool(t, "mcopy")
+	smb := sambatest.Start(t, sambatest.Options{})
+	const size = 32 << 20
+	source := sampleDisk(t, size)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for _, args := range [][]string{
+		{"init", "--repo", smb.URL(), "--password-file", smb.PasswordFile},
+		{"capture", "--repo", smb.URL(), "--machine", "front-desk", "--password-file", smb.PasswordFile, source},
+	} {
+		if out, err := exec.CommandContext(ctx, rewind, args...).CombinedOutput(); err != nil {
+			t.Fatalf("rewind %s: %v\n%s", args[0], err, out)
+		}
+	}
+
+	dir := t.TempDir()
+	stick := filepath.Join(dir, "stick.img")
+	run(t, "cp", "--sparse=always", img, stick)
+	conf := filepath.Join(dir, "rewind.conf")
+	pw := filepath.Join(dir, "nas-password.txt")
+	body := fmt.Sprintf("repo = smb://%s@10.0.2.2:%d/%s\npassword_file = nas-password.txt\ntask = restore\nmachine = front-desk\ntarget = only\nafter = poweroff\n",
+		smb.User, smb.Port, smb.Share)
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pw, []byte(smb.Password()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	part := stick + "@@1048576" // the ESP starts at 1 MiB (images/mkusb)
+	run(t, "mcopy", "-o", "-i", part, conf, "::/rewind.conf")
+	run(t, "mcopy", "-o", "-i", part, pw, "::/nas-password.txt")
+	before, err := os.ReadFile(stick)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	target := blankDisk(t, size)
+	v := qemutest.Start(t,
+		"-machine", "pc", "-m", "1024", "-smp", "1", "-no-reboot",
+		"-device", "qemu-xhci,id=xhci",
+		"-drive", "if=none,id=stick,format=raw,file="+stick,
+		"-device", "usb-storage,bus=xhci.0,drive=stick,bootindex=0",
+		"-drive", "file="+target+",if=virtio,format=raw",
+		"-netdev", "user,id=n0,ipv6=off", "-device", "virtio-net-pci,netdev=n0,romfile=",
+		"-device", "virtio-rng-pci")
+	v.Expect(`rewind: boot medium: sda`, 4*time.Minute)
+	v.Expect(`rewind: settings: task=restore`, stepDeadline)
+	res := result(t, v)
+	if !strings.Contains(res, `"target":"/dev/vda"`) {
+		t.Errorf("result %s, want a restore onto /dev/vda", res)
+	}
+	if err := v.Wait(stepDeadline); err != nil {
+		t.Errorf("the VM did not power off by itself: %v", err)
+	}
+	t.Logf("USB stick to restored and powered off: %v", v.Elapsed().Round(100*time.Millisecond))
+	sameDisk(t, source, target)
+	after, err := os.ReadFile(stick)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Error("the USB stick was written")
+	}
+}
