@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/rewind-backup/rewind/pkg/human"
 )
 
 // Disk is a whole disk as the boot environment sees it.
@@ -18,7 +20,7 @@ type Disk struct {
 }
 
 func (d Disk) String() string {
-	s := fmt.Sprintf("%s (%s", d.Name, humanSize(d.Size))
+	s := fmt.Sprintf("%s (%s", d.Name, human.DiskSize(d.Size))
 	if d.Model != "" {
 		s += ", " + d.Model
 	}
@@ -26,19 +28,6 @@ func (d Disk) String() string {
 		s += ", serial " + d.Serial
 	}
 	return s + ")"
-}
-
-func humanSize(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
 }
 
 // ErrTarget marks a rewind.target that names no disk, several, or one that

@@ -300,8 +300,8 @@ func TestMergeClose(t *testing.T) {
 		{[]ex{{Off: 0, Len: 5}, {Off: 15, Len: 1}}, 10, []ex{{Off: 0, Len: 5}, {Off: 15, Len: 1}}},
 		{[]ex{{Off: 0, Len: 5}, {Off: 6, Len: 1}, {Off: 100, Len: 3}, {Off: 104, Len: 1}}, 10, []ex{{Off: 0, Len: 7}, {Off: 100, Len: 5}}},
 	} {
-		if got := mergeClose(tc.in, tc.gap); !cmp.Equal(got, tc.want) {
-			t.Errorf("mergeClose(%v, %d) = %v, want %v", tc.in, tc.gap, got, tc.want)
+		if got := repo.Coalesce(tc.in, tc.gap); !cmp.Equal(got, tc.want) {
+			t.Errorf("Coalesce(%v, %d) = %v, want %v", tc.in, tc.gap, got, tc.want)
 		}
 	}
 }

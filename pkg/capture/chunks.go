@@ -253,7 +253,7 @@ func (sp *span) read(cs int) (int64, error) {
 	buf := sp.buf[:end-sp.start]
 	used := sp.area.Masked(repo.Extent{Off: sp.start, Len: end - sp.start})
 	var n int64
-	for _, run := range mergeClose(used, readGap) {
+	for _, run := range repo.Coalesce(used, readGap) {
 		off := sp.area.Offset + sp.start + run.Off
 		k, err := sp.src.ReadAt(buf[run.Off:run.End()], off)
 		if k != int(run.Len) {
@@ -277,17 +277,3 @@ func (sp *span) read(cs int) (int64, error) {
 // readGap is the largest gap between used extents read over rather than
 // skipped.
 const readGap = 64 << 10
-
-// mergeClose returns the sorted extents with those less than gap apart
-// joined.
-func mergeClose(ext []repo.Extent, gap int64) []repo.Extent {
-	var out []repo.Extent
-	for _, e := range ext {
-		if k := len(out); k > 0 && e.Off-out[k-1].End() < gap {
-			out[k-1].Len = e.End() - out[k-1].Off
-			continue
-		}
-		out = append(out, e)
-	}
-	return out
-}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/rewind-backup/rewind/pkg/human"
 	"github.com/rewind-backup/rewind/pkg/repo"
 )
 
@@ -54,7 +55,7 @@ func runCheck(ctx context.Context, opt checkOptions, o OS) error {
 	if opt.ReadData {
 		what = fmt.Sprintf("structure and %d chunks' content checked", res.Read)
 	}
-	fmt.Fprintf(o.Stdout, "%s: %d snapshots, %d chunks (%s stored); %s\n", r.Location(), res.Snapshots, res.Chunks, bytesString(res.ChunkBytes), what)
+	fmt.Fprintf(o.Stdout, "%s: %d snapshots, %d chunks (%s stored); %s\n", r.Location(), res.Snapshots, res.Chunks, human.Bytes(res.ChunkBytes), what)
 	if len(res.Problems) > 0 {
 		return fmt.Errorf("the repository has %d problems (listed above): %w", len(res.Problems), ErrProblemsFound)
 	}

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/rewind-backup/rewind/pkg/human"
 	"github.com/rewind-backup/rewind/pkg/repo"
 )
 
@@ -65,7 +66,7 @@ func runImages(ctx context.Context, opt imagesOptions, o OS) error {
 			j.NewBytes = s.Image.Stats.NewBytes
 		}
 		for _, d := range s.Image.Disks {
-			j.Disks = append(j.Disks, fmt.Sprintf("%s %s %s", d.Name, bytesString(d.Size), d.Table))
+			j.Disks = append(j.Disks, fmt.Sprintf("%s %s %s", d.Name, human.Bytes(d.Size), d.Table))
 		}
 		machines[s.Machine] = append(machines[s.Machine], j)
 	}
@@ -94,7 +95,7 @@ func runImages(ctx context.Context, opt imagesOptions, o OS) error {
 		tw := tabwriter.NewWriter(o.Stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  ID\tTIME\tUSED\tNEW\tDISKS\tNOTE")
 		for _, j := range machines[m] {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", j.ID[:8], j.Time.Local().Format("2006-01-02 15:04"), bytesString(j.UsedBytes), bytesString(j.NewBytes), strings.Join(j.Disks, "; "), j.Note)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", j.ID[:8], j.Time.Local().Format("2006-01-02 15:04"), human.Bytes(j.UsedBytes), human.Bytes(j.NewBytes), strings.Join(j.Disks, "; "), j.Note)
 		}
 		tw.Flush()
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rewind-backup/rewind/pkg/blockmap"
 	"github.com/rewind-backup/rewind/pkg/disk"
+	"github.com/rewind-backup/rewind/pkg/human"
 )
 
 // inspectOptions are the flags of `rewind inspect`.
@@ -154,7 +155,7 @@ func printInspect(w io.Writer, rep inspectReport) error {
 				fsName = s.FS
 			}
 			label = s.Label
-			used = fmt.Sprintf("%s of %s", inspectSize(s.Used), inspectSize(s.Total))
+			used = fmt.Sprintf("%s of %s", human.Bytes(s.Used), human.Bytes(s.Total))
 			mode = string(s.Mode)
 			if !s.Clean {
 				fsName += " (unclean)"
@@ -163,7 +164,7 @@ func printInspect(w io.Writer, rep inspectReport) error {
 				notes = append(notes, fmt.Sprintf("%d: %s", p.Index, s.Reason))
 			}
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Index, inspectSize(p.Start), inspectSize(p.Size), typ, fsName, label, used, mode)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Index, human.Bytes(p.Start), human.Bytes(p.Size), typ, fsName, label, used, mode)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -171,20 +172,6 @@ func printInspect(w io.Writer, rep inspectReport) error {
 	if len(notes) > 0 {
 		fmt.Fprintf(w, "\n%s\n", strings.Join(notes, "\n"))
 	}
-	_, err := fmt.Fprintf(w, "\nA capture would read %s of this %s disk.\n", inspectSize(rep.Imaged), inspectSize(l.Size))
+	_, err := fmt.Fprintf(w, "\nA capture would read %s of this %s disk.\n", human.Bytes(rep.Imaged), human.Bytes(l.Size))
 	return err
-}
-
-// inspectSize formats a byte count with a binary unit, e.g. "1.5 GiB".
-func inspectSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	v, i := float64(n), 0
-	for v >= unit && i < 6 {
-		v /= unit
-		i++
-	}
-	return fmt.Sprintf("%.1f %ciB", v, "KMGTPE"[i-1])
 }

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/rewind-backup/rewind/pkg/human"
 	"github.com/rewind-backup/rewind/pkg/progress"
 )
 
@@ -129,13 +130,13 @@ func (p *printer) draw() {
 		fmt.Fprintf(p.w, "%s\n", b)
 		return
 	}
-	line := fmt.Sprintf("%s: %s", s.Phase, bytesString(done))
+	line := fmt.Sprintf("%s: %s", s.Phase, human.Bytes(done))
 	if s.Total > 0 {
 		frac := min(float64(done)/float64(s.Total), 1)
-		line = fmt.Sprintf("%s %s %3.0f%% %s of %s", s.Phase, bar(frac, 24), 100*frac, bytesString(done), bytesString(s.Total))
+		line = fmt.Sprintf("%s %s %3.0f%% %s of %s", s.Phase, bar(frac, 24), 100*frac, human.Bytes(done), human.Bytes(s.Total))
 		if rate > 0 && done < s.Total {
 			eta := time.Duration(float64(s.Total-done)/rate) * time.Second
-			line += fmt.Sprintf(", %s/s, %s left", bytesString(int64(rate)), eta.Round(time.Second))
+			line += fmt.Sprintf(", %s/s, %s left", human.Bytes(int64(rate)), eta.Round(time.Second))
 		}
 	}
 	if p.tty {
@@ -150,18 +151,4 @@ func (p *printer) draw() {
 func bar(frac float64, width int) string {
 	n := int(frac * float64(width))
 	return "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
-}
-
-// bytesString formats a byte count for people: 1.5 GiB.
-func bytesString(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/rewind-backup/rewind/pkg/human"
 	"github.com/rewind-backup/rewind/pkg/repo"
 )
 
@@ -44,6 +45,6 @@ func runPrune(ctx context.Context, opt pruneOptions, o OS) error {
 		verb = "would remove"
 	}
 	fmt.Fprintf(o.Stdout, "%d snapshots need %d chunks (%s); %s %d unused chunks (%s), %d leftover temporary files, %d stale locks\n",
-		res.Snapshots, res.KeptChunks, bytesString(res.KeptBytes), verb, res.Removed, bytesString(res.RemovedBytes), res.Temps, res.StaleLocks)
+		res.Snapshots, res.KeptChunks, human.Bytes(res.KeptBytes), verb, res.Removed, human.Bytes(res.RemovedBytes), res.Temps, res.StaleLocks)
 	return nil
 }

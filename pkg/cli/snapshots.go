@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/rewind-backup/rewind/pkg/human"
 	"github.com/rewind-backup/rewind/pkg/repo"
 )
 
@@ -64,7 +65,7 @@ func runSnapshots(ctx context.Context, opt snapshotsOptions, o OS) error {
 		j := snapshotJSON{ID: s.ID().String(), Kind: s.Kind, Machine: s.Machine, Time: s.Time, Host: s.Host, Note: s.Note}
 		if s.Image != nil {
 			for _, d := range s.Image.Disks {
-				j.Disks = append(j.Disks, fmt.Sprintf("%s (%s)", d.Name, bytesString(d.Size)))
+				j.Disks = append(j.Disks, fmt.Sprintf("%s (%s)", d.Name, human.Bytes(d.Size)))
 			}
 			j.UsedBytes = s.Image.UsedBytes()
 		}
@@ -94,7 +95,7 @@ func runSnapshots(ctx context.Context, opt snapshotsOptions, o OS) error {
 	for _, s := range out {
 		used := ""
 		if s.UsedBytes > 0 {
-			used = bytesString(s.UsedBytes)
+			used = human.Bytes(s.UsedBytes)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID[:8], s.Time.Local().Format("2006-01-02 15:04"), s.Machine, s.Kind, used, strings.Join(s.Disks, ", "), s.Note)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/rewind-backup/rewind/pkg/disk"
+	"github.com/rewind-backup/rewind/pkg/human"
 	"github.com/rewind-backup/rewind/pkg/repo"
 	"github.com/rewind-backup/rewind/pkg/restore"
 )
@@ -62,6 +63,6 @@ func runVerify(ctx context.Context, opt verifyOptions, o OS) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(o.Stdout, "verified: the disks match image %s of %s (%d chunks, %s of used data)\n", repo.ShortID(snap.ID()), opt.Machine, res.Chunks, bytesString(res.Bytes))
+	fmt.Fprintf(o.Stdout, "verified: the disks match image %s of %s (%d chunks, %s of used data)\n", repo.ShortID(snap.ID()), opt.Machine, res.Chunks, human.Bytes(res.Bytes))
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/rewind-backup/rewind/pkg/human"
 )
 
 // Host names where the kernel's view of the machine is read from. The zero
@@ -127,7 +129,7 @@ func (d *Device) String() string {
 	if d.serial != "" {
 		fmt.Fprintf(&b, " (serial %s)", d.serial)
 	}
-	fmt.Fprintf(&b, ", %s", human(d.size))
+	fmt.Fprintf(&b, ", %s", human.Bytes(d.size))
 	return b.String()
 }
 

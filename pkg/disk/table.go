@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"sort"
+
+	"github.com/rewind-backup/rewind/pkg/human"
 )
 
 // MaxHeadArea caps the head region: the bytes from sector 0 up to the first
@@ -211,7 +213,7 @@ func WriteTable(ctx context.Context, w io.WriterAt, target int64, saved []SavedR
 			what += " " + p.Path()
 		}
 		return fmt.Errorf("%s is %d bytes (%s) but the captured partitions need %d bytes (%s; the captured disk was %s): use a disk at least that large: %w",
-			what, target, human(target), need, human(need), human(l.Size), ErrTooSmall)
+			what, target, human.Bytes(target), need, human.Bytes(need), human.Bytes(l.Size), ErrTooSmall)
 	}
 	target = target / ss * ss
 
@@ -366,18 +368,4 @@ func sameTable(got, want *Layout) error {
 		}
 	}
 	return nil
-}
-
-// human formats a byte count for messages.
-func human(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -93,6 +93,20 @@ type Extent struct {
 // End returns the offset just after the extent.
 func (e Extent) End() int64 { return e.Off + e.Len }
 
+// Coalesce returns the sorted extents ext with those less than gap apart
+// joined, so that one large read or write replaces several small ones.
+func Coalesce(ext []Extent, gap int64) []Extent {
+	var out []Extent
+	for _, e := range ext {
+		if k := len(out); k > 0 && e.Off-out[k-1].End() < gap {
+			out[k-1].Len = e.End() - out[k-1].Off
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
 // ChunkRef places chunk ID at index I of an area. A Zero chunk is all zero
 // bytes: it is not stored, and its ID is the hash of that many zero bytes.
 type ChunkRef struct {

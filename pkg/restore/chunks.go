@@ -282,7 +282,7 @@ type readerWriterAt interface {
 // plaintext is when src holds the image. Used parts less than readGap
 // apart are read in one request.
 func readMasked(src io.ReaderAt, a *repo.Area, rng repo.Extent, used []repo.Extent, p []byte) error {
-	for _, run := range mergeClose(used, readGap) {
+	for _, run := range repo.Coalesce(used, readGap) {
 		off := a.Offset + rng.Off + run.Off
 		n, err := src.ReadAt(p[run.Off:run.End()], off)
 		if int64(n) != run.Len {
@@ -304,20 +304,6 @@ func readMasked(src io.ReaderAt, a *repo.Area, rng repo.Extent, used []repo.Exte
 // readGap is the largest gap between used parts read over rather than
 // skipped: one larger read costs less than a seek.
 const readGap = 64 << 10
-
-// mergeClose returns the sorted extents with those less than gap apart
-// joined.
-func mergeClose(ext []repo.Extent, gap int64) []repo.Extent {
-	var out []repo.Extent
-	for _, e := range ext {
-		if k := len(out); k > 0 && e.Off-out[k-1].End() < gap {
-			out[k-1].Len = e.End() - out[k-1].Off
-			continue
-		}
-		out = append(out, e)
-	}
-	return out
-}
 
 // matches reports whether p, a chunk's range read from the target and
 // masked, is chunk ref. A blank range (the usual case on a new disk) is

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/rewind-backup/rewind/pkg/disk"
+	"github.com/rewind-backup/rewind/pkg/human"
 	"github.com/rewind-backup/rewind/pkg/repo"
 )
 
@@ -79,7 +80,7 @@ func (tb *table) fits(t Target, d *repo.Disk) error {
 	size := t.Size()
 	if size < tb.need && size != d.Size {
 		return fmt.Errorf("the disk is %s but the image's partitions need %s (the captured disk was %s): restore onto a disk at least that large: %w",
-			human(size), human(tb.need), human(d.Size), ErrTooSmall)
+			bytesExact(size), bytesExact(tb.need), bytesExact(d.Size), ErrTooSmall)
 	}
 	if ss, ok := t.(interface{ SectorSize() int }); ok && tb.layout != nil && ss.SectorSize() != d.SectorSize {
 		return fmt.Errorf("the disk has %d-byte sectors, the captured disk had %d-byte sectors; its partition table cannot be moved between them: %w",
@@ -116,16 +117,8 @@ func sameLayout(l *disk.Layout, d *repo.Disk) error {
 	return nil
 }
 
-// human formats a byte count for messages.
-func human(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB (%d bytes)", float64(n)/float64(div), "KMGTPE"[exp], n)
+// bytesExact formats a byte count for refusals, where the exact figure
+// matters: "20.0 MiB (20971520 bytes)".
+func bytesExact(n int64) string {
+	return fmt.Sprintf("%s (%d bytes)", human.Bytes(n), n)
 }

@@ -82,7 +82,7 @@ func verifyDisk(ctx context.Context, cs, di int, d *repo.Disk, src Source, worke
 	}
 	if src.Size() < need {
 		return 0, fmt.Errorf("disk %d is %s, but the image's partitions end at %s: it is not the disk this image was restored to: %w",
-			di+1, human(src.Size()), human(need), ErrMismatch)
+			di+1, bytesExact(src.Size()), bytesExact(need), ErrMismatch)
 	}
 	var areas []*repo.Area
 	if src.Size() == d.Size {
