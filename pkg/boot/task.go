@@ -137,10 +137,10 @@ func TaskArgs(s config.Settings, target string) []string {
 	switch s.Task {
 	case config.TaskCapture:
 		return []string{"capture", "--repo", repo, "--machine", s.Machine, "--password-file", s.PasswordFile,
-			"--note", "unattended capture from the boot environment", "--json", target}
+			"--note", "unattended capture from the boot environment", "--json", "--report", target}
 	default:
 		return []string{"restore", "--repo", repo, "--machine", s.Machine, "--image", s.Image,
-			"--password-file", s.PasswordFile, "--yes", "--json", target}
+			"--password-file", s.PasswordFile, "--yes", "--json", "--report", target}
 	}
 }
 

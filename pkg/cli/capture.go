@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/rewind-backup/rewind/pkg/capture"
 	"github.com/rewind-backup/rewind/pkg/disk"
+	"github.com/rewind-backup/rewind/pkg/human"
 	"github.com/rewind-backup/rewind/pkg/repo"
 )
 
@@ -19,6 +21,7 @@ type captureOptions struct {
 	Note    string
 	Force   bool
 	JSON    bool
+	Report  bool
 	Disks   []string
 }
 
@@ -30,6 +33,7 @@ func cmdCapture(ctx context.Context, args []string, o OS) error {
 	fs.StringVar(&opt.Note, "note", "", "a note kept with the image")
 	fs.BoolVar(&opt.Force, "force", false, "map filesystems that were not shut down cleanly instead of imaging them raw")
 	fs.BoolVar(&opt.JSON, "json", false, "progress and result as JSON lines")
+	fs.BoolVar(&opt.Report, "report", false, "save a report of the outcome in the repository (reports/MACHINE/)")
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
 	}
@@ -56,7 +60,8 @@ type captureJSON struct {
 	Warnings  []string `json:"warnings,omitempty"`
 }
 
-func runCapture(ctx context.Context, opt captureOptions, o OS) error {
+func runCapture(ctx context.Context, opt captureOptions, o OS) (err error) {
+	start := time.Now()
 	var srcs []capture.Source
 	for _, p := range opt.Disks {
 		d, err := disk.Open(p)
@@ -71,6 +76,13 @@ func runCapture(ctx context.Context, opt captureOptions, o OS) error {
 		return err
 	}
 	defer done()
+	var result captureJSON
+	if opt.Report {
+		// Runs before done closes the repository.
+		defer func() {
+			saveReport(ctx, r, o, "capture", opt.Machine, start, err, result.Image, opt.Disks, result)
+		}()
+	}
 	host, _ := os.Hostname()
 	res, err := capture.Capture(ctx, r, srcs, capture.Options{
 		Machine: opt.Machine, Note: opt.Note, Host: host, Force: opt.Force, Progress: pr.t,
@@ -80,15 +92,16 @@ func runCapture(ctx context.Context, opt captureOptions, o OS) error {
 		return err
 	}
 	id := res.Snapshot.ID()
+	result = captureJSON{Type: "result", OK: true, Image: id.String(), Machine: opt.Machine,
+		ReadBytes: res.Stats.ReadBytes, NewBytes: res.Stats.NewBytes, NewChunks: res.Stats.NewChunks,
+		Seconds: res.Duration.Seconds(), Warnings: res.Warnings}
 	if opt.JSON {
-		b, _ := json.Marshal(captureJSON{Type: "result", OK: true, Image: id.String(), Machine: opt.Machine,
-			ReadBytes: res.Stats.ReadBytes, NewBytes: res.Stats.NewBytes, NewChunks: res.Stats.NewChunks,
-			Seconds: res.Duration.Seconds(), Warnings: res.Warnings})
+		b, _ := json.Marshal(result)
 		fmt.Fprintf(o.Stdout, "%s\n", b)
 		return nil
 	}
 	fmt.Fprintf(o.Stdout, "image %s of %s: %d disks, %s read, %s new in the repository (%d chunks), %s\n",
-		repo.ShortID(id), opt.Machine, len(srcs), bytesString(res.Stats.ReadBytes), bytesString(res.Stats.NewBytes),
+		repo.ShortID(id), opt.Machine, len(srcs), human.Bytes(res.Stats.ReadBytes), human.Bytes(res.Stats.NewBytes),
 		res.Stats.NewChunks, res.Duration.Round(100e6))
 	return nil
 }

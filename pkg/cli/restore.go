@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/rewind-backup/rewind/pkg/disk"
+	"github.com/rewind-backup/rewind/pkg/human"
 	"github.com/rewind-backup/rewind/pkg/repo"
 	"github.com/rewind-backup/rewind/pkg/restore"
 )
@@ -24,6 +26,7 @@ type restoreOptions struct {
 	NoVerify   bool
 	ZeroUnused bool
 	JSON       bool
+	Report     bool
 	Targets    []string
 	// BootMedia are disks never to write (the boot environment's medium).
 	BootMedia []string
@@ -39,6 +42,7 @@ func cmdRestore(ctx context.Context, args []string, o OS) error {
 	fs.BoolVar(&opt.NoVerify, "no-verify", false, "skip reading back and checking what was written")
 	fs.BoolVar(&opt.ZeroUnused, "zero-unused", false, "also zero the blocks the image's filesystems do not use")
 	fs.BoolVar(&opt.JSON, "json", false, "progress and result as JSON lines")
+	fs.BoolVar(&opt.Report, "report", false, "save a report of the outcome in the repository (reports/MACHINE/)")
 	fs.Func("boot-medium", "a disk never to write (may be repeated)", func(s string) error {
 		opt.BootMedia = append(opt.BootMedia, s)
 		return nil
@@ -69,6 +73,7 @@ type restoreJSON struct {
 }
 
 func runRestore(ctx context.Context, opt restoreOptions, o OS) (err error) {
+	start := time.Now()
 	res := restoreJSON{Type: "result", Machine: opt.Machine, Targets: opt.Targets}
 	if opt.JSON {
 		defer func() {
@@ -91,6 +96,13 @@ func runRestore(ctx context.Context, opt restoreOptions, o OS) (err error) {
 		return err
 	}
 	defer done()
+	if opt.Report {
+		// Runs before done closes the repository.
+		defer func() {
+			res.OK = err == nil
+			saveReport(ctx, r, o, "restore", opt.Machine, start, err, res.Image, opt.Targets, res)
+		}()
+	}
 	snap, err := r.FindSnapshot(ctx, opt.Machine, repo.KindImage, opt.Image)
 	if err != nil {
 		return err
@@ -129,9 +141,9 @@ func runRestore(ctx context.Context, opt restoreOptions, o OS) (err error) {
 	rate := float64(sum.Written+sum.Skipped) / max(sum.Duration.Seconds(), 0.001)
 	fmt.Fprintf(o.Stdout, "restored image %s of %s (%s) onto %s in %s: %s written, %s already in place, %s fetched, %s/s\n",
 		repo.ShortID(snap.ID()), opt.Machine, snap.Time.Local().Format("2006-01-02 15:04"), strings.Join(opt.Targets, ", "),
-		sum.Duration.Round(100e6), bytesString(sum.Written), bytesString(sum.Skipped), bytesString(sum.Fetched), bytesString(int64(rate)))
+		sum.Duration.Round(100e6), human.Bytes(sum.Written), human.Bytes(sum.Skipped), human.Bytes(sum.Fetched), human.Bytes(int64(rate)))
 	if sum.Verified {
-		fmt.Fprintf(o.Stdout, "verified: every chunk read back from the disk matches the image (%s)\n", bytesString(sum.VerifiedBytes))
+		fmt.Fprintf(o.Stdout, "verified: every chunk read back from the disk matches the image (%s)\n", human.Bytes(sum.VerifiedBytes))
 	} else {
 		fmt.Fprintln(o.Stdout, "NOT verified (--no-verify): run 'rewind verify' to check the disk")
 	}
@@ -144,7 +156,7 @@ func confirm(o OS, pr *printer, d *disk.Device, src repo.Disk, snap *repo.Snapsh
 	if name == "" {
 		name = filepath.Base(d.Path())
 	}
-	what := fmt.Sprintf("%s (%s", d.Path(), bytesString(d.Size()))
+	what := fmt.Sprintf("%s (%s", d.Path(), human.Bytes(d.Size()))
 	if d.Model() != "" {
 		what += ", " + d.Model()
 	}

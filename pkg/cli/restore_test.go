@@ -148,6 +148,40 @@ func TestCaptureRestoreCommands(t *testing.T) {
 		t.Errorf("verify = %d, %q", code, out)
 	}
 
+	// --report leaves a report in the repository, for success and failure.
+	if _, errs, code := runIn(t, "", "restore", "--repo", repoDir, "--machine", "ws1", "--yes", "--report", blank); code != 0 || !strings.Contains(errs, "report saved as reports/ws1/") {
+		t.Errorf("restore --report = %d, %q; want a report saved", code, errs)
+	}
+	if _, errs, code := runIn(t, "", "restore", "--repo", repoDir, "--machine", "ws1", "--yes", "--report", "--image", "ffffffff", blank); code == 0 || !strings.Contains(errs, "report saved") {
+		t.Errorf("failing restore --report = %d, %q; want a failure and a report", code, errs)
+	}
+	reps, err := filepath.Glob(filepath.Join(repoDir, "reports", "ws1", "*-restore-*.json"))
+	if err != nil || len(reps) != 2 {
+		t.Fatalf("reports on disk = %v, %v; want 2", reps, err)
+	}
+	var good, bad struct {
+		OK     bool   `json:"ok"`
+		Error  string `json:"error"`
+		Result struct {
+			Verified bool `json:"verified"`
+		} `json:"result"`
+	}
+	for _, p := range reps {
+		b, _ := os.ReadFile(p)
+		var r struct {
+			OK bool `json:"ok"`
+		}
+		json.Unmarshal(b, &r)
+		if r.OK {
+			json.Unmarshal(b, &good)
+		} else {
+			json.Unmarshal(b, &bad)
+		}
+	}
+	if !good.OK || !good.Result.Verified || bad.OK || !strings.Contains(bad.Error, "ffffffff") {
+		t.Errorf("reports = good %+v, bad %+v; want a verified success and a failure naming the image", good, bad)
+	}
+
 	// --json: progress lines, then one result line.
 	out, _, code = runIn(t, "", "restore", "--repo", repoDir, "--machine", "ws1", "--yes", "--json", blank)
 	lines := strings.Split(strings.TrimSpace(out), "\n")

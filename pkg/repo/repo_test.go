@@ -5,6 +5,7 @@ package repo
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -627,4 +628,41 @@ func FuzzParseLock(f *testing.F) {
 			t.Fatalf("ParseLock accepted %+v", info)
 		}
 	})
+}
+
+func TestReports(t *testing.T) {
+	ctx := context.Background()
+	r, dir := newRepo(t)
+	start := time.Date(2026, 11, 26, 16, 0, 0, 0, time.UTC)
+	for i, ok := range []bool{false, true} {
+		_, err := r.SaveReport(ctx, &Report{Task: "restore", Machine: "ws1", Time: start.Add(time.Duration(i) * time.Minute), OK: ok, Error: map[bool]string{false: "NAS unreachable"}[ok], Result: []byte(`{"written_bytes":42}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "reports", "ws1", "garbage.json"), []byte("{"), 0o644)
+	reps, err := r.Reports(ctx, "ws1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var result bytes.Buffer
+	if len(reps) == 2 {
+		json.Compact(&result, reps[1].Result)
+	}
+	if len(reps) != 2 || reps[0].OK || !reps[1].OK || result.String() != `{"written_bytes":42}` {
+		t.Errorf("Reports(ws1) = %+v, want the failed one, then the good one with its result", reps)
+	}
+	if _, err := r.SaveReport(ctx, &Report{Task: "../x", Machine: "ws1", Time: start}); err == nil {
+		t.Errorf("SaveReport with a task of ../x = nil error")
+	}
+	// Reports are not chunks nor snapshots: check and prune leave them be.
+	if res := mustCheck(t, r, false); len(res.Problems) != 0 || len(res.Warnings) != 0 {
+		t.Errorf("Check with reports = %+v", res)
+	}
+	if _, err := r.Prune(ctx, PruneOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if reps, _ := r.Reports(ctx, "ws1"); len(reps) != 2 {
+		t.Errorf("prune removed reports: %d left", len(reps))
+	}
 }
