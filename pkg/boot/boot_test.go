@@ -85,7 +85,7 @@ func TestRun(t *testing.T) {
 			name: "unattended restore from the stick's rewind.conf",
 			sys:  fakeSystem{cmdline: "rewind.task=restore rewind.target=only rewind.after=poweroff", files: conf, medium: stick, disks: disks},
 			wantArgs: []string{"restore", "--repo", "smb://backup@nas/rewind", "--machine", "pc1", "--image", "latest",
-				"--password-file", "/run/rewind/medium/nas.txt", "--yes", "--json", "/dev/nvme0n1"},
+				"--password-file", "/run/rewind/medium/nas.txt", "--yes", "--json", "--report", "/dev/nvme0n1"},
 			want:     []string{`rewind: result {"image":"latest","machine":"pc1","ok":true`, "rewind: powering off"},
 			poweroff: true,
 		},
@@ -119,7 +119,7 @@ func TestRun(t *testing.T) {
 			sys:    fakeSystem{cmdline: "rewind.task=restore rewind.target=nvme0n1 rewind.after=reboot", files: conf, medium: stick, disks: disks},
 			cliErr: errors.New("target too small"),
 			wantArgs: []string{"restore", "--repo", "smb://backup@nas/rewind", "--machine", "pc1", "--image", "latest",
-				"--password-file", "/run/rewind/medium/nas.txt", "--yes", "--json", "/dev/nvme0n1"},
+				"--password-file", "/run/rewind/medium/nas.txt", "--yes", "--json", "--report", "/dev/nvme0n1"},
 			want: []string{"rewind: error: unattended restore onto nvme0n1 failed: target too small", "rewind: shell on the console"},
 		},
 	} {
@@ -164,7 +164,7 @@ func TestTaskArgsWithUser(t *testing.T) {
 	s.Repo, s.User, s.Machine, s.PasswordFile = "smb://nas:4450/b", "backup", "pc1", "/etc/rewind/pw"
 	got := TaskArgs(s, "/dev/sda")
 	want := []string{"restore", "--repo", "smb://backup@nas:4450/b", "--machine", "pc1", "--image", "latest",
-		"--password-file", "/etc/rewind/pw", "--yes", "--json", "/dev/sda"}
+		"--password-file", "/etc/rewind/pw", "--yes", "--json", "--report", "/dev/sda"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("TaskArgs (-want +got):\n%s", diff)
 	}

@@ -139,8 +139,32 @@ func TestVMRestore(t *testing.T) {
 			}
 			t.Logf("restore onto %s: QEMU start to power-off %v", tc.dev, v.Elapsed().Round(100*time.Millisecond))
 			sameDisk(t, source, target)
+			if !hasReport(t, filepath.Join(smb.ShareDir, "reports", "pc1"), "restore", tc.dev) {
+				t.Errorf("no report of the restore onto %s in the repository", tc.dev)
+			}
 		})
 	}
+}
+
+// hasReport reports whether dir holds a successful report of task that
+// names target.
+func hasReport(t *testing.T, dir, task, target string) bool {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*-"+task+"-*.json"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r struct {
+			OK      bool     `json:"ok"`
+			Targets []string `json:"targets"`
+		}
+		if json.Unmarshal(b, &r) == nil && r.OK && len(r.Targets) == 1 && r.Targets[0] == target {
+			return true
+		}
+	}
+	return false
 }
 
 func virtio(f string) []string { return []string{"-drive", "file=" + f + ",if=virtio,format=raw"} }
@@ -202,6 +226,9 @@ func TestVMCapture(t *testing.T) {
 		t.Errorf("the VM did not power off by itself: %v", err)
 	}
 	t.Logf("capture: QEMU start to power-off %v", v.Elapsed().Round(100*time.Millisecond))
+	if !hasReport(t, filepath.Join(smb.ShareDir, "reports", "guest1"), "capture", "/dev/sda") {
+		t.Errorf("no report of the capture of /dev/sda in the repository")
+	}
 
 	target := blankDisk(t, size)
 	if out, err := exec.CommandContext(ctx, rewind, "restore", "--repo", smb.URL(), "--machine", "guest1",
