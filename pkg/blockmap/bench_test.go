@@ -83,7 +83,7 @@ func BenchmarkReadExt4(b *testing.B) {
 	testutil.NeedTool(b, "mkfs.ext4", "debugfs")
 	dir := b.TempDir()
 	img := filepath.Join(dir, "ext4.img")
-	sparseFile(b, img, benchSize)
+	testutil.SparseFile(b, img, benchSize)
 	run(b, "mkfs.ext4", "-F", "-q", "-b", "4096", img)
 	tree := filepath.Join(dir, "tree")
 	names := makeTree(b, tree, 1, 100, 1<<20)
@@ -132,7 +132,7 @@ func BenchmarkReadNTFS(b *testing.B) {
 	if err := os.WriteFile(big, data, 0o644); err != nil {
 		b.Fatal(err)
 	}
-	sparseFile(b, img, benchSize)
+	testutil.SparseFile(b, img, benchSize)
 	run(b, "mkntfs", "-q", "-F", "-f", img)
 	for i := 0; i < 60; i++ {
 		run(b, "ntfscp", "-f", img, big, fmt.Sprintf("/big%d", i))

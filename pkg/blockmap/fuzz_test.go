@@ -122,7 +122,7 @@ func seedFrom(f *testing.F, size int64, cmds ...[]string) {
 			continue
 		}
 		img := filepath.Join(dir, "seed"+itoa(i))
-		sparseFile(f, img, size)
+		testutil.SparseFile(f, img, size)
 		if out, err := tryRun(f, c[0], append(c[1:], img)...); err != nil {
 			f.Fatalf("%v: %v\n%s", c, err, out)
 		}

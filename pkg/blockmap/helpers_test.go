@@ -79,21 +79,6 @@ func itoa(i int) string {
 	return itoa(i/10) + d[i%10:i%10+1]
 }
 
-// sparseFile creates a zero-filled sparse file of size bytes.
-func sparseFile(t testing.TB, path string, size int64) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Truncate(size); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // readMap runs Read on an image file.
 func readMap(t testing.TB, path string, opt Options) (*Map, error) {
 	t.Helper()
@@ -154,7 +139,7 @@ func copyUsed(t testing.TB, src string, m *Map) string {
 		t.Fatal(err)
 	}
 	dst := src + ".copy"
-	sparseFile(t, dst, fi.Size())
+	testutil.SparseFile(t, dst, fi.Size())
 	out, err := os.OpenFile(dst, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)

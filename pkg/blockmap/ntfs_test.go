@@ -35,7 +35,7 @@ func ntfsinfoUsed(t testing.TB, img string) (cs, used int64) {
 // files of tree (all at its top level) into its root with ntfscp.
 func makeNTFS(t testing.TB, img string, size int64, tree string, names []string, mkntfs ...string) {
 	t.Helper()
-	sparseFile(t, img, size)
+	testutil.SparseFile(t, img, size)
 	run(t, "mkntfs", append(append([]string{"-q", "-F", "-f", "-L", "NTLAB"}, mkntfs...), img)...)
 	for _, n := range names {
 		run(t, "ntfscp", "-f", img, filepath.Join(tree, n), "/"+n)

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/rewind-backup/rewind/pkg/internal/testutil"
 )
 
 // TestOther checks what Read makes of swap, of filesystems it images raw
@@ -61,7 +63,7 @@ func TestOther(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			img := filepath.Join(t.TempDir(), "part.img")
-			sparseFile(t, img, tc.size)
+			testutil.SparseFile(t, img, tc.size)
 			if tc.make != nil {
 				tc.make(t, img)
 			}
@@ -102,7 +104,7 @@ func patch(t *testing.T, img string, off int64, s string) {
 func TestSwapCopy(t *testing.T) {
 	dir := t.TempDir()
 	img := filepath.Join(dir, "swap.img")
-	sparseFile(t, img, 16<<20)
+	testutil.SparseFile(t, img, 16<<20)
 	const uuid = "6f1c2a4e-1b6f-4a8e-9d3c-2f0e5b7a9c11"
 	run(t, "mkswap", "-L", "swp", "-U", uuid, img)
 	m := mustMap(t, img)

@@ -5,10 +5,8 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,18 +54,6 @@ func shIn(t *testing.T, stdin, name string, args ...string) {
 	}
 }
 
-func fileHash(t *testing.T, path string) [32]byte {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	io.Copy(h, f)
-	return [32]byte(h.Sum(nil))
-}
-
 func runIn(t *testing.T, stdin string, args ...string) (string, string, int) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
@@ -99,7 +85,7 @@ func TestCaptureRestoreCommands(t *testing.T) {
 	small := filepath.Join(dir, "small.img")
 	sh(t, "truncate", "-s", "32M", blank)
 	sh(t, "truncate", "-s", "20M", small)
-	blankHash, smallHash := fileHash(t, blank), fileHash(t, small)
+	blankHash, smallHash := testutil.FileHash(t, blank), testutil.FileHash(t, small)
 
 	for _, tc := range []struct {
 		name  string
@@ -131,7 +117,7 @@ func TestCaptureRestoreCommands(t *testing.T) {
 			}
 		})
 	}
-	if fileHash(t, blank) != blankHash || fileHash(t, small) != smallHash {
+	if testutil.FileHash(t, blank) != blankHash || testutil.FileHash(t, small) != smallHash {
 		t.Fatalf("a refused restore changed its target")
 	}
 
@@ -140,7 +126,7 @@ func TestCaptureRestoreCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "verified: every chunk") {
 		t.Fatalf("restore with the name typed back = %d, %q %q", code, out, errs)
 	}
-	if fileHash(t, blank) != fileHash(t, src) {
+	if testutil.FileHash(t, blank) != testutil.FileHash(t, src) {
 		t.Errorf("the restored disk differs from the captured one")
 	}
 	out, _, code = runIn(t, "", "verify", "--repo", repoDir, "--machine", "ws1", blank)

@@ -4,9 +4,6 @@ package disk
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -21,16 +18,7 @@ import (
 func sparseFile(t testing.TB, name string, size int64) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Truncate(size); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	testutil.SparseFile(t, p, size)
 	return p
 }
 
@@ -93,21 +81,6 @@ func readRange(t testing.TB, path string, off, n int64) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// fileHash returns the SHA-256 of a file's contents.
-func fileHash(t testing.TB, path string) string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // readImageLayout opens an image file and reads its layout.

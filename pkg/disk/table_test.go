@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/rewind-backup/rewind/pkg/internal/testutil"
 )
 
 // plantBootloader puts random "boot code" in sector 0 (bytes 0..439) and in
@@ -226,7 +228,7 @@ func TestWriteTableTooSmall(t *testing.T) {
 			}
 			dst := sparseFile(t, "target.img", tc.target)
 			patchFile(t, dst, 0, randomBytes(3, 4096))
-			before := fileHash(t, dst)
+			before := testutil.FileHash(t, dst)
 			w, err := OpenWrite(dst)
 			if err != nil {
 				t.Fatal(err)
@@ -241,7 +243,7 @@ func TestWriteTableTooSmall(t *testing.T) {
 					t.Errorf("WriteTable(%s) error %q does not say %q", tc.name, err, want)
 				}
 			}
-			if after := fileHash(t, dst); after != before {
+			if after := testutil.FileHash(t, dst); after != before {
 				t.Errorf("WriteTable(%s) refused but changed the target", tc.name)
 			}
 		})

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rewind-backup/rewind/pkg/disk"
 	"github.com/rewind-backup/rewind/pkg/internal/sambatest"
+	"github.com/rewind-backup/rewind/pkg/internal/testutil"
 	"github.com/rewind-backup/rewind/pkg/repo"
 )
 
@@ -58,7 +59,7 @@ func BenchmarkCaptureRestore(b *testing.B) {
 		{start: 2048, size: 1<<21 - 4096, typ: "0FC63DAF-8483-4772-8E79-3D69D8477DE4", fs: "ext4", name: "root"},
 	}, false, 1)
 	fsFile := filepath.Join(dir, "fs.img")
-	sparseFile(b, fsFile, d.parts[0].len())
+	testutil.SparseFile(b, fsFile, d.parts[0].len())
 	run(b, "mkfs.ext4", "-q", "-F", "-d", tree, fsFile)
 	copyInto(b, d.path, d.parts[0].off(), fsFile)
 	os.Remove(fsFile)
@@ -95,7 +96,7 @@ func benchRepo(b *testing.B, rp *repo.Repository, d *testDisk) {
 		used := float64(res.Snapshot.Image.UsedBytes())
 
 		dst := filepath.Join(dir, "target.img")
-		sparseFile(b, dst, d.size)
+		testutil.SparseFile(b, dst, d.size)
 		var peak atomic.Uint64
 		stop := make(chan struct{})
 		go func() {

@@ -20,6 +20,7 @@ import (
 	"github.com/rewind-backup/rewind/pkg/chunk"
 	"github.com/rewind-backup/rewind/pkg/disk"
 	"github.com/rewind-backup/rewind/pkg/internal/sambatest"
+	"github.com/rewind-backup/rewind/pkg/internal/testutil"
 	"github.com/rewind-backup/rewind/pkg/progress"
 	"github.com/rewind-backup/rewind/pkg/repo"
 	"github.com/rewind-backup/rewind/pkg/store"
@@ -107,14 +108,14 @@ func TestResumeAfterKill(t *testing.T) {
 
 	// What a whole restore fetches.
 	ref := filepath.Join(dir, "reference.img")
-	sparseFile(t, ref, d.size)
+	testutil.SparseFile(t, ref, d.size)
 	full, err := restoreImage(t, r, snap, ref, Options{NoVerify: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	dst := filepath.Join(dir, "target.img")
-	sparseFile(t, dst, d.size)
+	testutil.SparseFile(t, dst, d.size)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), fmt.Sprintf("REWIND_TEST_RESTORE=%s %s %d", repoDir, dst, 100))
 	cmd.Stderr = os.Stderr
@@ -235,7 +236,7 @@ func TestRestoreOverOlder(t *testing.T) {
 	}
 
 	full := filepath.Join(t.TempDir(), "full.img")
-	sparseFile(t, full, d.size)
+	testutil.SparseFile(t, full, d.size)
 	whole, err := restoreImage(t, r, second.Snapshot, full, Options{NoVerify: true})
 	if err != nil {
 		t.Fatal(err)
@@ -275,7 +276,7 @@ func TestSMBFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst := filepath.Join(t.TempDir(), "target.img")
-	sparseFile(t, dst, d.size)
+	testutil.SparseFile(t, dst, d.size)
 	tr := progress.NewTracker()
 	done := make(chan error, 1)
 	var sum *Summary
@@ -329,7 +330,7 @@ func TestSMBFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	blank := filepath.Join(t.TempDir(), "blank.img")
-	sparseFile(t, blank, d.size)
+	testutil.SparseFile(t, blank, d.size)
 	sum, err = restoreImage(t, r, snap, blank, Options{})
 	off := fmt.Sprintf("offset %d", p.Offset+c.I*int64(snap.Image.ChunkSize))
 	if !errors.Is(err, chunk.ErrCorrupt) || !strings.Contains(err.Error(), c.ID.String()) || !strings.Contains(err.Error(), off) {

@@ -5,8 +5,6 @@ package restore
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -57,20 +55,6 @@ func runStdin(t testing.TB, stdin, name string, args ...string) {
 	}
 }
 
-func sparseFile(t testing.TB, path string, size int64) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Truncate(size); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // part describes a partition of a test disk.
 type part struct {
 	start, size int64  // sectors
@@ -101,7 +85,7 @@ type builtPart struct {
 func buildDisk(t testing.TB, dir, label string, size int64, parts []part, bootCode bool, seed uint64) *testDisk {
 	t.Helper()
 	d := &testDisk{path: filepath.Join(dir, "disk.img"), size: size}
-	sparseFile(t, d.path, size)
+	testutil.SparseFile(t, d.path, size)
 	script := "label: " + label + "\n"
 	if label == "gpt" {
 		script += "label-id: 6A7D8E3C-1B2A-4C5D-9E8F-0123456789AB\n"
@@ -153,7 +137,7 @@ func (p part) off() int64 { return p.start * 512 }
 // written under tree, and returns their names.
 func makeFS(t testing.TB, path, tree, fs string, size, startSector int64, files int, seed uint64) []string {
 	t.Helper()
-	sparseFile(t, path, size)
+	testutil.SparseFile(t, path, size)
 	flat := fs == "ntfs" // ntfscp makes no folders
 	var names []string
 	if files > 0 {
@@ -286,20 +270,6 @@ func extract(t testing.TB, src string, off, n int64, dst string) {
 	if _, err := io.Copy(out, io.NewSectionReader(in, off, n)); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func fileHash(t testing.TB, path string) string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // tableDump returns `sfdisk --dump` of an image without its file name.

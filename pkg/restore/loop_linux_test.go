@@ -26,7 +26,7 @@ func TestRestoreToBlockDevice(t *testing.T) {
 	snap := captureImage(t, r, d.path, "ws1").Snapshot
 
 	backing := filepath.Join(t.TempDir(), "backing.img")
-	sparseFile(t, backing, d.size)
+	testutil.SparseFile(t, backing, d.size)
 	// Old contents everywhere: ZeroUnused must clear them from unused blocks.
 	old := []byte(strings.Repeat("old data ", 1<<16))
 	for off := int64(1 << 20); off < d.size-int64(len(old)); off += 4 << 20 {

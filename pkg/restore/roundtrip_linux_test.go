@@ -15,6 +15,7 @@ import (
 
 	"github.com/rewind-backup/rewind/pkg/disk"
 	"github.com/rewind-backup/rewind/pkg/internal/sambatest"
+	"github.com/rewind-backup/rewind/pkg/internal/testutil"
 	"github.com/rewind-backup/rewind/pkg/repo"
 	"github.com/rewind-backup/rewind/pkg/store/retry"
 	"github.com/rewind-backup/rewind/pkg/store/smb"
@@ -51,7 +52,7 @@ func roundTrip(t *testing.T, r *repo.Repository, d *testDisk, machine string) {
 	}
 
 	dst := filepath.Join(t.TempDir(), "target.img")
-	sparseFile(t, dst, d.size)
+	testutil.SparseFile(t, dst, d.size)
 	start = time.Now()
 	sum, err := restoreImage(t, r, res.Snapshot, dst, Options{})
 	if err != nil {
@@ -161,7 +162,7 @@ func TestLargerAndSmallerTargets(t *testing.T) {
 	dir := t.TempDir()
 
 	big := filepath.Join(dir, "big.img")
-	sparseFile(t, big, d.size+40<<20)
+	testutil.SparseFile(t, big, d.size+40<<20)
 	sum, err := restoreImage(t, r, snap, big, Options{})
 	if err != nil || !sum.Verified {
 		t.Fatalf("Restore(larger target) = %+v, %v; want verified", sum, err)
@@ -186,17 +187,17 @@ func TestLargerAndSmallerTargets(t *testing.T) {
 
 	// Too small: one MiB short of the last partition's end.
 	small := filepath.Join(dir, "small.img")
-	sparseFile(t, small, d.parts[len(d.parts)-1].off()+d.parts[len(d.parts)-1].len()-1<<20)
+	testutil.SparseFile(t, small, d.parts[len(d.parts)-1].off()+d.parts[len(d.parts)-1].len()-1<<20)
 	patch(t, small, 0, []byte("an older disk's first bytes"))
 	patch(t, small, 20<<20, []byte("data in the middle"))
-	before := fileHash(t, small)
+	before := testutil.FileHash(t, small)
 	_, err = restoreImage(t, r, snap, small, Options{})
 	if !errors.Is(err, ErrTooSmall) {
 		t.Errorf("Restore(too small target) = %v, want ErrTooSmall", err)
 	} else {
 		t.Logf("too small: %v", err)
 	}
-	if after := fileHash(t, small); after != before {
+	if after := testutil.FileHash(t, small); after != before {
 		t.Errorf("Restore(too small target) changed the target")
 	}
 }
@@ -209,7 +210,7 @@ func TestLargerTargetMBR(t *testing.T) {
 	r, _ := newLocalRepo(t, 0)
 	snap := captureImage(t, r, d.path, "ws1").Snapshot
 	big := filepath.Join(t.TempDir(), "big.img")
-	sparseFile(t, big, d.size+32<<20)
+	testutil.SparseFile(t, big, d.size+32<<20)
 	sum, err := restoreImage(t, r, snap, big, Options{})
 	if err != nil || !sum.Verified {
 		t.Fatalf("Restore(larger MBR target) = %+v, %v; want verified", sum, err)
