@@ -5,18 +5,16 @@ package capture
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/rewind-backup/rewind/pkg/blockmap"
 	"github.com/rewind-backup/rewind/pkg/chunk"
+	"github.com/rewind-backup/rewind/pkg/internal/testutil"
 	"github.com/rewind-backup/rewind/pkg/progress"
 	"github.com/rewind-backup/rewind/pkg/repo"
 	"github.com/rewind-backup/rewind/pkg/store/local"
@@ -48,44 +46,6 @@ func TestChunkList(t *testing.T) {
 			t.Errorf("chunkList(%v, %d) = %v, want %v", tc.used, cs, got, tc.want)
 		}
 	}
-}
-
-// memDisk is a disk image in memory.
-type memDisk struct {
-	b     []byte
-	reads atomic.Int64
-}
-
-func (d *memDisk) Size() int64     { return int64(len(d.b)) }
-func (d *memDisk) SectorSize() int { return 512 }
-func (d *memDisk) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 || off >= int64(len(d.b)) {
-		return 0, io.EOF
-	}
-	d.reads.Add(1)
-	n := copy(p, d.b[off:])
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
-}
-
-// mbrDisk returns a disk of size bytes with an MBR holding one partition
-// at start of n bytes, filled with data.
-func mbrDisk(size, start, n int64, seed uint64) *memDisk {
-	d := &memDisk{b: make([]byte, size)}
-	copy(d.b, "boot code")
-	binary.LittleEndian.PutUint32(d.b[440:], 0x12345678)
-	e := d.b[446:]
-	e[4] = 0x83
-	binary.LittleEndian.PutUint32(e[8:], uint32(start/512))
-	binary.LittleEndian.PutUint32(e[12:], uint32(n/512))
-	d.b[510], d.b[511] = 0x55, 0xaa
-	rng := rand.New(rand.NewPCG(seed, 2))
-	for i := start; i < start+n; i++ {
-		d.b[i] = byte(rng.Uint32())
-	}
-	return d
 }
 
 // fixedMap is a Mapper that returns the same extents for every partition.
@@ -121,10 +81,10 @@ func TestCaptureChunks(t *testing.T) {
 	ctx := context.Background()
 	r := newRepo(t, cs)
 	const start, n = 1 << 20, 2 << 20
-	d := mbrDisk(4<<20, start, n, 1)
+	d := testutil.MBRDisk(4<<20, start, n, 0x12345678, 1)
 	// Chunks 4 and 5 the same, chunk 8 all zero, chunk 10 partly used.
-	copy(d.b[start+5*cs:start+6*cs], d.b[start+4*cs:start+5*cs])
-	clear(d.b[start+8*cs : start+9*cs])
+	copy(d.B[start+5*cs:start+6*cs], d.B[start+4*cs:start+5*cs])
+	clear(d.B[start+8*cs : start+9*cs])
 	used := []blockmap.Extent{{Off: 0, Len: 9 * cs}, {Off: 10*cs + 100, Len: 200}, {Off: 12 * cs, Len: n - 12*cs}}
 
 	tr := progress.NewTracker()
@@ -158,7 +118,7 @@ func TestCaptureChunks(t *testing.T) {
 		rng := p.Range(c.I, cs)
 		want := make([]byte, rng.Len)
 		for _, m := range p.Masked(rng) {
-			copy(want[m.Off:m.End()], d.b[p.Offset+rng.Off+m.Off:])
+			copy(want[m.Off:m.End()], d.B[p.Offset+rng.Off+m.Off:])
 		}
 		if got := chunk.Hash(want); got != c.ID {
 			t.Errorf("chunk %d: id %s, want the hash of its masked range %s", c.I, c.ID.Short(), got.Short())
@@ -221,13 +181,13 @@ func TestCaptureChunks(t *testing.T) {
 func TestCaptureLargeReads(t *testing.T) {
 	const cs = 64 << 10
 	r := newRepo(t, cs)
-	d := mbrDisk(40<<20, 1<<20, 32<<20, 3)
+	d := testutil.MBRDisk(40<<20, 1<<20, 32<<20, 0x12345678, 3)
 	_, err := Capture(context.Background(), r, []Source{d}, Options{Machine: "ws1", Map: fixedMap(blockmap.Extent{Off: 0, Len: 32 << 20})})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// 32 MiB in 8 MiB reads, the boot area, and the layout's few sectors.
-	if got := d.reads.Load(); got > 20 {
+	if got := d.Reads; got > 20 {
 		t.Errorf("capture made %d reads of the disk, want about 5 (8 MiB each)", got)
 	}
 }
@@ -235,7 +195,7 @@ func TestCaptureLargeReads(t *testing.T) {
 func TestCaptureErrors(t *testing.T) {
 	ctx := context.Background()
 	r := newRepo(t, 64<<10)
-	d := mbrDisk(4<<20, 1<<20, 2<<20, 1)
+	d := testutil.MBRDisk(4<<20, 1<<20, 2<<20, 0x12345678, 1)
 	boom := errors.New("disk fell off")
 	for _, tc := range []struct {
 		name  string
@@ -264,7 +224,7 @@ func TestCaptureErrors(t *testing.T) {
 // TestCaptureUnclean images a partition whose map is refused as raw.
 func TestCaptureUnclean(t *testing.T) {
 	r := newRepo(t, 64<<10)
-	d := mbrDisk(4<<20, 1<<20, 2<<20, 1)
+	d := testutil.MBRDisk(4<<20, 1<<20, 2<<20, 0x12345678, 1)
 	res, err := Capture(context.Background(), r, []Source{d}, Options{Machine: "ws1", Map: func(context.Context, io.ReaderAt, int64) (*blockmap.Map, error) {
 		return nil, fmt.Errorf("ntfs is hibernated: %w", blockmap.ErrUnclean)
 	}})
@@ -278,13 +238,13 @@ func TestCaptureUnclean(t *testing.T) {
 }
 
 // failDisk fails reads past the first megabyte.
-type failDisk struct{ *memDisk }
+type failDisk struct{ *testutil.MemDisk }
 
 func (f *failDisk) ReadAt(p []byte, off int64) (int, error) {
 	if off+int64(len(p)) > 1<<20 {
 		return 0, errors.New("disk fell off")
 	}
-	return f.memDisk.ReadAt(p, off)
+	return f.MemDisk.ReadAt(p, off)
 }
 
 func TestMergeClose(t *testing.T) {

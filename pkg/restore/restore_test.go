@@ -5,7 +5,6 @@ package restore
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -21,60 +20,11 @@ import (
 	"github.com/rewind-backup/rewind/pkg/capture"
 	"github.com/rewind-backup/rewind/pkg/chunk"
 	"github.com/rewind-backup/rewind/pkg/disk"
+	"github.com/rewind-backup/rewind/pkg/internal/testutil"
 	"github.com/rewind-backup/rewind/pkg/progress"
 	"github.com/rewind-backup/rewind/pkg/repo"
 	"github.com/rewind-backup/rewind/pkg/store/local"
 )
-
-// memDisk is a disk in memory that counts the bytes written to it.
-type memDisk struct {
-	mu      sync.Mutex
-	b       []byte
-	written int64
-}
-
-func (d *memDisk) Size() int64     { return int64(len(d.b)) }
-func (d *memDisk) SectorSize() int { return 512 }
-func (d *memDisk) Sync() error     { return nil }
-func (d *memDisk) ReadAt(p []byte, off int64) (int, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if off < 0 || off >= int64(len(d.b)) {
-		return 0, io.EOF
-	}
-	n := copy(p, d.b[off:])
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
-}
-func (d *memDisk) WriteAt(p []byte, off int64) (int, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if off < 0 || off+int64(len(p)) > int64(len(d.b)) {
-		return 0, errors.New("write past the end")
-	}
-	d.written += int64(len(p))
-	return copy(d.b[off:], p), nil
-}
-
-// mbrDisk returns a disk of size bytes with an MBR holding one partition
-// of n bytes at start, filled with random bytes.
-func mbrDisk(size, start, n int64, seed uint64) *memDisk {
-	d := &memDisk{b: make([]byte, size)}
-	copy(d.b, "boot code")
-	binary.LittleEndian.PutUint32(d.b[440:], 0xcafe1234)
-	e := d.b[446:]
-	e[4] = 0x83
-	binary.LittleEndian.PutUint32(e[8:], uint32(start/512))
-	binary.LittleEndian.PutUint32(e[12:], uint32(n/512))
-	d.b[510], d.b[511] = 0x55, 0xaa
-	r := rand.New(rand.NewPCG(seed, 2))
-	for i := start; i < start+n; i++ {
-		d.b[i] = byte(r.Uint32())
-	}
-	return d
-}
 
 func fixedMap(ext ...blockmap.Extent) capture.Mapper {
 	return func(ctx context.Context, r io.ReaderAt, size int64) (*blockmap.Map, error) {
@@ -101,7 +51,7 @@ func newLocalRepo(t testing.TB, cs int) (*repo.Repository, string) {
 type memFixture struct {
 	r    *repo.Repository
 	dir  string
-	src  *memDisk
+	src  *testutil.MemDisk
 	snap *repo.Snapshot
 	used []blockmap.Extent
 }
@@ -116,8 +66,8 @@ func newMemFixture(t *testing.T) *memFixture {
 	t.Helper()
 	f := &memFixture{}
 	f.r, f.dir = newLocalRepo(t, memCS)
-	f.src = mbrDisk(8<<20, memStart, memLen, 7)
-	clear(f.src.b[memStart+5*memCS : memStart+6*memCS])
+	f.src = testutil.MBRDisk(8<<20, memStart, memLen, 0xcafe1234, 7)
+	clear(f.src.B[memStart+5*memCS : memStart+6*memCS])
 	f.used = []blockmap.Extent{{Off: 0, Len: memLen/2 - 1000}, {Off: memLen/2 + 64<<10, Len: memLen/2 - 64<<10}}
 	res, err := capture.Capture(context.Background(), f.r, []capture.Source{f.src}, capture.Options{Machine: "ws1", Map: fixedMap(f.used...)})
 	if err != nil {
@@ -128,13 +78,13 @@ func newMemFixture(t *testing.T) *memFixture {
 }
 
 // checkUsed fails t unless dst holds src's head area and used extents.
-func (f *memFixture) checkUsed(t *testing.T, dst *memDisk) {
+func (f *memFixture) checkUsed(t *testing.T, dst *testutil.MemDisk) {
 	t.Helper()
-	if !bytes.Equal(dst.b[:memStart], f.src.b[:memStart]) {
+	if !bytes.Equal(dst.B[:memStart], f.src.B[:memStart]) {
 		t.Errorf("restored head area differs")
 	}
 	for _, e := range f.used {
-		a, b := f.src.b[memStart+e.Off:memStart+e.End()], dst.b[memStart+e.Off:memStart+e.End()]
+		a, b := f.src.B[memStart+e.Off:memStart+e.End()], dst.B[memStart+e.Off:memStart+e.End()]
 		if !bytes.Equal(a, b) {
 			t.Errorf("restored used extent %+v differs", e)
 		}
@@ -147,7 +97,7 @@ func TestRestoreMemory(t *testing.T) {
 	used := f.snap.Image.UsedBytes()
 
 	// A blank target: everything but the zero chunk is fetched.
-	dst := &memDisk{b: make([]byte, len(f.src.b))}
+	dst := &testutil.MemDisk{B: make([]byte, len(f.src.B))}
 	tr := progress.NewTracker()
 	sum, err := Restore(ctx, f.r, f.snap, []Target{dst}, Options{Progress: tr})
 	if err != nil {
@@ -164,7 +114,7 @@ func TestRestoreMemory(t *testing.T) {
 		t.Errorf("Restore(blank) skipped %d chunks, want 1 (the zero chunk, already zero)", sum.Skips)
 	}
 	// The unused hole was not written.
-	hole := dst.b[memStart+memLen/2 : memStart+memLen/2+64<<10]
+	hole := dst.B[memStart+memLen/2 : memStart+memLen/2+64<<10]
 	if !chunk.IsZero(hole) {
 		t.Errorf("the unused range was written")
 	}
@@ -172,33 +122,33 @@ func TestRestoreMemory(t *testing.T) {
 	// Again: nothing fetched, only the table written (the MBR's head area
 	// and, by disk.WriteTable, a zeroed last sector against stale GPTs).
 	const table = memStart + 512
-	dst.written = 0
+	dst.Written = 0
 	sum, err = Restore(ctx, f.r, f.snap, []Target{dst}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Fetches != 0 || sum.Fetched != 0 || dst.written != table || !sum.Verified {
+	if sum.Fetches != 0 || sum.Fetched != 0 || dst.Written != table || !sum.Verified {
 		t.Errorf("Restore(same) fetched %d chunks (%d bytes), wrote %d bytes, verified %v; want 0, 0, only the %d-byte table, true",
-			sum.Fetches, sum.Fetched, dst.written, sum.Verified, table)
+			sum.Fetches, sum.Fetched, dst.Written, sum.Verified, table)
 	}
 
 	// Damage one chunk's range and the zero chunk: only they are written.
-	dst.b[memStart+3*memCS+17] ^= 0xff
-	dst.b[memStart+5*memCS+3] = 1
-	dst.written = 0
+	dst.B[memStart+3*memCS+17] ^= 0xff
+	dst.B[memStart+5*memCS+3] = 1
+	dst.Written = 0
 	sum, err = Restore(ctx, f.r, f.snap, []Target{dst}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.checkUsed(t, dst)
-	if sum.Fetches != 1 || sum.Zeroed != memCS || dst.written != table+2*memCS {
-		t.Errorf("Restore(2 damaged chunks) fetched %d chunks, zeroed %d, wrote %d bytes; want 1, %d, %d", sum.Fetches, sum.Zeroed, dst.written, memCS, table+2*memCS)
+	if sum.Fetches != 1 || sum.Zeroed != memCS || dst.Written != table+2*memCS {
+		t.Errorf("Restore(2 damaged chunks) fetched %d chunks, zeroed %d, wrote %d bytes; want 1, %d, %d", sum.Fetches, sum.Zeroed, dst.Written, memCS, table+2*memCS)
 	}
 
 	// ZeroUnused wipes the hole, Overwrite writes everything.
-	for i := range dst.b[memStart:] {
-		if dst.b[memStart+i] == 0 {
-			dst.b[memStart+i] = 0xee
+	for i := range dst.B[memStart:] {
+		if dst.B[memStart+i] == 0 {
+			dst.B[memStart+i] = 0xee
 		}
 	}
 	sum, err = Restore(ctx, f.r, f.snap, []Target{dst}, Options{ZeroUnused: true, Overwrite: true})
@@ -206,7 +156,7 @@ func TestRestoreMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.checkUsed(t, dst)
-	if !chunk.IsZero(dst.b[memStart+memLen/2-1000 : memStart+memLen/2+64<<10]) {
+	if !chunk.IsZero(dst.B[memStart+memLen/2-1000 : memStart+memLen/2+64<<10]) {
 		t.Errorf("ZeroUnused left the unused range")
 	}
 	if sum.Skips != 0 || sum.Zeroed < 64<<10 {
@@ -218,17 +168,17 @@ func TestRestoreRefusals(t *testing.T) {
 	ctx := context.Background()
 	f := newMemFixture(t)
 	for _, size := range []int64{memStart + memLen - 512, 4096} {
-		dst := &memDisk{b: bytes.Repeat([]byte{0x5a}, int(size))}
+		dst := &testutil.MemDisk{B: bytes.Repeat([]byte{0x5a}, int(size))}
 		_, err := Restore(ctx, f.r, f.snap, []Target{dst}, Options{})
 		if !errors.Is(err, ErrTooSmall) {
 			t.Errorf("Restore(%d-byte target) = %v, want ErrTooSmall", size, err)
 		}
-		if dst.written != 0 {
-			t.Errorf("Restore(%d-byte target) wrote %d bytes, want none", size, dst.written)
+		if dst.Written != 0 {
+			t.Errorf("Restore(%d-byte target) wrote %d bytes, want none", size, dst.Written)
 		}
 	}
 	// Exactly the end of the partition is enough.
-	dst := &memDisk{b: make([]byte, memStart+memLen)}
+	dst := &testutil.MemDisk{B: make([]byte, memStart+memLen)}
 	if _, err := Restore(ctx, f.r, f.snap, []Target{dst}, Options{}); err != nil {
 		t.Errorf("Restore(target ending at the partition's end) = %v", err)
 	}
@@ -253,7 +203,7 @@ func TestRestoreCorruptChunk(t *testing.T) {
 	if err := os.WriteFile(name, enc, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	dst := &memDisk{b: make([]byte, len(f.src.b))}
+	dst := &testutil.MemDisk{B: make([]byte, len(f.src.B))}
 	sum, err := Restore(ctx, f.r, f.snap, []Target{dst}, Options{})
 	off := p.Offset + 2*memCS
 	if !errors.Is(err, chunk.ErrCorrupt) || !strings.Contains(err.Error(), c.ID.String()) || !strings.Contains(err.Error(), "offset "+itoa(off)) {
@@ -273,20 +223,20 @@ func TestVerify(t *testing.T) {
 		t.Fatalf("Verify(source) = %+v, %v; want %d bytes checked", res, err, img.UsedBytes())
 	}
 	// A change in an unused range does not matter; one in a used range does.
-	f.src.b[memStart+memLen/2+10] ^= 1
+	f.src.B[memStart+memLen/2+10] ^= 1
 	if _, err := Verify(ctx, img, []Source{f.src}, VerifyOptions{}); err != nil {
 		t.Errorf("Verify(changed unused byte) = %v, want nil", err)
 	}
 	bad := int64(memStart + 7*memCS + 5)
-	f.src.b[bad] ^= 1
+	f.src.B[bad] ^= 1
 	_, err = Verify(ctx, img, []Source{f.src}, VerifyOptions{})
 	want := "offset " + itoa(memStart+7*memCS)
 	if !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), want) {
 		t.Errorf("Verify(changed used byte) = %v, want ErrMismatch naming %q", err, want)
 	}
 	// The boot area counts too.
-	f.src.b[bad] ^= 1
-	f.src.b[100] ^= 1
+	f.src.B[bad] ^= 1
+	f.src.B[100] ^= 1
 	if _, err := Verify(ctx, img, []Source{f.src}, VerifyOptions{}); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "offset 0") {
 		t.Errorf("Verify(changed boot code) = %v, want ErrMismatch at offset 0", err)
 	}
@@ -317,7 +267,7 @@ func (c *cancelAfter) Add(k progress.Counter, n int64) {
 // context's error, and a capture leaves no snapshot.
 func TestCancel(t *testing.T) {
 	r, _ := newLocalRepo(t, memCS)
-	src := mbrDisk(8<<20, memStart, memLen, 7)
+	src := testutil.MBRDisk(8<<20, memStart, memLen, 0xcafe1234, 7)
 	ctx, cancel := context.WithCancel(context.Background())
 	_, err := capture.Capture(ctx, r, []capture.Source{src}, capture.Options{
 		Machine: "ws1", Map: fixedMap(blockmap.Extent{Off: 0, Len: memLen}), Workers: 2, Uploads: 1,
@@ -330,7 +280,7 @@ func TestCancel(t *testing.T) {
 	}
 
 	f := newMemFixture(t)
-	dst := &memDisk{b: make([]byte, len(f.src.b))}
+	dst := &testutil.MemDisk{B: make([]byte, len(f.src.B))}
 	ctx, cancel = context.WithCancel(context.Background())
 	sum, err := Restore(ctx, f.r, f.snap, []Target{dst}, Options{Workers: 2, Fetches: 2,
 		Progress: &cancelAfter{Reporter: progress.Discard, n: 10, cancel: cancel}})
@@ -343,7 +293,7 @@ func TestCancel(t *testing.T) {
 func TestTwoDisks(t *testing.T) {
 	ctx := context.Background()
 	r, _ := newLocalRepo(t, memCS)
-	a, b := mbrDisk(6<<20, memStart, memLen, 1), mbrDisk(5<<20, memStart, 2<<20, 2)
+	a, b := testutil.MBRDisk(6<<20, memStart, memLen, 0xcafe1234, 1), testutil.MBRDisk(5<<20, memStart, 2<<20, 0xcafe1234, 2)
 	res, err := capture.Capture(ctx, r, []capture.Source{a, b}, capture.Options{Machine: "srv", Map: fixedMap(blockmap.Extent{Off: 4096, Len: 1 << 20})})
 	if err != nil {
 		t.Fatal(err)
@@ -351,31 +301,31 @@ func TestTwoDisks(t *testing.T) {
 	if n := len(res.Snapshot.Image.Disks); n != 2 {
 		t.Fatalf("Capture(2 disks) = %d disks", n)
 	}
-	ta, tb := &memDisk{b: make([]byte, 6<<20)}, &memDisk{b: make([]byte, 5<<20)}
+	ta, tb := &testutil.MemDisk{B: make([]byte, 6<<20)}, &testutil.MemDisk{B: make([]byte, 5<<20)}
 	sum, err := Restore(ctx, r, res.Snapshot, []Target{ta, tb}, Options{})
 	if err != nil || !sum.Verified {
 		t.Fatalf("Restore(2 disks) = %+v, %v", sum, err)
 	}
-	for i, pair := range [][2]*memDisk{{a, ta}, {b, tb}} {
+	for i, pair := range [][2]*testutil.MemDisk{{a, ta}, {b, tb}} {
 		lo, hi := memStart+4096, memStart+4096+1<<20
-		if !bytes.Equal(pair[0].b[:memStart], pair[1].b[:memStart]) || !bytes.Equal(pair[0].b[lo:hi], pair[1].b[lo:hi]) {
+		if !bytes.Equal(pair[0].B[:memStart], pair[1].B[:memStart]) || !bytes.Equal(pair[0].B[lo:hi], pair[1].B[lo:hi]) {
 			t.Errorf("disk %d differs after the restore", i+1)
 		}
 	}
 	// Only the first disk.
-	if _, err := Restore(ctx, r, res.Snapshot, []Target{&memDisk{b: make([]byte, 6<<20)}}, Options{}); err != nil {
+	if _, err := Restore(ctx, r, res.Snapshot, []Target{&testutil.MemDisk{B: make([]byte, 6<<20)}}, Options{}); err != nil {
 		t.Errorf("Restore(first disk only) = %v", err)
 	}
 	// A second target too small: nothing written to the first.
-	ta2 := &memDisk{b: make([]byte, 6<<20)}
-	if _, err := Restore(ctx, r, res.Snapshot, []Target{ta2, &memDisk{b: make([]byte, 2<<20)}}, Options{}); !errors.Is(err, ErrTooSmall) || ta2.written != 0 {
-		t.Errorf("Restore(second target too small) = %v and wrote %d bytes to the first; want ErrTooSmall, nothing written", err, ta2.written)
+	ta2 := &testutil.MemDisk{B: make([]byte, 6<<20)}
+	if _, err := Restore(ctx, r, res.Snapshot, []Target{ta2, &testutil.MemDisk{B: make([]byte, 2<<20)}}, Options{}); !errors.Is(err, ErrTooSmall) || ta2.Written != 0 {
+		t.Errorf("Restore(second target too small) = %v and wrote %d bytes to the first; want ErrTooSmall, nothing written", err, ta2.Written)
 	}
 }
 
-// droppingDisk is a memDisk that records DropCache calls.
+// droppingDisk is a testutil.MemDisk that records DropCache calls.
 type droppingDisk struct {
-	*memDisk
+	*testutil.MemDisk
 	drops int
 }
 
@@ -386,10 +336,10 @@ func (d *droppingDisk) DropCache() error { d.drops++; return nil }
 func TestNoTable(t *testing.T) {
 	ctx := context.Background()
 	r, _ := newLocalRepo(t, memCS)
-	src := &memDisk{b: make([]byte, 2<<20)}
+	src := &testutil.MemDisk{B: make([]byte, 2<<20)}
 	rng := rand.New(rand.NewPCG(5, 5))
-	for i := 4096; i < len(src.b); i++ {
-		src.b[i] = byte(rng.Uint32())
+	for i := 4096; i < len(src.B); i++ {
+		src.B[i] = byte(rng.Uint32())
 	}
 	res, err := capture.Capture(ctx, r, []capture.Source{src}, capture.Options{Machine: "usb", Map: fixedMap(blockmap.Extent{Off: 0, Len: 1 << 20})})
 	if err != nil {
@@ -399,12 +349,12 @@ func TestNoTable(t *testing.T) {
 	if d.Table != "none" || len(d.Boot) != 0 || len(d.Partitions) != 1 || d.Partitions[0].Offset != 0 {
 		t.Fatalf("Capture(no table) = table %q, %d boot areas, partitions %+v; want none, 0, one at offset 0", d.Table, len(d.Boot), d.Partitions)
 	}
-	dst := &droppingDisk{memDisk: &memDisk{b: make([]byte, 2<<20)}}
+	dst := &droppingDisk{MemDisk: &testutil.MemDisk{B: make([]byte, 2<<20)}}
 	sum, err := Restore(ctx, r, res.Snapshot, []Target{dst}, Options{})
 	if err != nil || !sum.Verified {
 		t.Fatalf("Restore(no table) = %+v, %v", sum, err)
 	}
-	if !bytes.Equal(dst.b[:1<<20], src.b[:1<<20]) || !chunk.IsZero(dst.b[1<<20:]) {
+	if !bytes.Equal(dst.B[:1<<20], src.B[:1<<20]) || !chunk.IsZero(dst.B[1<<20:]) {
 		t.Errorf("Restore(no table): the used megabyte differs, or the unused one was written")
 	}
 	if dst.drops != 1 {
@@ -412,15 +362,15 @@ func TestNoTable(t *testing.T) {
 	}
 }
 
-// recDisk is a memDisk that records the writes it gets.
+// recDisk is a testutil.MemDisk that records the writes it gets.
 type recDisk struct {
-	*memDisk
+	*testutil.MemDisk
 	writes []repo.Extent
 }
 
 func (d *recDisk) WriteAt(p []byte, off int64) (int, error) {
 	d.writes = append(d.writes, repo.Extent{Off: off, Len: int64(len(p))})
-	return d.memDisk.WriteAt(p, off)
+	return d.MemDisk.WriteAt(p, off)
 }
 
 func TestWriteUsed(t *testing.T) {
@@ -436,7 +386,7 @@ func TestWriteUsed(t *testing.T) {
 		{[]ex{{Off: 0, Len: 10}, {Off: 20, Len: 10}, {Off: 50, Len: 5}}, false, []ex{{Off: base, Len: 10}, {Off: base + 20, Len: 10}, {Off: base + 50, Len: 5}}},
 		{[]ex{{Off: 0, Len: 10}, {Off: 20, Len: 10}, {Off: 100 << 10, Len: 5}}, true, []ex{{Off: base, Len: 30}, {Off: base + 100<<10, Len: 5}}},
 	} {
-		d := &recDisk{memDisk: &memDisk{b: bytes.Repeat([]byte{0xee}, 200<<10)}}
+		d := &recDisk{MemDisk: &testutil.MemDisk{B: bytes.Repeat([]byte{0xee}, 200<<10)}}
 		a := &repo.Area{Offset: base, Length: 150 << 10, Used: tc.used}
 		j := &job{area: a, rng: repo.Extent{Off: 0, Len: 150 << 10}, used: tc.used}
 		p := bytes.Repeat([]byte{0x11}, 150<<10)
@@ -455,29 +405,29 @@ func TestWriteUsed(t *testing.T) {
 		for _, u := range tc.used {
 			copy(want[base+u.Off:base+u.End()], p[u.Off:u.End()])
 		}
-		if !bytes.Equal(d.b, want) {
+		if !bytes.Equal(d.B, want) {
 			t.Errorf("writeUsed(%v, scratch %v) changed bytes outside the used parts, or missed some", tc.used, tc.scratch)
 		}
 	}
 }
 
-// bigSectors is a memDisk with 4096-byte sectors.
-type bigSectors struct{ *memDisk }
+// bigSectors is a testutil.MemDisk with 4096-byte sectors.
+type bigSectors struct{ *testutil.MemDisk }
 
 func (bigSectors) SectorSize() int { return 4096 }
 
 func TestRestoreSectorSize(t *testing.T) {
 	f := newMemFixture(t)
-	dst := bigSectors{&memDisk{b: make([]byte, len(f.src.b))}}
+	dst := bigSectors{&testutil.MemDisk{B: make([]byte, len(f.src.B))}}
 	_, err := Restore(context.Background(), f.r, f.snap, []Target{dst}, Options{})
-	if !errors.Is(err, disk.ErrSectorSize) || dst.written != 0 {
-		t.Errorf("Restore(4Kn target of a 512-byte-sector image) = %v, wrote %d bytes; want disk.ErrSectorSize, nothing written", err, dst.written)
+	if !errors.Is(err, disk.ErrSectorSize) || dst.Written != 0 {
+		t.Errorf("Restore(4Kn target of a 512-byte-sector image) = %v, wrote %d bytes; want disk.ErrSectorSize, nothing written", err, dst.Written)
 	}
 }
 
 func TestVerifySmallDisk(t *testing.T) {
 	f := newMemFixture(t)
-	small := &memDisk{b: f.src.b[:memStart+memLen/2]}
+	small := &testutil.MemDisk{B: f.src.B[:memStart+memLen/2]}
 	_, err := Verify(context.Background(), f.snap.Image, []Source{small}, VerifyOptions{})
 	if !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "partitions end at") {
 		t.Errorf("Verify(disk smaller than the image) = %v, want ErrMismatch saying where the partitions end", err)
@@ -487,7 +437,7 @@ func TestVerifySmallDisk(t *testing.T) {
 // lyingDisk acknowledges writes at one offset without storing them, as a
 // failing disk or a bad cable can.
 type lyingDisk struct {
-	*memDisk
+	*testutil.MemDisk
 	at int64
 }
 
@@ -495,7 +445,7 @@ func (d *lyingDisk) WriteAt(p []byte, off int64) (int, error) {
 	if off <= d.at && d.at < off+int64(len(p)) {
 		return len(p), nil
 	}
-	return d.memDisk.WriteAt(p, off)
+	return d.MemDisk.WriteAt(p, off)
 }
 
 // TestReadBackCatchesLostWrites: a disk that loses a write fails the
@@ -503,13 +453,13 @@ func (d *lyingDisk) WriteAt(p []byte, off int64) (int, error) {
 func TestReadBackCatchesLostWrites(t *testing.T) {
 	f := newMemFixture(t)
 	lost := int64(memStart + 9*memCS)
-	dst := &lyingDisk{memDisk: &memDisk{b: make([]byte, len(f.src.b))}, at: lost}
+	dst := &lyingDisk{MemDisk: &testutil.MemDisk{B: make([]byte, len(f.src.B))}, at: lost}
 	sum, err := Restore(context.Background(), f.r, f.snap, []Target{dst}, Options{})
 	if !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "offset "+itoa(lost)) || sum == nil || sum.Verified {
 		t.Errorf("Restore(disk losing a write) = %+v, %v; want ErrMismatch at offset %d, not verified", sum, err, lost)
 	}
 	// Without the read-back the loss goes unseen: Verified says so.
-	dst = &lyingDisk{memDisk: &memDisk{b: make([]byte, len(f.src.b))}, at: lost}
+	dst = &lyingDisk{MemDisk: &testutil.MemDisk{B: make([]byte, len(f.src.B))}, at: lost}
 	sum, err = Restore(context.Background(), f.r, f.snap, []Target{dst}, Options{NoVerify: true})
 	if err != nil || sum.Verified {
 		t.Errorf("Restore(NoVerify) = %+v, %v; want no error and Verified false", sum, err)
