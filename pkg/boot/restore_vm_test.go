@@ -19,37 +19,6 @@ import (
 	"github.com/rewind-backup/rewind/pkg/internal/testutil"
 )
 
-// sampleDisk makes a small GPT disk image with one ext4 partition holding a
-// few files, without mounting anything (mkfs.ext4 -d).
-func sampleDisk(t *testing.T, size int64) string {
-	t.Helper()
-	testutil.NeedTool(t, "sfdisk", "mkfs.ext4")
-	dir := t.TempDir()
-	src := filepath.Join(dir, "files")
-	if err := os.MkdirAll(filepath.Join(src, "docs"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 20; i++ {
-		b := bytes.Repeat([]byte(fmt.Sprintf("file %d of the sample disk\n", i)), 2000+i*500)
-		if err := os.WriteFile(filepath.Join(src, "docs", fmt.Sprintf("f%02d.txt", i)), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	disk := filepath.Join(dir, "source.img")
-	part := filepath.Join(dir, "part.img")
-	const start = 2048
-	partSectors := (size - 2*(1<<20)) / 512
-	run(t, "truncate", "-s", fmt.Sprint(size), disk)
-	sf := exec.Command("sfdisk", "-q", disk)
-	sf.Stdin = strings.NewReader(fmt.Sprintf("label: gpt\nstart=%d, size=%d, type=L, name=\"data\"\n", start, partSectors))
-	if out, err := sf.CombinedOutput(); err != nil {
-		t.Fatalf("sfdisk: %v\n%s", err, out)
-	}
-	run(t, "mkfs.ext4", "-q", "-F", "-d", src, "-E", "lazy_itable_init=0,lazy_journal_init=0", part, fmt.Sprintf("%dk", partSectors/2))
-	run(t, "dd", "if="+part, "of="+disk, "bs=1M", fmt.Sprintf("seek=%d", start*512/(1<<20)), "conv=notrunc,sparse", "status=none")
-	return disk
-}
-
 func run(t *testing.T, name string, args ...string) string {
 	t.Helper()
 	p, err := testutil.LookPath(name)
@@ -78,7 +47,7 @@ func TestVMRestore(t *testing.T) {
 	}
 	smb := sambatest.Start(t, sambatest.Options{})
 	const size = 32 << 20
-	source := sampleDisk(t, size)
+	source := testutil.SampleDisk(t, size)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -201,7 +170,7 @@ func TestVMCapture(t *testing.T) {
 	}
 	smb := sambatest.Start(t, sambatest.Options{})
 	const size = 32 << 20
-	source := sampleDisk(t, size)
+	source := testutil.SampleDisk(t, size)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, rewind, "init", "--repo", smb.URL(), "--password-file", smb.PasswordFile).CombinedOutput(); err != nil {
@@ -267,7 +236,7 @@ func TestVMUSBUnattended(t *testing.T) {
 	testutil.NeedTool(t, "mcopy")
 	smb := sambatest.Start(t, sambatest.Options{})
 	const size = 32 << 20
-	source := sampleDisk(t, size)
+	source := testutil.SampleDisk(t, size)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	for _, args := range [][]string{

@@ -8,51 +8,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/rewind-backup/rewind/pkg/internal/testutil"
 )
-
-// sampleDisk builds a 32 MiB GPT disk image with an ext4 partition holding
-// a few files, without mounting anything.
-func sampleDisk(t *testing.T, dir string) string {
-	t.Helper()
-	testutil.NeedTool(t, "sfdisk", "mkfs.ext4")
-	root := filepath.Join(dir, "root")
-	os.MkdirAll(filepath.Join(root, "home", "jane"), 0o755)
-	for i := range 20 {
-		os.WriteFile(filepath.Join(root, "home", "jane", fmt.Sprintf("job-%d.csv", i)), bytes.Repeat([]byte(fmt.Sprintf("job %d,", i)), 5000), 0o644)
-	}
-	img := filepath.Join(dir, "disk.img")
-	fsimg := filepath.Join(dir, "fs.img")
-	sh(t, "truncate", "-s", "32M", img)
-	shIn(t, "label: gpt\nstart=2048, size=24MiB, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name=root\n", "sfdisk", "-q", img)
-	sh(t, "mkfs.ext4", "-q", "-d", root, fsimg, "24M")
-	sh(t, "dd", "if="+fsimg, "of="+img, "bs=1M", "seek=1", "conv=notrunc", "status=none")
-	os.Remove(fsimg)
-	return img
-}
-
-func sh(t *testing.T, name string, args ...string) {
-	t.Helper()
-	shIn(t, "", name, args...)
-}
-
-func shIn(t *testing.T, stdin, name string, args ...string) {
-	t.Helper()
-	p, err := testutil.LookPath(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(p, args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
-	}
-}
 
 func runIn(t *testing.T, stdin string, args ...string) (string, string, int) {
 	t.Helper()
@@ -66,7 +27,7 @@ func runIn(t *testing.T, stdin string, args ...string) (string, string, int) {
 
 func TestCaptureRestoreCommands(t *testing.T) {
 	dir := t.TempDir()
-	src := sampleDisk(t, dir)
+	src := testutil.SampleDisk(t, 32<<20)
 	repoDir := filepath.Join(dir, "repo")
 	os.Mkdir(repoDir, 0o755)
 	if _, errs, code := runIn(t, "", "init", "--repo", repoDir); code != 0 {
@@ -83,8 +44,8 @@ func TestCaptureRestoreCommands(t *testing.T) {
 
 	blank := filepath.Join(dir, "blank.img")
 	small := filepath.Join(dir, "small.img")
-	sh(t, "truncate", "-s", "32M", blank)
-	sh(t, "truncate", "-s", "20M", small)
+	testutil.SparseFile(t, blank, 32<<20)
+	testutil.SparseFile(t, small, 20<<20)
 	blankHash, smallHash := testutil.FileHash(t, blank), testutil.FileHash(t, small)
 
 	for _, tc := range []struct {
