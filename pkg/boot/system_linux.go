@@ -75,13 +75,27 @@ func (s *linuxSystem) Uptime() time.Duration {
 }
 
 func (s *linuxSystem) Reboot() error {
+	drainConsole()
 	unix.Sync()
 	return unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
 }
 
 func (s *linuxSystem) PowerOff() error {
+	drainConsole()
 	unix.Sync()
 	return unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+}
+
+// drainConsole waits until what was printed has left the console (tcdrain,
+// then a moment for the UART's FIFO): powering off right after the last
+// line, such as the result line, could otherwise cut it off. Seen under
+// QEMU, where "rewind: powering off" sometimes never reached the serial
+// port.
+func drainConsole() {
+	for _, f := range []*os.File{os.Stdout, os.Stderr} {
+		_ = unix.IoctlSetInt(int(f.Fd()), unix.TCSBRK, 1)
+	}
+	time.Sleep(250 * time.Millisecond)
 }
 
 // Shell runs u-root's shell on the console.
