@@ -160,6 +160,11 @@ func Decode(dst, enc []byte, want ID, max int) ([]byte, error) {
 		}
 		copy(dst, body)
 	case CodecLZ4:
+		if n == 0 {
+			// Encode never compresses empty data, and lz4's decoder
+			// crashes on an empty destination (pierrec/lz4 v4.1.33).
+			return nil, bad("lz4 block for empty data")
+		}
 		got, err := lz4.UncompressBlock(body, dst)
 		if err != nil {
 			return nil, bad("lz4: %v", err)
