@@ -181,15 +181,15 @@ func checkRefused(t *testing.T, img, what string) {
 	}
 }
 
-// setNTFSDirty sets VOLUME_IS_DIRTY in $Volume, as Windows does when it
-// finds an error, by patching the record in place.
-func setNTFSDirty(t *testing.T, img string) {
+// openNTFSImage opens an NTFS image read-write, with its MFT loaded, for
+// tests that patch records in place. The file closes when the test ends.
+func openNTFSImage(t *testing.T, img string) (*os.File, *ntfsVol) {
 	t.Helper()
 	f, err := os.OpenFile(img, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	t.Cleanup(func() { f.Close() })
 	head := make([]byte, 512)
 	if _, err := f.ReadAt(head, 0); err != nil {
 		t.Fatal(err)
@@ -203,6 +203,14 @@ func setNTFSDirty(t *testing.T, img string) {
 	if err := v.loadMFT(int64(binary.LittleEndian.Uint64(head[0x30:]))); err != nil {
 		t.Fatal(err)
 	}
+	return f, v
+}
+
+// setNTFSDirty sets VOLUME_IS_DIRTY in $Volume, as Windows does when it
+// finds an error, by patching the record in place.
+func setNTFSDirty(t *testing.T, img string) {
+	t.Helper()
+	f, v := openNTFSImage(t, img)
 	rec, err := v.record(ntfsRecVolume)
 	if err != nil {
 		t.Fatal(err)
@@ -258,24 +266,7 @@ func TestNTFSLogFile(t *testing.T) {
 // whose one client is in use, flagged clean or not.
 func writeRestartPage(t *testing.T, img string, clean bool) {
 	t.Helper()
-	f, err := os.OpenFile(img, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	head := make([]byte, 512)
-	if _, err := f.ReadAt(head, 0); err != nil {
-		t.Fatal(err)
-	}
-	fi, _ := f.Stat()
-	v, _, err := parseNTFSBoot(head, fi.Size())
-	if err != nil {
-		t.Fatal(err)
-	}
-	v.r = f
-	if err := v.loadMFT(int64(binary.LittleEndian.Uint64(head[0x30:]))); err != nil {
-		t.Fatal(err)
-	}
+	f, v := openNTFSImage(t, img)
 	as, err := v.recordAttrs(ntfsRecLogFile)
 	if err != nil {
 		t.Fatal(err)

@@ -55,19 +55,6 @@ func randomBytes(seed uint64, n int) []byte {
 	return b
 }
 
-// patchFile writes b at off in the file at path.
-func patchFile(t testing.TB, path string, off int64, b []byte) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteAt(b, off); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // readRange reads n bytes at off of the file at path.
 func readRange(t testing.TB, path string, off, n int64) []byte {
 	t.Helper()

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/rewind-backup/rewind/pkg/internal/testutil"
 )
 
 const (
@@ -195,7 +196,7 @@ func TestReadLayoutDamagedPrimary(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			q := sfdiskImage(t, 40*mib, gptScript)
-			patchFile(t, q, tc.off, []byte{0x5a})
+			testutil.PatchFile(t, q, tc.off, []byte{0x5a})
 			got := readImageLayout(t, q)
 			if got.PrimaryValid || !got.BackupValid || len(got.Warnings) == 0 || !strings.Contains(got.Warnings[0], "primary GPT header is damaged") {
 				t.Errorf("ReadLayout(damaged %s): PrimaryValid=%v BackupValid=%v Warnings=%q; want the backup used with a warning",

@@ -5,6 +5,8 @@ package disk
 import (
 	"strings"
 	"testing"
+
+	"github.com/rewind-backup/rewind/pkg/internal/testutil"
 )
 
 func TestReadLayoutEBRLoop(t *testing.T) {
@@ -12,7 +14,7 @@ func TestReadLayoutEBRLoop(t *testing.T) {
 	// The second EBR (sector 4) links back to the first (sector 2).
 	ebr := readRange(t, p, 4*512, 512)
 	putMBREntry(ebr, 1, 0x05, 0, 2)
-	patchFile(t, p, 4*512, ebr)
+	testutil.PatchFile(t, p, 4*512, ebr)
 	l := readImageLayout(t, p)
 	var logicals []int
 	for _, q := range l.Partitions {

@@ -22,8 +22,8 @@ func plantBootloader(t *testing.T, path string, gapFrom, gapTo int64) (code, gap
 	t.Helper()
 	code = randomBytes(1, 440)
 	gap = randomBytes(2, int(gapTo-gapFrom))
-	patchFile(t, path, 0, code)
-	patchFile(t, path, gapFrom, gap)
+	testutil.PatchFile(t, path, 0, code)
+	testutil.PatchFile(t, path, gapFrom, gap)
 	return code, gap
 }
 
@@ -176,7 +176,7 @@ func TestWriteTableMBR(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dst := sparseFile(t, "target.img", tc.target)
 			// A stale backup GPT header at the target's end must not survive.
-			patchFile(t, dst, tc.target-512, []byte("EFI PART"))
+			testutil.PatchFile(t, dst, tc.target-512, []byte("EFI PART"))
 			w, err := OpenWrite(dst)
 			if err != nil {
 				t.Fatal(err)
@@ -227,7 +227,7 @@ func TestWriteTableTooSmall(t *testing.T) {
 				t.Fatal(err)
 			}
 			dst := sparseFile(t, "target.img", tc.target)
-			patchFile(t, dst, 0, randomBytes(3, 4096))
+			testutil.PatchFile(t, dst, 0, randomBytes(3, 4096))
 			before := testutil.FileHash(t, dst)
 			w, err := OpenWrite(dst)
 			if err != nil {
@@ -277,7 +277,7 @@ func TestWriteTableRepairsPrimary(t *testing.T) {
 	ctx := context.Background()
 	src := sfdiskImage(t, 40*mib, gptScript)
 	want := dumpWithout(t, src)
-	patchFile(t, src, 512+40, []byte{0x5a})
+	testutil.PatchFile(t, src, 512+40, []byte{0x5a})
 	l := readImageLayout(t, src)
 	saved, err := CaptureRegions(ctx, readerOf(t, src), l)
 	if err != nil {
@@ -337,7 +337,7 @@ func TestWriteTableHybridLarger(t *testing.T) {
 	ctx := context.Background()
 	src := sfdiskImage(t, 40*mib, gptScript)
 	run(t, "", "sgdisk", "-h", "1:3", src)
-	patchFile(t, src, 0, randomBytes(4, 440))
+	testutil.PatchFile(t, src, 0, randomBytes(4, 440))
 	l := readImageLayout(t, src)
 	if !l.Hybrid {
 		t.Fatalf("ReadLayout(sgdisk -h) Hybrid = false, want true")

@@ -104,12 +104,12 @@ func buildDisk(t testing.TB, dir, label string, size int64, parts []part, bootCo
 		for i := range code {
 			code[i] = byte(r.Uint32())
 		}
-		patch(t, d.path, 0, code)
+		testutil.PatchFile(t, d.path, 0, code)
 		gap := make([]byte, (parts[0].start-1)*512)
 		for i := range gap {
 			gap[i] = byte(r.Uint32())
 		}
-		patch(t, d.path, 512, gap)
+		testutil.PatchFile(t, d.path, 512, gap)
 	}
 	idx := 0
 	for i, p := range parts {
@@ -176,7 +176,7 @@ func makeFS(t testing.TB, path, tree, fs string, size, startSector int64, files 
 		for i := range b {
 			b[i] = byte(r.Uint32())
 		}
-		patch(t, path, 0, b)
+		testutil.PatchFile(t, path, 0, b)
 	default:
 		t.Fatalf("unknown filesystem %q", fs)
 	}
@@ -220,18 +220,6 @@ func writeRandom(t testing.TB, path string, r *rand.Rand, i int) {
 		b = []byte(strings.Repeat(line, size/len(line)+1))[:size]
 	}
 	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func patch(t testing.TB, path string, off int64, b []byte) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteAt(b, off); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -30,7 +30,7 @@ func TestRestoreToBlockDevice(t *testing.T) {
 	// Old contents everywhere: ZeroUnused must clear them from unused blocks.
 	old := []byte(strings.Repeat("old data ", 1<<16))
 	for off := int64(1 << 20); off < d.size-int64(len(old)); off += 4 << 20 {
-		patch(t, backing, off, old)
+		testutil.PatchFile(t, backing, off, old)
 	}
 	dev := strings.TrimSpace(run(t, "losetup", "-P", "-f", "--show", backing))
 	t.Cleanup(func() { tryRun(t, "losetup", "-d", dev) })

@@ -188,8 +188,8 @@ func TestLargerAndSmallerTargets(t *testing.T) {
 	// Too small: one MiB short of the last partition's end.
 	small := filepath.Join(dir, "small.img")
 	testutil.SparseFile(t, small, d.parts[len(d.parts)-1].off()+d.parts[len(d.parts)-1].len()-1<<20)
-	patch(t, small, 0, []byte("an older disk's first bytes"))
-	patch(t, small, 20<<20, []byte("data in the middle"))
+	testutil.PatchFile(t, small, 0, []byte("an older disk's first bytes"))
+	testutil.PatchFile(t, small, 20<<20, []byte("data in the middle"))
 	before := testutil.FileHash(t, small)
 	_, err = restoreImage(t, r, snap, small, Options{})
 	if !errors.Is(err, ErrTooSmall) {

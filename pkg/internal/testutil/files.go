@@ -41,3 +41,17 @@ func FileHash(t testing.TB, path string) string {
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// PatchFile writes b at off in the file at path, as a test does to damage
+// or edit a disk image in place.
+func PatchFile(t testing.TB, path string, off int64, b []byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}
