@@ -1,6 +1,6 @@
 module github.com/rewind-backup/rewind
 
-go 1.26.0
+go 1.27.4
 
 require (
 	github.com/cloudsoda/go-smb2 v0.0.0-20260918041005-0c5d69b69701
