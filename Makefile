@@ -6,6 +6,10 @@
 # See the README for the rest.
 
 GO      ?= go
+# go.mod names the toolchain; let go fetch it even where the installed Go's
+# go.env says GOTOOLCHAIN=local (as /usr/local/go does).
+GOTOOLCHAIN ?= auto
+export GOTOOLCHAIN
 OUT     ?= out
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/rewind-backup/rewind/pkg/cli.Version=$(VERSION)
