@@ -5,10 +5,13 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rewind-backup/rewind/pkg/repo"
+	"github.com/rewind-backup/rewind/pkg/store"
+	"github.com/rewind-backup/rewind/pkg/store/local"
 )
 
 type initOptions struct {
@@ -37,7 +40,15 @@ func newInitCommand(o OS) *cobra.Command {
 }
 
 func runInit(ctx context.Context, opt initOptions, o OS) error {
-	s, err := openStore(ctx, opt.repoOptions, o, nil)
+	var s store.Store
+	var err error
+	if opt.Repo != "" && !strings.Contains(opt.Repo, "://") {
+		// A folder, as openStore tells them apart: create it first. (On a
+		// share, saving the repository's files makes the folders.)
+		s, err = local.Create(opt.Repo)
+	} else {
+		s, err = openStore(ctx, opt.repoOptions, o, nil)
+	}
 	if err != nil {
 		return err
 	}
