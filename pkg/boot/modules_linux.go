@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/u-root/u-root/pkg/kmodule"
 	"golang.org/x/sys/unix"
@@ -29,8 +28,15 @@ var fsModules = []string{"vfat", "nls_cp437", "nls_utf8", "nls_ascii", "exfat", 
 type moduleLoader struct {
 	dir    string // /lib/modules/KVER
 	alias  aliasTable
-	prober *kmodule.Prober
+	prober prober
 	tried  map[string]bool
+}
+
+// prober loads a kernel module and its dependencies: *kmodule.Prober.
+type prober interface {
+	// Probe loads the module name with the parameters params. Errors from
+	// the kernel are the errno itself or wrap it.
+	Probe(name, params string) error
 }
 
 func newModuleLoader() (*moduleLoader, error) {
@@ -101,13 +107,21 @@ func (m *moduleLoader) loadByName(names []string) ([]string, error) {
 	return m.probe(todo)
 }
 
+// noHardware reports whether a module failed to load only because the
+// hardware it drives is not there: its init returned ENODEV ("no such
+// device") or ENXIO ("no such device or address"). modules.alias matches
+// are broad, so that is expected and not worth a warning.
+func noHardware(err error) bool {
+	return errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENXIO)
+}
+
 func (m *moduleLoader) probe(mods []string) ([]string, error) {
 	var loaded []string
 	var errs []error
 	for _, mod := range mods {
 		m.tried[mod] = true
 		if err := m.prober.Probe(mod, ""); err != nil {
-			if errors.Is(err, unix.ENODEV) || strings.Contains(err.Error(), "no such device") {
+			if noHardware(err) {
 				continue
 			}
 			errs = append(errs, fmt.Errorf("%s: %w", mod, err))

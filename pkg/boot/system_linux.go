@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -29,12 +30,15 @@ type linuxSystem struct {
 	mods    *moduleLoader
 	modsErr error
 	fsDone  bool
+	// console receives warnings that do not stop what was asked.
+	console io.Writer
 }
 
-// NewSystem returns the System of the running Linux machine.
-func NewSystem() System {
+// NewSystem returns the System of the running Linux machine. Warnings that
+// do not stop a method go to console, the boot environment's console.
+func NewSystem(console io.Writer) System {
 	m, err := newModuleLoader()
-	return &linuxSystem{mods: m, modsErr: err}
+	return &linuxSystem{mods: m, modsErr: err, console: console}
 }
 
 func (s *linuxSystem) LoadModules(ctx context.Context) ([]string, error) {
@@ -118,7 +122,7 @@ func (s *linuxSystem) FindMedium(ctx context.Context, label string) (Medium, boo
 	if !s.fsDone && s.mods != nil {
 		s.fsDone = true
 		if _, err := s.mods.loadByName(fsModules); err != nil {
-			fmt.Fprintf(os.Stdout, "rewind: warning: filesystem modules: %s\n", oneLine(err.Error()))
+			fmt.Fprintf(s.console, "rewind: warning: filesystem modules: %s\n", oneLine(err.Error()))
 		}
 	}
 	parts, err := filepath.Glob("/sys/class/block/*/partition")

@@ -54,7 +54,7 @@ func (b *booter) unattended(ctx context.Context, s config.Settings) error {
 	out := &lastJSON{w: b.w}
 	err = b.opts.CLI(ctx, args, cli.OS{Stdin: b.opts.Stdin, Stdout: out, Stderr: b.w})
 	if err != nil {
-		if errors.Is(err, cli.ErrUsage) && strings.Contains(err.Error(), "unknown command") {
+		if errors.Is(err, cli.ErrUnknownCommand) {
 			return fmt.Errorf("unattended %s: the %s command is %w of rewind; the environment stays up", s.Task, s.Task, errNotAvailable)
 		}
 		return fmt.Errorf("unattended %s onto %s failed: %w", s.Task, target.Name, err)

@@ -31,7 +31,7 @@ func Uinit(ctx context.Context, stdin io.Reader, console io.Writer) error {
 	if os.Getpid() != 1 && os.Getppid() != 1 {
 		return errors.New("rewind boot runs only as the boot environment's uinit (started by its init); it reconfigures the machine's modules and network")
 	}
-	sys := NewSystem()
+	sys := NewSystem(console)
 	Run(ctx, sys, Options{
 		Console:    console,
 		Stdin:      stdin,

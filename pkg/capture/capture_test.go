@@ -247,7 +247,7 @@ func (f *failDisk) ReadAt(p []byte, off int64) (int, error) {
 	return f.MemDisk.ReadAt(p, off)
 }
 
-func TestMergeClose(t *testing.T) {
+func TestCoalesce(t *testing.T) {
 	type ex = repo.Extent
 	for _, tc := range []struct {
 		in   []ex

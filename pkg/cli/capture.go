@@ -9,6 +9,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/rewind-backup/rewind/pkg/capture"
 	"github.com/rewind-backup/rewind/pkg/disk"
 	"github.com/rewind-backup/rewind/pkg/human"
@@ -25,26 +27,36 @@ type captureOptions struct {
 	Disks   []string
 }
 
-func cmdCapture(ctx context.Context, args []string, o OS) error {
+func newCaptureCommand(o OS) *cobra.Command {
 	var opt captureOptions
-	fs := newFlags("capture", o)
+	cmd := &cobra.Command{
+		Use:   "capture --repo REPO --machine NAME [flags] DISK...",
+		Short: "image whole disks into the repository",
+		Long: "Image each DISK (a block device or a disk image file) into the repository as one\n" +
+			"image of machine NAME: its partition tables, and of each partition the blocks its\n" +
+			"filesystem uses (all of it where the filesystem is unknown). Chunks the repository\n" +
+			"already holds are not stored again. Prints the image's id.",
+		Example: "  rewind capture --repo smb://rewind@nas.local/backup/shop --machine office-pc /dev/sda\n" +
+			"  rewind capture --repo /mnt/usb/rewind --machine office-pc --note \"before the update\" /dev/nvme0n1",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opt.Disks = args
+			if opt.Machine == "" || len(opt.Disks) == 0 {
+				return fmt.Errorf("capture needs --machine NAME and at least one DISK; run 'rewind capture --help': %w", ErrUsage)
+			}
+			if err := repo.ValidMachine(opt.Machine); err != nil {
+				return fmt.Errorf("%v: %w", err, ErrUsage)
+			}
+			return runCapture(cmd.Context(), opt, o)
+		},
+	}
+	fs := cmd.Flags()
 	opt.register(fs)
-	fs.StringVar(&opt.Machine, "machine", "", "the machine's name in the repository (required)")
-	fs.StringVar(&opt.Note, "note", "", "a note kept with the image")
+	fs.StringVar(&opt.Machine, "machine", "", "the machine's `NAME` in the repository (required)")
+	fs.StringVar(&opt.Note, "note", "", "a `TEXT` kept with the image")
 	fs.BoolVar(&opt.Force, "force", false, "map filesystems that were not shut down cleanly instead of imaging them raw")
 	fs.BoolVar(&opt.JSON, "json", false, "progress and result as JSON lines")
 	fs.BoolVar(&opt.Report, "report", false, "save a report of the outcome in the repository (reports/MACHINE/)")
-	if err := parse(fs, args); err != nil {
-		return helpOK(err)
-	}
-	opt.Disks = fs.Args()
-	if opt.Machine == "" || len(opt.Disks) == 0 {
-		return fmt.Errorf("usage: rewind capture --repo REPO --machine NAME DISK...: %w", ErrUsage)
-	}
-	if err := repo.ValidMachine(opt.Machine); err != nil {
-		return fmt.Errorf("%v: %w", err, ErrUsage)
-	}
-	return runCapture(ctx, opt, o)
+	return cmd
 }
 
 // captureJSON is the result line of capture --json.

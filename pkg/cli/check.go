@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/spf13/cobra"
+
 	"github.com/rewind-backup/rewind/pkg/human"
 	"github.com/rewind-backup/rewind/pkg/repo"
 )
@@ -16,16 +18,25 @@ type checkOptions struct {
 	JSON     bool
 }
 
-func cmdCheck(ctx context.Context, args []string, o OS) error {
+func newCheckCommand(o OS) *cobra.Command {
 	var opt checkOptions
-	fs := newFlags("check", o)
+	cmd := &cobra.Command{
+		Use:   "check --repo REPO [flags]",
+		Short: "verify a repository (--read-data: every chunk's content too)",
+		Long: "Check that the repository is whole: every snapshot readable and every chunk it\n" +
+			"needs present. --read-data also reads every chunk and checks its content. Exit\n" +
+			"code 3 when something is broken.",
+		Example: "  rewind check --repo /mnt/usb/rewind --read-data",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runCheck(cmd.Context(), opt, o)
+		},
+	}
+	fs := cmd.Flags()
 	opt.register(fs)
 	fs.BoolVar(&opt.ReadData, "read-data", false, "also read every chunk and check its content against its id")
 	fs.BoolVar(&opt.JSON, "json", false, "progress as JSON lines")
-	if err := parse(fs, args); err != nil {
-		return helpOK(err)
-	}
-	return runCheck(ctx, opt, o)
+	return cmd
 }
 
 func runCheck(ctx context.Context, opt checkOptions, o OS) error {

@@ -2,17 +2,20 @@
 
 // Package cli implements rewind's subcommands: one verb per file, each with an
 // options struct and a run function that takes a context, its options and
-// the process's streams, so that tests call it with buffers.
+// the process's streams, so that tests call it with buffers. The command
+// line follows the conventions of restic, kopia and rclone (cobra and
+// pflag): --flag, --help, help VERB, --version, shell completion.
 package cli
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // OS is what a command may use of its process. Tests fill it with buffers and
@@ -33,33 +36,15 @@ func (o OS) getenv(key string) string {
 	return o.Getenv(key)
 }
 
-// command is one verb.
-type command struct {
-	summary string
-	// run parses args (which do not include the verb) and does the work.
-	run func(ctx context.Context, args []string, o OS) error
-}
-
-// commands lists the verbs. Each lives in a file of its own name.
-var commands = map[string]command{
-	"init":      {"create a repository", cmdInit},
-	"capture":   {"image whole disks into the repository", cmdCapture},
-	"restore":   {"put a disk image back onto disks (asks first, unless --yes)", cmdRestore},
-	"verify":    {"check disks against an image", cmdVerify},
-	"images":    {"list the machines and their disk images", cmdImages},
-	"snapshots": {"list the disk images and file backups in a repository", cmdSnapshots},
-	"check":     {"verify a repository (--read-data: every chunk's content too)", cmdCheck},
-	"forget":    {"drop snapshots by a retention policy (chunks stay until prune)", cmdForget},
-	"prune":     {"remove the chunks no snapshot needs", cmdPrune},
-	"version":   {"print the version", cmdVersion},
-	"inspect":   {"show a disk's partitions, filesystems and what would be imaged", cmdInspect},
-}
-
 // Version is set at build time with -ldflags "-X ...cli.Version=...".
 var Version = "dev"
 
 // ErrUsage marks errors in how rewind was called: exit code 2.
 var ErrUsage = errors.New("usage")
+
+// ErrUnknownCommand marks a command line whose verb this build of rewind
+// does not have. Such errors are ErrUsage errors too.
+var ErrUnknownCommand = errors.New("unknown command")
 
 // ErrProblemsFound marks a completed run that found something broken (check,
 // verify): exit code 3, so that scripts can tell it from a failure to run.
@@ -79,68 +64,121 @@ func ExitCode(err error) int {
 	}
 }
 
-// Run runs the rewind command line given without the program name.
+// Run runs the rewind command line given without the program name. Help
+// (--help, -h, help VERB) and --version print to o.Stdout and return nil.
 func Run(ctx context.Context, args []string, o OS) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(o.Stdout)
-		if len(args) == 0 {
+	if args == nil {
+		args = []string{} // cobra reads os.Args for nil
+	}
+	root := newRoot(o)
+	root.SetArgs(args)
+	root.SetIn(o.Stdin)
+	root.SetOut(o.Stdout)
+	root.SetErr(o.Stderr)
+	return root.ExecuteContext(ctx)
+}
+
+// newRoot builds the command tree afresh for one run: commands hold the
+// options their flags fill in, so a tree is never reused.
+func newRoot(o OS) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "rewind COMMAND",
+		Short: "bare-metal backup and restore",
+		Long: "rewind " + Version + ": bare-metal backup and restore. It images whole disks into a\n" +
+			"repository on a NAS (SMB) or a local folder, and puts them back.",
+		Example: "  rewind init --repo smb://rewind@nas.local/backup/shop\n" +
+			"  rewind capture --repo smb://rewind@nas.local/backup/shop --machine office-pc /dev/sda\n" +
+			"  rewind restore --help",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return unknownCommand(cmd, args[0])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := cmd.Help(); err != nil {
+				return err
+			}
 			return fmt.Errorf("no command given: %w", ErrUsage)
+		},
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		// Completion goes by the completion command of completion.go.
+		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+	}
+	root.AddCommand(
+		newInitCommand(o),
+		newCaptureCommand(o),
+		newRestoreCommand(o),
+		newVerifyCommand(o),
+		newImagesCommand(o),
+		newSnapshotsCommand(o),
+		newCheckCommand(o),
+		newForgetCommand(o),
+		newPruneCommand(o),
+		newInspectCommand(o),
+		newVersionCommand(o),
+		newCompletionCommand(root),
+	)
+	root.SetHelpCommand(newHelpCommand())
+	setHelp(root)
+	return root
+}
+
+// unknownCommand is the error for a verb rewind does not have, with a
+// suggestion when one is close.
+func unknownCommand(root *cobra.Command, name string) error {
+	hint := ""
+	if s := root.SuggestionsFor(name); len(s) > 0 {
+		hint = fmt.Sprintf(" (did you mean %q?)", s[0])
+	}
+	return fmt.Errorf("%w %q%s; run 'rewind --help' for the list: %w", ErrUnknownCommand, name, hint, ErrUsage)
+}
+
+// flagError turns a flag that could not be parsed into one line that names
+// the flag (pflag's message does) and where to look, marked ErrUsage.
+func flagError(cmd *cobra.Command, err error) error {
+	// rewind nosuch --flag: cobra parses the flags of the root (it found no
+	// verb) before it looks at "nosuch". The verb is what is wrong.
+	if !cmd.HasParent() && cmd.Flags().NArg() > 0 {
+		return unknownCommand(cmd, cmd.Flags().Arg(0))
+	}
+	prefix := ""
+	if cmd.HasParent() {
+		prefix = cmd.Name() + ": "
+	}
+	msg := oneLine(err.Error())
+	// -repo, as Go's flag package took it, reads as the shorthands r, e,
+	// p, o: say what was meant.
+	var ne *pflag.NotExistError
+	if errors.As(err, &ne) {
+		name, _, _ := strings.Cut(ne.GetSpecifiedShortnames(), "=")
+		if len(name) > 1 && cmd.Flags().Lookup(name) != nil {
+			msg = fmt.Sprintf("unknown flag -%s: long flags take two dashes, --%s", name, name)
 		}
-		return nil
 	}
-	c, ok := commands[args[0]]
-	if !ok {
-		return fmt.Errorf("unknown command %q; run 'rewind help' for the list: %w", args[0], ErrUsage)
-	}
-	return c.run(ctx, args[1:], o)
+	return fmt.Errorf("%s%s; run '%s --help' for its flags: %w", prefix, msg, cmd.CommandPath(), ErrUsage)
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintf(w, "rewind %s: bare-metal backup and restore\n\nUsage: rewind COMMAND [flags]\n\nCommands:\n", Version)
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
-	}
-	fmt.Fprintf(w, "\nRun 'rewind COMMAND -h' for a command's flags.\n")
-}
-
-// newFlags returns a flag set for a verb that reports errors through its
-// return value instead of exiting.
-func newFlags(name string, o OS) *flag.FlagSet {
-	fs := flag.NewFlagSet("rewind "+name, flag.ContinueOnError)
-	fs.SetOutput(o.Stderr)
-	return fs
-}
-
-// parse parses args and wraps a bad flag in ErrUsage. -h is not an error.
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
-		}
-		return fmt.Errorf("%s: %v: %w", fs.Name(), err, ErrUsage)
+// noArgs is the Args check of the verbs that take only flags.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("%s takes no arguments besides flags, got %q; run '%s --help': %w", cmd.Name(), args, cmd.CommandPath(), ErrUsage)
 	}
 	return nil
 }
 
-// errHelp is returned by parse when -h was given.
-var errHelp = errors.New("help shown")
-
-// helpOK turns errHelp into success: -h is not a failure.
-func helpOK(err error) error {
-	if errors.Is(err, errHelp) {
-		return nil
+func newVersionCommand(o OS) *cobra.Command {
+	return &cobra.Command{
+		Use:     "version",
+		Short:   "print the version",
+		Example: "  rewind version",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fmt.Fprintf(o.Stdout, "rewind %s\n", Version)
+			return nil
+		},
 	}
-	return err
-}
-
-func cmdVersion(ctx context.Context, args []string, o OS) error {
-	fmt.Fprintf(o.Stdout, "rewind %s\n", Version)
-	return nil
 }
 
 // oneLine folds an error into one line for the person at the keyboard.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/rewind-backup/rewind/pkg/repo"
 )
 
@@ -18,27 +20,36 @@ type forgetOptions struct {
 	DryRun  bool
 }
 
-func cmdForget(ctx context.Context, args []string, o OS) error {
+func newForgetCommand(o OS) *cobra.Command {
 	var opt forgetOptions
-	fs := newFlags("forget", o)
+	cmd := &cobra.Command{
+		Use:   "forget --repo REPO (--keep-last N | --keep-daily N | --keep-weekly N | --keep-monthly N | --id ID) [flags]",
+		Short: "drop snapshots by a retention policy (chunks stay until prune)",
+		Long: "Drop the snapshots a retention policy does not keep, per machine, or the ones\n" +
+			"named with --id. The chunks they used stay until 'rewind prune'.",
+		Example: "  rewind forget --repo smb://rewind@nas.local/backup/shop --keep-weekly 8 --keep-monthly 3\n" +
+			"  rewind forget --repo /mnt/usb/rewind --machine office-pc --keep-last 2 --dry-run",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opt.Policy.Empty() && len(opt.IDs) == 0 {
+				return fmt.Errorf("say what to keep (--keep-last, --keep-daily, --keep-weekly, --keep-monthly) or what to forget (--id): %w", ErrUsage)
+			}
+			return runForget(cmd.Context(), opt, o)
+		},
+	}
+	fs := cmd.Flags()
 	opt.register(fs)
-	fs.StringVar(&opt.Machine, "machine", "", "only this machine (default: every machine, each on its own)")
-	fs.IntVar(&opt.Policy.Last, "keep-last", 0, "keep the newest N snapshots")
-	fs.IntVar(&opt.Policy.Daily, "keep-daily", 0, "keep the newest snapshot of each of the last N days that have one")
-	fs.IntVar(&opt.Policy.Weekly, "keep-weekly", 0, "keep the newest snapshot of each of the last N weeks that have one")
-	fs.IntVar(&opt.Policy.Monthly, "keep-monthly", 0, "keep the newest snapshot of each of the last N months that have one")
-	fs.Func("id", "forget this snapshot (an id or its first digits); may be repeated", func(s string) error {
+	fs.StringVar(&opt.Machine, "machine", "", "only the machine `NAME` (default: every machine, each on its own)")
+	fs.IntVar(&opt.Policy.Last, "keep-last", 0, "keep the newest `N` snapshots")
+	fs.IntVar(&opt.Policy.Daily, "keep-daily", 0, "keep the newest snapshot of each of the last `N` days that have one")
+	fs.IntVar(&opt.Policy.Weekly, "keep-weekly", 0, "keep the newest snapshot of each of the last `N` weeks that have one")
+	fs.IntVar(&opt.Policy.Monthly, "keep-monthly", 0, "keep the newest snapshot of each of the last `N` months that have one")
+	fs.Func("id", "forget the snapshot `ID` (an id or its first digits); may be repeated", func(s string) error {
 		opt.IDs = append(opt.IDs, s)
 		return nil
 	})
 	fs.BoolVar(&opt.DryRun, "dry-run", false, "only say what would be forgotten")
-	if err := parse(fs, args); err != nil {
-		return helpOK(err)
-	}
-	if opt.Policy.Empty() && len(opt.IDs) == 0 {
-		return fmt.Errorf("say what to keep (--keep-last, --keep-daily, --keep-weekly, --keep-monthly) or what to forget (--id): %w", ErrUsage)
-	}
-	return runForget(ctx, opt, o)
+	return cmd
 }
 
 func runForget(ctx context.Context, opt forgetOptions, o OS) error {

@@ -11,6 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/rewind-backup/rewind/pkg/human"
 	"github.com/rewind-backup/rewind/pkg/repo"
 )
@@ -21,16 +23,24 @@ type imagesOptions struct {
 	JSON    bool
 }
 
-func cmdImages(ctx context.Context, args []string, o OS) error {
+func newImagesCommand(o OS) *cobra.Command {
 	var opt imagesOptions
-	fs := newFlags("images", o)
-	opt.register(fs)
-	fs.StringVar(&opt.Machine, "machine", "", "only this machine")
-	fs.BoolVar(&opt.JSON, "json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return helpOK(err)
+	cmd := &cobra.Command{
+		Use:   "images --repo REPO [flags]",
+		Short: "list the machines and their disk images",
+		Long: "List the machines in the repository and, for each, its disk images: id, date,\n" +
+			"used size, new bytes stored, disks and note.",
+		Example: "  rewind images --repo /mnt/usb/rewind --machine office-pc",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runImages(cmd.Context(), opt, o)
+		},
 	}
-	return runImages(ctx, opt, o)
+	fs := cmd.Flags()
+	opt.register(fs)
+	fs.StringVar(&opt.Machine, "machine", "", "only the machine `NAME`")
+	fs.BoolVar(&opt.JSON, "json", false, "print JSON")
+	return cmd
 }
 
 // imageJSON is one image in `images --json`.

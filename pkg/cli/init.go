@@ -5,8 +5,13 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/rewind-backup/rewind/pkg/repo"
+	"github.com/rewind-backup/rewind/pkg/store"
+	"github.com/rewind-backup/rewind/pkg/store/local"
 )
 
 type initOptions struct {
@@ -14,22 +19,36 @@ type initOptions struct {
 	ChunkSize int
 }
 
-func cmdInit(ctx context.Context, args []string, o OS) error {
+func newInitCommand(o OS) *cobra.Command {
 	var opt initOptions
-	fs := newFlags("init", o)
+	cmd := &cobra.Command{
+		Use:   "init --repo REPO [flags]",
+		Short: "create a repository",
+		Long: "Create a repository at REPO: a folder, or a path on an SMB share. The folder and\n" +
+			"any missing parents are created; the share itself must exist.",
+		Example: "  rewind init --repo /mnt/usb/rewind\n" +
+			"  rewind init --repo smb://rewind@nas.local/backup/shop --password-file ~/.rewind-pass",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runInit(cmd.Context(), opt, o)
+		},
+	}
+	fs := cmd.Flags()
 	opt.register(fs)
-	fs.IntVar(&opt.ChunkSize, "chunk-size", repo.DefaultChunkSize, "bytes per disk-image chunk, a power of two from 64 KiB to 16 MiB")
-	if err := parse(fs, args); err != nil {
-		return helpOK(err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("init takes no arguments besides flags, got %q: %w", fs.Args(), ErrUsage)
-	}
-	return runInit(ctx, opt, o)
+	fs.IntVar(&opt.ChunkSize, "chunk-size", repo.DefaultChunkSize, "`BYTES` per disk-image chunk, a power of two from 64 KiB to 16 MiB")
+	return cmd
 }
 
 func runInit(ctx context.Context, opt initOptions, o OS) error {
-	s, err := openStore(ctx, opt.repoOptions, o, nil)
+	var s store.Store
+	var err error
+	if opt.Repo != "" && !strings.Contains(opt.Repo, "://") {
+		// A folder, as openStore tells them apart: create it first. (On a
+		// share, saving the repository's files makes the folders.)
+		s, err = local.Create(opt.Repo)
+	} else {
+		s, err = openStore(ctx, opt.repoOptions, o, nil)
+	}
 	if err != nil {
 		return err
 	}

@@ -5,11 +5,12 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/spf13/cobra"
 
 	"github.com/rewind-backup/rewind/pkg/blockmap"
 	"github.com/rewind-backup/rewind/pkg/disk"
@@ -42,30 +43,29 @@ type inspectPartition struct {
 	Error      string            `json:"error,omitempty"`
 }
 
-func cmdInspect(ctx context.Context, args []string, o OS) error {
+func newInspectCommand(o OS) *cobra.Command {
 	var opts inspectOptions
-	fs := newFlags("inspect", o)
+	cmd := &cobra.Command{
+		Use:   "inspect [flags] DISK",
+		Short: "show a disk's partitions, filesystems and what would be imaged",
+		Long: "Show a disk's partition table, and per partition its filesystem, label,\n" +
+			"used and total bytes, and whether a capture would image only its used\n" +
+			"blocks or all of it (and why). DISK is a block device or a disk image file.\n" +
+			"Nothing is written, and no repository is needed.",
+		Example: "  rewind inspect /dev/sda\n" +
+			"  rewind inspect --json disk.img",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return fmt.Errorf("inspect takes one DISK, got %d arguments; run 'rewind inspect --help': %w", len(args), ErrUsage)
+			}
+			opts.Disk = args[0]
+			return runInspect(cmd.Context(), opts, o.Stdout)
+		},
+	}
+	fs := cmd.Flags()
 	fs.BoolVar(&opts.JSON, "json", false, "print a JSON report instead of a table")
 	fs.BoolVar(&opts.Force, "force", false, "map NTFS volumes that are dirty or hibernated, and ext3/4 whose journal needs recovery, instead of refusing them")
-	fs.Usage = func() {
-		fmt.Fprintf(o.Stderr, "Usage: rewind inspect [--json] [--force] DISK\n\n"+
-			"Show a disk's partition table, and per partition its filesystem, label,\n"+
-			"used and total bytes, and whether a capture would image only its used\n"+
-			"blocks or all of it (and why). DISK is a block device or a disk image file.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
-	if err := parse(fs, args); err != nil {
-		if errors.Is(err, errHelp) {
-			return nil
-		}
-		return err
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return fmt.Errorf("inspect takes one disk, got %d arguments: %w", fs.NArg(), ErrUsage)
-	}
-	opts.Disk = fs.Arg(0)
-	return runInspect(ctx, opts, o.Stdout)
+	return cmd
 }
 
 // runInspect reads opts.Disk's layout and maps each partition.

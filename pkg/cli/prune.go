@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/rewind-backup/rewind/pkg/human"
 	"github.com/rewind-backup/rewind/pkg/repo"
 )
@@ -17,16 +19,25 @@ type pruneOptions struct {
 	Wait   time.Duration
 }
 
-func cmdPrune(ctx context.Context, args []string, o OS) error {
+func newPruneCommand(o OS) *cobra.Command {
 	var opt pruneOptions
-	fs := newFlags("prune", o)
+	cmd := &cobra.Command{
+		Use:   "prune --repo REPO [flags]",
+		Short: "remove the chunks no snapshot needs",
+		Long: "Remove the chunks no snapshot needs any more. It takes the repository's exclusive\n" +
+			"lock, so it never removes a chunk a running capture relies on; it refuses while\n" +
+			"captures and restores run, or with --wait waits for them.",
+		Example: "  rewind prune --repo smb://rewind@nas.local/backup/shop --wait 2h",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runPrune(cmd.Context(), opt, o)
+		},
+	}
+	fs := cmd.Flags()
 	opt.register(fs)
 	fs.BoolVar(&opt.DryRun, "dry-run", false, "only say what would be removed")
-	fs.DurationVar(&opt.Wait, "wait", 0, "wait this long for running captures and restores to finish (e.g. 2h)")
-	if err := parse(fs, args); err != nil {
-		return helpOK(err)
-	}
-	return runPrune(ctx, opt, o)
+	fs.DurationVar(&opt.Wait, "wait", 0, "wait up to `DURATION` for running captures and restores to finish (e.g. 2h)")
+	return cmd
 }
 
 func runPrune(ctx context.Context, opt pruneOptions, o OS) error {

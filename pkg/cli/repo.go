@@ -5,12 +5,12 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/rewind-backup/rewind/pkg/repo"
@@ -32,10 +32,10 @@ type repoOptions struct {
 	RequireEncryption bool
 }
 
-func (r *repoOptions) register(fs *flag.FlagSet) {
-	fs.StringVar(&r.Repo, "repo", "", "the repository: a folder, or smb://[user@]host[:port]/share[/path]")
-	fs.StringVar(&r.PasswordFile, "password-file", "", "read the SMB password from this file (else $"+passwordEnv+", else a prompt)")
-	fs.IntVar(&r.Conns, "conns", 2, "SMB connections to keep open")
+func (r *repoOptions) register(fs *pflag.FlagSet) {
+	fs.StringVar(&r.Repo, "repo", "", "the repository `REPO`: a folder, or smb://[user@]host[:port]/share[/path]")
+	fs.StringVar(&r.PasswordFile, "password-file", "", "read the SMB password from `FILE` (else $"+passwordEnv+", else a prompt)")
+	fs.IntVar(&r.Conns, "conns", 2, "keep `N` SMB connections open")
 	fs.BoolVar(&r.RequireEncryption, "require-encryption", false, "refuse an SMB share whose traffic is not encrypted")
 }
 

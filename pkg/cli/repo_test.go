@@ -183,7 +183,7 @@ func TestBadRepositories(t *testing.T) {
 		{"missing password file", []string{"init", "--repo", base + "/rewind", "--password-file", "/nonexistent"}, "reading the password file", 1},
 		{"not a repository", []string{"check", "--repo", base + "/rewind", "--password-file", srv.PasswordFile}, "not a rewind repository", 1},
 		{"no repo flag", []string{"check"}, "no repository given", 2},
-		{"bad flag", []string{"check", "--frobnicate"}, "flag provided but not defined", 2},
+		{"bad flag", []string{"check", "--frobnicate"}, "check: unknown flag: --frobnicate; run 'rewind check --help'", 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, errs, code := run(t, nil, tc.args...)

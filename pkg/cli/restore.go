@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/rewind-backup/rewind/pkg/disk"
 	"github.com/rewind-backup/rewind/pkg/human"
 	"github.com/rewind-backup/rewind/pkg/repo"
@@ -32,29 +34,39 @@ type restoreOptions struct {
 	BootMedia []string
 }
 
-func cmdRestore(ctx context.Context, args []string, o OS) error {
+func newRestoreCommand(o OS) *cobra.Command {
 	var opt restoreOptions
-	fs := newFlags("restore", o)
+	cmd := &cobra.Command{
+		Use:   "restore --repo REPO --machine NAME [flags] DISK...",
+		Short: "put a disk image back onto disks (asks first, unless --yes)",
+		Long: "Put disk 1 of an image of machine NAME onto the first DISK, disk 2 onto the second,\n" +
+			"and so on; DISK is a block device or a disk image file. Only what differs from the\n" +
+			"image is written, then every chunk is read back and checked (--no-verify skips\n" +
+			"that). Unless --yes, it shows each DISK and asks for its name to be typed back.",
+		Example: "  rewind restore --repo smb://rewind@nas.local/backup/shop --machine office-pc /dev/sda\n" +
+			"  rewind restore --repo /mnt/usb/rewind --machine office-pc --image 1a2b --yes /dev/sda",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opt.Targets = args
+			if opt.Machine == "" || len(opt.Targets) == 0 {
+				return fmt.Errorf("restore needs --machine NAME and at least one DISK; run 'rewind restore --help': %w", ErrUsage)
+			}
+			return runRestore(cmd.Context(), opt, o)
+		},
+	}
+	fs := cmd.Flags()
 	opt.register(fs)
-	fs.StringVar(&opt.Machine, "machine", "", "the machine whose image to restore (required)")
-	fs.StringVar(&opt.Image, "image", "latest", "the image: its id (at least 4 digits) or latest")
+	fs.StringVar(&opt.Machine, "machine", "", "the `NAME` of the machine whose image to restore (required)")
+	fs.StringVar(&opt.Image, "image", "latest", "the image: its `ID` (at least 4 digits) or latest")
 	fs.BoolVar(&opt.Yes, "yes", false, "do not ask: the DISK arguments name the targets")
 	fs.BoolVar(&opt.NoVerify, "no-verify", false, "skip reading back and checking what was written")
 	fs.BoolVar(&opt.ZeroUnused, "zero-unused", false, "also zero the blocks the image's filesystems do not use")
 	fs.BoolVar(&opt.JSON, "json", false, "progress and result as JSON lines")
 	fs.BoolVar(&opt.Report, "report", false, "save a report of the outcome in the repository (reports/MACHINE/)")
-	fs.Func("boot-medium", "a disk never to write (may be repeated)", func(s string) error {
+	fs.Func("boot-medium", "a `DISK` never to write (may be repeated)", func(s string) error {
 		opt.BootMedia = append(opt.BootMedia, s)
 		return nil
 	})
-	if err := parse(fs, args); err != nil {
-		return helpOK(err)
-	}
-	opt.Targets = fs.Args()
-	if opt.Machine == "" || len(opt.Targets) == 0 {
-		return fmt.Errorf("usage: rewind restore --repo REPO --machine NAME [--image ID] [--yes] DISK...: %w", ErrUsage)
-	}
-	return runRestore(ctx, opt, o)
+	return cmd
 }
 
 // restoreJSON is the result line of restore --json.

@@ -10,6 +10,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/rewind-backup/rewind/pkg/human"
 	"github.com/rewind-backup/rewind/pkg/repo"
 )
@@ -20,16 +22,22 @@ type snapshotsOptions struct {
 	JSON    bool
 }
 
-func cmdSnapshots(ctx context.Context, args []string, o OS) error {
+func newSnapshotsCommand(o OS) *cobra.Command {
 	var opt snapshotsOptions
-	fs := newFlags("snapshots", o)
-	opt.register(fs)
-	fs.StringVar(&opt.Machine, "machine", "", "only this machine's snapshots")
-	fs.BoolVar(&opt.JSON, "json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return helpOK(err)
+	cmd := &cobra.Command{
+		Use:     "snapshots --repo REPO [flags]",
+		Short:   "list the disk images and file backups in a repository",
+		Example: "  rewind snapshots --repo /mnt/usb/rewind",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runSnapshots(cmd.Context(), opt, o)
+		},
 	}
-	return runSnapshots(ctx, opt, o)
+	fs := cmd.Flags()
+	opt.register(fs)
+	fs.StringVar(&opt.Machine, "machine", "", "only the snapshots of the machine `NAME`")
+	fs.BoolVar(&opt.JSON, "json", false, "print JSON")
+	return cmd
 }
 
 // snapshotJSON is what --json prints per snapshot.

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/spf13/cobra"
+
 	"github.com/rewind-backup/rewind/pkg/disk"
 	"github.com/rewind-backup/rewind/pkg/human"
 	"github.com/rewind-backup/rewind/pkg/repo"
@@ -20,20 +22,28 @@ type verifyOptions struct {
 	Disks   []string
 }
 
-func cmdVerify(ctx context.Context, args []string, o OS) error {
+func newVerifyCommand(o OS) *cobra.Command {
 	var opt verifyOptions
-	fs := newFlags("verify", o)
+	cmd := &cobra.Command{
+		Use:   "verify --repo REPO --machine NAME [flags] DISK...",
+		Short: "check disks against an image",
+		Long: "Read each DISK back and check it against disk 1, 2, ... of an image of machine\n" +
+			"NAME: what the image holds must be on the disk. Nothing is written. Exit code 3\n" +
+			"when they differ.",
+		Example: "  rewind verify --repo /mnt/usb/rewind --machine office-pc /dev/sda",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opt.Disks = args
+			if opt.Machine == "" || len(opt.Disks) == 0 {
+				return fmt.Errorf("verify needs --machine NAME and at least one DISK; run 'rewind verify --help': %w", ErrUsage)
+			}
+			return runVerify(cmd.Context(), opt, o)
+		},
+	}
+	fs := cmd.Flags()
 	opt.register(fs)
-	fs.StringVar(&opt.Machine, "machine", "", "the machine whose image to check against (required)")
-	fs.StringVar(&opt.Image, "image", "latest", "the image: its id (at least 4 digits) or latest")
-	if err := parse(fs, args); err != nil {
-		return helpOK(err)
-	}
-	opt.Disks = fs.Args()
-	if opt.Machine == "" || len(opt.Disks) == 0 {
-		return fmt.Errorf("usage: rewind verify --repo REPO --machine NAME [--image ID] DISK...: %w", ErrUsage)
-	}
-	return runVerify(ctx, opt, o)
+	fs.StringVar(&opt.Machine, "machine", "", "the `NAME` of the machine whose image to check against (required)")
+	fs.StringVar(&opt.Image, "image", "latest", "the image: its `ID` (at least 4 digits) or latest")
+	return cmd
 }
 
 func runVerify(ctx context.Context, opt verifyOptions, o OS) error {

@@ -126,7 +126,7 @@ func (r *Repository) KnownChunks(ctx context.Context) (map[chunk.ID]struct{}, er
 	return known, err
 }
 
-// RemoveChunk deletes a chunk. Only prune calls it, under an exclusive lock.
+// removeChunk deletes a chunk. Only prune calls it, under an exclusive lock.
 func (r *Repository) removeChunk(ctx context.Context, id chunk.ID) error {
 	err := r.s.Remove(ctx, chunkName(id))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {

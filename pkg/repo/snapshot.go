@@ -97,7 +97,7 @@ func (s *Snapshot) Refs(fn func(chunk.ID)) {
 	}
 }
 
-// validName is the machine-name rule: it becomes part of what people type
+// validMachine is the machine-name rule: it becomes part of what people type
 // and of file names on a NAS.
 func validMachine(m string) error {
 	if m == "" || len(m) > 64 {

@@ -40,6 +40,79 @@ func Open(dir string) (*Store, error) {
 	return &Store{root: abs}, nil
 }
 
+// ErrNotMounted marks a repository folder that Create refused to make
+// because the mount point it would go in holds no mounted disk.
+var ErrNotMounted = errors.New("no disk mounted")
+
+// mountRoots are where disks are mounted by hand (/mnt) or by the desktop
+// (/media, /run/media). An empty folder there that is not a mount point is
+// a disk that is not mounted.
+var mountRoots = []string{"/mnt", "/media", "/run/media"}
+
+// Create makes the folder dir, with any missing parents, for a new
+// repository, as restic init does, and returns a Store rooted at it. An
+// existing folder is used as it is.
+//
+// It refuses, with ErrNotMounted, to create folders in an empty folder
+// under /mnt, /media or /run/media that is not a mount point: that is a
+// USB disk or a NAS that is not mounted, and the repository would fill the
+// machine's own disk (in the boot environment, its memory) instead. A
+// repository really meant for such a place is made by creating its folder
+// first.
+func Create(dir string) (*Store, error) {
+	return create(dir, mountRoots)
+}
+
+func create(dir string, roots []string) (*Store, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("repository folder %s: %w", dir, err)
+	}
+	// The nearest folder that exists; the loop ends at the root, which
+	// exists, or at the first error that is not "missing".
+	base := abs
+	for {
+		_, err := os.Stat(base)
+		if err == nil || !errors.Is(err, fs.ErrNotExist) || filepath.Dir(base) == base {
+			break
+		}
+		base = filepath.Dir(base)
+	}
+	if base == abs {
+		return Open(abs)
+	}
+	if err := notMounted(base, roots); err != nil {
+		return nil, fmt.Errorf("not creating the repository folder %s: %w", abs, err)
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, fmt.Errorf("creating the repository folder %s: %w", abs, err)
+	}
+	return Open(abs)
+}
+
+// notMounted returns an ErrNotMounted error when dir is an empty folder in
+// one of roots (or one of them) and not a mount point.
+func notMounted(dir string, roots []string) error {
+	under := false
+	for _, r := range roots {
+		if rel, err := filepath.Rel(r, dir); err == nil && filepath.IsLocal(rel) {
+			under = true
+		}
+	}
+	if !under {
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) > 0 {
+		return nil // not empty, or not a folder: Open or MkdirAll will say
+	}
+	if mountPoint(dir) {
+		return nil // a disk freshly formatted: empty, but mounted
+	}
+	return fmt.Errorf("%s is an empty folder, not a mounted disk: mount the disk (or the NAS share) there first; "+
+		"to keep the repository on this machine's own disk, create the folder yourself: %w", dir, ErrNotMounted)
+}
+
 // Location returns the folder's absolute path.
 func (s *Store) Location() string { return s.root }
 
