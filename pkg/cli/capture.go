@@ -4,7 +4,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"time"
@@ -49,9 +48,8 @@ func cmdCapture(ctx context.Context, args []string, o OS) error {
 
 // captureJSON is the result line of capture --json.
 type captureJSON struct {
-	Type      string   `json:"type"` // "result"
-	OK        bool     `json:"ok"`
-	Image     string   `json:"image"`
+	result
+	Image     string   `json:"image,omitempty"`
 	Machine   string   `json:"machine"`
 	ReadBytes int64    `json:"read_bytes"`
 	NewBytes  int64    `json:"new_bytes"`
@@ -62,13 +60,23 @@ type captureJSON struct {
 
 func runCapture(ctx context.Context, opt captureOptions, o OS) (err error) {
 	start := time.Now()
+	out := captureJSON{Machine: opt.Machine}
+	if opt.JSON {
+		defer func() { printResult(o.Stdout, &out, err) }()
+	}
+	var devs []*disk.Device
+	defer func() {
+		for _, d := range devs {
+			d.Close()
+		}
+	}()
 	var srcs []capture.Source
 	for _, p := range opt.Disks {
 		d, err := disk.Open(p)
 		if err != nil {
 			return err
 		}
-		defer d.Close()
+		devs = append(devs, d)
 		srcs = append(srcs, d)
 	}
 	r, pr, done, err := openWithProgress(ctx, opt.repoOptions, o, opt.JSON)
@@ -76,11 +84,11 @@ func runCapture(ctx context.Context, opt captureOptions, o OS) (err error) {
 		return err
 	}
 	defer done()
-	var result captureJSON
 	if opt.Report {
 		// Runs before done closes the repository.
 		defer func() {
-			saveReport(ctx, r, o, "capture", opt.Machine, start, err, result.Image, opt.Disks, result)
+			out.OK = err == nil
+			saveReport(ctx, r, o, "capture", opt.Machine, start, err, out.Image, opt.Disks, out)
 		}()
 	}
 	host, _ := os.Hostname()
@@ -92,12 +100,9 @@ func runCapture(ctx context.Context, opt captureOptions, o OS) (err error) {
 		return err
 	}
 	id := res.Snapshot.ID()
-	result = captureJSON{Type: "result", OK: true, Image: id.String(), Machine: opt.Machine,
-		ReadBytes: res.Stats.ReadBytes, NewBytes: res.Stats.NewBytes, NewChunks: res.Stats.NewChunks,
-		Seconds: res.Duration.Seconds(), Warnings: res.Warnings}
+	out.Image, out.ReadBytes, out.NewBytes, out.NewChunks = id.String(), res.Stats.ReadBytes, res.Stats.NewBytes, res.Stats.NewChunks
+	out.Seconds, out.Warnings = res.Duration.Seconds(), res.Warnings
 	if opt.JSON {
-		b, _ := json.Marshal(result)
-		fmt.Fprintf(o.Stdout, "%s\n", b)
 		return nil
 	}
 	fmt.Fprintf(o.Stdout, "image %s of %s: %d disks, %s read, %s new in the repository (%d chunks), %s\n",

@@ -4,7 +4,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,8 +22,9 @@ type inspectOptions struct {
 	Force bool
 }
 
-// inspectReport is what inspect prints with --json.
+// inspectReport is what inspect prints with --json, as its result line.
 type inspectReport struct {
+	result
 	Disk       string             `json:"disk"`
 	Layout     *disk.Layout       `json:"layout"`
 	Partitions []inspectPartition `json:"partitions"`
@@ -69,7 +69,11 @@ func cmdInspect(ctx context.Context, args []string, o OS) error {
 }
 
 // runInspect reads opts.Disk's layout and maps each partition.
-func runInspect(ctx context.Context, opts inspectOptions, w io.Writer) error {
+func runInspect(ctx context.Context, opts inspectOptions, w io.Writer) (err error) {
+	rep := inspectReport{Disk: opts.Disk, Partitions: []inspectPartition{}}
+	if opts.JSON {
+		defer func() { printResult(w, &rep, err) }()
+	}
 	dev, err := disk.Open(opts.Disk)
 	if err != nil {
 		return fmt.Errorf("inspect: %w", err)
@@ -79,7 +83,7 @@ func runInspect(ctx context.Context, opts inspectOptions, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("inspect: reading the partition table of %s: %w", opts.Disk, err)
 	}
-	rep := inspectReport{Disk: dev.String(), Layout: l, Partitions: []inspectPartition{}}
+	rep.Disk, rep.Layout = dev.String(), l
 	parts := l.Partitions
 	if l.Type == disk.TypeNone {
 		// A filesystem on the whole disk (a "superfloppy"), or nothing.
@@ -108,9 +112,7 @@ func runInspect(ctx context.Context, opts inspectOptions, w io.Writer) error {
 		rep.Partitions = append(rep.Partitions, ip)
 	}
 	if opts.JSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return nil
 	}
 	return printInspect(w, rep)
 }
