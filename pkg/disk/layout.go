@@ -44,6 +44,13 @@ var (
 	ErrSectorSize = errors.New("sector size differs")
 	// ErrRefused: CheckWritable refuses the disk; the message says why.
 	ErrRefused = errors.New("refusing to write")
+	// ErrBootMedium: the disk is the one the boot environment or the running
+	// system started from (with ErrRefused from CheckWritable).
+	ErrBootMedium = errors.New("the disk the system runs from")
+	// ErrInUse: the disk, a partition of it or a device built on it is
+	// mounted or in use as swap (with ErrRefused from CheckWritable; alone
+	// from CheckCapturable).
+	ErrInUse = errors.New("disk in use")
 )
 
 // Table types in Layout.Type.
