@@ -4,6 +4,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -70,6 +71,20 @@ func runCapture(ctx context.Context, opt captureOptions, o OS) (err error) {
 			d.Close()
 		}
 	}()
+	var forced []string
+	for _, p := range opt.Disks {
+		warn, err := checkCapturable(p, opt.Force)
+		if errors.Is(err, disk.ErrInUse) {
+			return fmt.Errorf("capture refused: %w", err)
+		}
+		if err != nil {
+			return err
+		}
+		if warn != "" {
+			fmt.Fprintf(o.Stderr, "rewind: warning: %s\n", warn)
+			forced = append(forced, warn)
+		}
+	}
 	var srcs []capture.Source
 	for _, p := range opt.Disks {
 		d, err := disk.Open(p)
@@ -101,7 +116,7 @@ func runCapture(ctx context.Context, opt captureOptions, o OS) (err error) {
 	}
 	id := res.Snapshot.ID()
 	out.Image, out.ReadBytes, out.NewBytes, out.NewChunks = id.String(), res.Stats.ReadBytes, res.Stats.NewBytes, res.Stats.NewChunks
-	out.Seconds, out.Warnings = res.Duration.Seconds(), res.Warnings
+	out.Seconds, out.Warnings = res.Duration.Seconds(), append(forced, res.Warnings...)
 	if opt.JSON {
 		return nil
 	}
@@ -109,4 +124,21 @@ func runCapture(ctx context.Context, opt captureOptions, o OS) (err error) {
 		repo.ShortID(id), opt.Machine, len(srcs), human.Bytes(res.Stats.ReadBytes), human.Bytes(res.Stats.NewBytes),
 		res.Stats.NewChunks, res.Duration.Round(100e6))
 	return nil
+}
+
+// checkCapturable decides whether the disk at path may be imaged now: not
+// while it, a partition of it or a device built on it is mounted or in use
+// as swap, because an image of a filesystem in use is inconsistent. With
+// force it may, and warn says what the image is worth. inspect asks it too.
+func checkCapturable(path string, force bool) (warn string, err error) {
+	err = disk.CheckCapturable(path)
+	switch {
+	case err == nil:
+		return "", nil
+	case !errors.Is(err, disk.ErrInUse):
+		return "", err
+	case force:
+		return fmt.Sprintf("%v; imaging it anyway (--force): the image of a filesystem in use may not be consistent", err), nil
+	}
+	return "", fmt.Errorf("%w; an image of a filesystem in use is not consistent: boot this machine from the rewind stick or PXE and capture from there, or give --force to image it anyway", err)
 }

@@ -31,6 +31,11 @@ type inspectReport struct {
 	// Imaged is the number of bytes a capture would read: the used
 	// extents of every mapped partition and the whole of the others.
 	Imaged int64 `json:"imaged"`
+	// CaptureRefused is why a capture of this disk would be refused now
+	// (it is in use, a partition lies beyond its end); "" if it would run.
+	CaptureRefused string `json:"capture_refused,omitempty"`
+	// CaptureWarning is what a capture with --force would warn about.
+	CaptureWarning string `json:"capture_warning,omitempty"`
 }
 
 // inspectPartition is one partition and what would be imaged of it.
@@ -84,6 +89,14 @@ func runInspect(ctx context.Context, opts inspectOptions, w io.Writer) (err erro
 		return fmt.Errorf("inspect: reading the partition table of %s: %w", opts.Disk, err)
 	}
 	rep.Disk, rep.Layout = dev.String(), l
+	warn, err := checkCapturable(opts.Disk, opts.Force)
+	if err != nil && !errors.Is(err, disk.ErrInUse) {
+		return fmt.Errorf("inspect: %w", err)
+	}
+	if err != nil {
+		rep.CaptureRefused = oneLine(err.Error())
+	}
+	rep.CaptureWarning = warn
 	parts := l.Partitions
 	if l.Type == disk.TypeNone {
 		// A filesystem on the whole disk (a "superfloppy"), or nothing.
@@ -96,6 +109,9 @@ func runInspect(ctx context.Context, opts inspectOptions, w io.Writer) (err erro
 		case p.Start < 0 || p.Size <= 0 || p.End() > dev.Size():
 			ip.Error = fmt.Sprintf("partition %d (%d bytes at %d) does not fit on the disk of %d bytes", p.Index, p.Size, p.Start, dev.Size())
 			rep.Imaged += max(0, min(p.Size, dev.Size()-p.Start))
+			if p.Size > 0 && rep.CaptureRefused == "" {
+				rep.CaptureRefused = fmt.Sprintf("partition %d lies beyond the disk's end", p.Index)
+			}
 		default:
 			m, err := blockmap.Read(ctx, io.NewSectionReader(dev, p.Start, p.Size), p.Size, blockmap.Options{Force: opts.Force})
 			if err != nil {
@@ -173,6 +189,13 @@ func printInspect(w io.Writer, rep inspectReport) error {
 	}
 	if len(notes) > 0 {
 		fmt.Fprintf(w, "\n%s\n", strings.Join(notes, "\n"))
+	}
+	if rep.CaptureRefused != "" {
+		_, err := fmt.Fprintf(w, "\nA capture of this disk would be refused: %s\n", rep.CaptureRefused)
+		return err
+	}
+	if rep.CaptureWarning != "" {
+		fmt.Fprintf(w, "\nwarning: %s\n", rep.CaptureWarning)
 	}
 	_, err := fmt.Fprintf(w, "\nA capture would read %s of this %s disk.\n", human.Bytes(rep.Imaged), human.Bytes(l.Size))
 	return err
