@@ -168,6 +168,25 @@ func (c Config) userName() string {
 	return name
 }
 
+// Redact returns s, a repository URL or a folder, fit to print: of a URL's
+// user part only the user name is kept (nothing after a ':', plain or
+// percent-encoded), and its query and fragment are dropped. Of a URL that
+// does not parse only the scheme is kept.
+func Redact(s string) string {
+	if !strings.Contains(s, "://") {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		scheme, _, _ := strings.Cut(s, "://")
+		if scheme == "" || strings.Trim(scheme, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+			scheme = "?"
+		}
+		return scheme + "://(a URL that is not valid)"
+	}
+	return redact(u)
+}
+
 // redact returns u for a message: the user name but nothing else of the user
 // part, and no query or fragment.
 func redact(u *url.URL) string {

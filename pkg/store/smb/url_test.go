@@ -93,6 +93,25 @@ func TestURLErrorsKeepUserName(t *testing.T) {
 	}
 }
 
+func TestRedact(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"/mnt/usb/rewind", "/mnt/usb/rewind"},
+		{"smb://tech@nas/backup", "smb://tech@nas/backup"},
+		{"smb://tech:hunter2@nas/backup", "smb://tech@nas/backup"},
+		{"smb://tech%3Ahunter2@nas:1445/backup/x", "smb://tech@nas:1445/backup/x"},
+		{"smb://OFFICE;tech%3ahunter2@nas/backup", "smb://OFFICE;tech@nas/backup"},
+		{"smb://tech%253Ahunter2@nas/backup", "smb://nas/backup"},
+		{"smb://nas/backup?pw=hunter2#hunter2", "smb://nas/backup"},
+		{"smb://tech:hunter2@nas:bad port/backup", "smb://(a URL that is not valid)"},
+		{"1x;pw://nas", "?://(a URL that is not valid)"},
+		{"tech:hunter2@x://nas", "tech:"}, // an opaque URL: nothing after the scheme
+	} {
+		if got := Redact(tc.in); got != tc.want {
+			t.Errorf("Redact(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
 func FuzzParseURL(f *testing.F) {
 	for _, s := range []string{"smb://nas/backup", "smb://a;b@c:1/d/e", "smb://x:y@z/w", "smb://[::1]:445/s/p",
 		"smb://root%3Apw@h/s", "smb://root%253Apw@h/s", "smb://a%3Bb@h/s"} {
