@@ -135,13 +135,13 @@ func readPasswordFile(path string, o OS) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("reading the password file: %w", err)
 	}
-	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("the password file %s is not a regular file; name the file that holds the password", path)
-	}
-	if fi.Size() > maxPasswordFile {
+	// A pipe (--password-file <(pass show nas)) has no size nor a mode
+	// worth a warning; the read below is bounded all the same.
+	regular := fi.Mode().IsRegular()
+	if regular && fi.Size() > maxPasswordFile {
 		return "", fmt.Errorf("the password file %s holds %d bytes, more than a password (at most %d): is it the right file?", path, fi.Size(), maxPasswordFile)
 	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
+	if perm := fi.Mode().Perm(); regular && perm&0o077 != 0 && runtime.GOOS != "windows" {
 		fmt.Fprintf(o.Stderr, "rewind: warning: the password file %s may be read by other users (mode %04o); make it private: chmod 600 %s\n", path, perm, path)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, maxPasswordFile+1))

@@ -96,6 +96,17 @@ func TestPasswordFileChecks(t *testing.T) {
 	shared := write("shared", []byte("s3cret-shared\n"), 0o644)
 	group := write("group", []byte("s3cret-group\n"), 0o640)
 	big := write("big", []byte(strings.Repeat("s3cret-big ", 400)), 0o600)
+	// A pipe, as from --password-file <(pass show nas): no warning.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	go func() {
+		pw.Write([]byte("s3cret-pipe\n"))
+		pw.Close()
+	}()
+	pipe := fmt.Sprintf("/proc/self/fd/%d", pr.Fd())
 	for _, tc := range []struct {
 		file     string
 		warn     bool
@@ -105,6 +116,7 @@ func TestPasswordFileChecks(t *testing.T) {
 		{shared, true, "cannot reach the NAS"},
 		{group, true, "cannot reach the NAS"},
 		{big, false, "more than a password"},
+		{pipe, false, "cannot reach the NAS"},
 	} {
 		_, errs, code := run(t, nil, "check", "--repo", nas, "--password-file", tc.file)
 		if code != 1 || !strings.Contains(lastLine(errs), tc.wantLast) {
