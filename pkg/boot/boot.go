@@ -37,6 +37,7 @@ import (
 	"github.com/rewind-backup/rewind/pkg/cli"
 	"github.com/rewind-backup/rewind/pkg/config"
 	"github.com/rewind-backup/rewind/pkg/netcfg"
+	"github.com/rewind-backup/rewind/pkg/store/smb"
 )
 
 // InitramfsConf is the settings file a build can bake into the initramfs.
@@ -162,7 +163,9 @@ func (b *booter) run(ctx context.Context) error {
 	if err := s.ApplyCmdline(cmdline); err != nil {
 		return err
 	}
-	b.say("settings: %s", s.Summary())
+	shown := s
+	shown.Repo = smb.Redact(s.Repo) // a password hidden in the URL is refused later, not printed
+	b.say("settings: %s", shown.Summary())
 
 	leases, err := b.sys.Network(ctx)
 	for _, l := range leases {
@@ -272,7 +275,7 @@ func repoAddr(repo string) (string, error) {
 	}
 	u, err := url.Parse(repo)
 	if err != nil || u.Host == "" {
-		return "", fmt.Errorf("repo %q is not a URL like smb://user@nas/share", redactURL(repo))
+		return "", fmt.Errorf("repo %q is not a URL like smb://user@nas/share", smb.Redact(repo))
 	}
 	switch u.Scheme {
 	case "smb":
@@ -282,20 +285,8 @@ func repoAddr(repo string) (string, error) {
 		}
 		return net.JoinHostPort(u.Hostname(), port), nil
 	default:
-		return "", fmt.Errorf("repo %q: the boot environment reaches repositories over smb:// only", redactURL(repo))
+		return "", fmt.Errorf("repo %q: the boot environment reaches repositories over smb:// only", smb.Redact(repo))
 	}
-}
-
-// redactURL drops a password from a URL, should someone have put one there.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

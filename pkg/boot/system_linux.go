@@ -189,7 +189,7 @@ func (s *linuxSystem) ListDisks(ctx context.Context) ([]Disk, error) {
 	}
 	disks := make([]Disk, 0, len(infos))
 	for _, d := range infos {
-		disks = append(disks, Disk{Name: d.Name, Path: d.Path, Model: d.Model, Serial: d.Serial, Size: d.Size})
+		disks = append(disks, Disk{Name: d.Name, Path: d.Path, Model: d.Model, Serial: d.Serial, Size: d.Size, Refusal: d.Refusal, BootMedium: d.BootMedium})
 	}
 	return disks, nil
 }

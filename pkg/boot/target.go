@@ -17,6 +17,12 @@ type Disk struct {
 	Model  string
 	Serial string
 	Size   int64 // bytes
+	// Refusal is why the disk must not be written ("" when it may be):
+	// mounted, in use as swap, the running system's disk (disk.DiskInfo).
+	Refusal string
+	// BootMedium: the disk the boot environment or the running system
+	// started from.
+	BootMedium bool
 }
 
 func (d Disk) String() string {
@@ -36,13 +42,18 @@ var ErrTarget = errors.New("no usable target disk")
 
 // ResolveTarget picks the disk that spec names among disks: a kernel name
 // ("nvme0n1", "/dev/sda"), "serial:SERIAL", or "only" for the single disk
-// that is not the boot medium. medium is the boot medium's disk name ("" if
-// none); it is never returned.
+// that is not the boot medium and may be written (a refused disk, mounted or
+// the running system's, does not count). medium is the boot medium's disk
+// name ("" if none); it is never returned, nor is a disk marked BootMedium.
 func ResolveTarget(spec string, disks []Disk, medium string) (Disk, error) {
-	var others []Disk
+	var others, usable []Disk
 	for _, d := range disks {
-		if d.Name != medium {
-			others = append(others, d)
+		if d.Name == medium || d.BootMedium {
+			continue
+		}
+		others = append(others, d)
+		if d.Refusal == "" {
+			usable = append(usable, d)
 		}
 	}
 	list := func() string {
@@ -51,28 +62,35 @@ func ResolveTarget(spec string, disks []Disk, medium string) (Disk, error) {
 		}
 		var s []string
 		for _, d := range others {
+			if d.Refusal != "" {
+				s = append(s, d.String()+", refused: "+d.Refusal)
+				continue
+			}
 			s = append(s, d.String())
 		}
 		return strings.Join(s, "; ")
 	}
+	isMedium := func(d Disk) bool { return d.Name == medium || d.BootMedium }
 	spec = strings.TrimSpace(spec)
 	switch {
 	case spec == "":
 		return Disk{}, fmt.Errorf("rewind.target is not set; name the disk (e.g. rewind.target=nvme0n1, serial:SERIAL or only); disks here: %s: %w", list(), ErrTarget)
 	case spec == "only":
-		switch len(others) {
-		case 1:
-			return others[0], nil
-		case 0:
+		switch {
+		case len(usable) == 1:
+			return usable[0], nil
+		case len(others) == 0:
 			return Disk{}, fmt.Errorf("rewind.target=only: there is no disk besides the boot medium; is the disk's controller driver missing?: %w", ErrTarget)
+		case len(usable) == 0:
+			return Disk{}, fmt.Errorf("rewind.target=only: no disk besides the boot medium may be written: %s: %w", list(), ErrTarget)
 		default:
-			return Disk{}, fmt.Errorf("rewind.target=only: there are %d disks besides the boot medium, name one (rewind.target=NAME or serial:SERIAL): %s: %w", len(others), list(), ErrTarget)
+			return Disk{}, fmt.Errorf("rewind.target=only: there are %d disks besides the boot medium that may be written, name one (rewind.target=NAME or serial:SERIAL): %s: %w", len(usable), list(), ErrTarget)
 		}
 	case strings.HasPrefix(spec, "serial:"):
 		want := strings.TrimSpace(strings.TrimPrefix(spec, "serial:"))
 		for _, d := range disks {
 			if want != "" && d.Serial == want {
-				if d.Name == medium {
+				if isMedium(d) {
 					return Disk{}, fmt.Errorf("rewind.target=%s is the boot medium %s, which is never written: %w", spec, d, ErrTarget)
 				}
 				return d, nil
@@ -83,7 +101,7 @@ func ResolveTarget(spec string, disks []Disk, medium string) (Disk, error) {
 		name := strings.TrimPrefix(spec, "/dev/")
 		for _, d := range disks {
 			if d.Name == name {
-				if d.Name == medium {
+				if isMedium(d) {
 					return Disk{}, fmt.Errorf("rewind.target=%s is the boot medium %s, which is never written: %w", spec, d, ErrTarget)
 				}
 				return d, nil

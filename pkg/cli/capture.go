@@ -4,7 +4,7 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -61,9 +61,8 @@ func newCaptureCommand(o OS) *cobra.Command {
 
 // captureJSON is the result line of capture --json.
 type captureJSON struct {
-	Type      string   `json:"type"` // "result"
-	OK        bool     `json:"ok"`
-	Image     string   `json:"image"`
+	result
+	Image     string   `json:"image,omitempty"`
 	Machine   string   `json:"machine"`
 	ReadBytes int64    `json:"read_bytes"`
 	NewBytes  int64    `json:"new_bytes"`
@@ -74,13 +73,37 @@ type captureJSON struct {
 
 func runCapture(ctx context.Context, opt captureOptions, o OS) (err error) {
 	start := time.Now()
+	out := captureJSON{Machine: opt.Machine}
+	if opt.JSON {
+		defer func() { printResult(o.Stdout, &out, err) }()
+	}
+	var devs []*disk.Device
+	defer func() {
+		for _, d := range devs {
+			d.Close()
+		}
+	}()
+	var forced []string
+	for _, p := range opt.Disks {
+		warn, err := checkCapturable(p, opt.Force)
+		if errors.Is(err, disk.ErrInUse) {
+			return fmt.Errorf("capture refused: %w", err)
+		}
+		if err != nil {
+			return err
+		}
+		if warn != "" {
+			fmt.Fprintf(o.Stderr, "rewind: warning: %s\n", warn)
+			forced = append(forced, warn)
+		}
+	}
 	var srcs []capture.Source
 	for _, p := range opt.Disks {
 		d, err := disk.Open(p)
 		if err != nil {
 			return err
 		}
-		defer d.Close()
+		devs = append(devs, d)
 		srcs = append(srcs, d)
 	}
 	r, pr, done, err := openWithProgress(ctx, opt.repoOptions, o, opt.JSON)
@@ -88,11 +111,11 @@ func runCapture(ctx context.Context, opt captureOptions, o OS) (err error) {
 		return err
 	}
 	defer done()
-	var result captureJSON
 	if opt.Report {
 		// Runs before done closes the repository.
 		defer func() {
-			saveReport(ctx, r, o, "capture", opt.Machine, start, err, result.Image, opt.Disks, result)
+			out.OK = err == nil
+			saveReport(ctx, r, o, "capture", opt.Machine, start, err, out.Image, opt.Disks, out)
 		}()
 	}
 	host, _ := os.Hostname()
@@ -104,16 +127,30 @@ func runCapture(ctx context.Context, opt captureOptions, o OS) (err error) {
 		return err
 	}
 	id := res.Snapshot.ID()
-	result = captureJSON{Type: "result", OK: true, Image: id.String(), Machine: opt.Machine,
-		ReadBytes: res.Stats.ReadBytes, NewBytes: res.Stats.NewBytes, NewChunks: res.Stats.NewChunks,
-		Seconds: res.Duration.Seconds(), Warnings: res.Warnings}
+	out.Image, out.ReadBytes, out.NewBytes, out.NewChunks = id.String(), res.Stats.ReadBytes, res.Stats.NewBytes, res.Stats.NewChunks
+	out.Seconds, out.Warnings = res.Duration.Seconds(), append(forced, res.Warnings...)
 	if opt.JSON {
-		b, _ := json.Marshal(result)
-		fmt.Fprintf(o.Stdout, "%s\n", b)
 		return nil
 	}
 	fmt.Fprintf(o.Stdout, "image %s of %s: %d disks, %s read, %s new in the repository (%d chunks), %s\n",
 		repo.ShortID(id), opt.Machine, len(srcs), human.Bytes(res.Stats.ReadBytes), human.Bytes(res.Stats.NewBytes),
 		res.Stats.NewChunks, res.Duration.Round(100e6))
 	return nil
+}
+
+// checkCapturable decides whether the disk at path may be imaged now: not
+// while it, a partition of it or a device built on it is mounted or in use
+// as swap, because an image of a filesystem in use is inconsistent. With
+// force it may, and warn says what the image is worth. inspect asks it too.
+func checkCapturable(path string, force bool) (warn string, err error) {
+	err = disk.CheckCapturable(path)
+	switch {
+	case err == nil:
+		return "", nil
+	case !errors.Is(err, disk.ErrInUse):
+		return "", err
+	case force:
+		return fmt.Sprintf("%v; imaging it anyway (--force): the image of a filesystem in use may not be consistent", err), nil
+	}
+	return "", fmt.Errorf("%w; an image of a filesystem in use is not consistent: boot this machine from the rewind stick or PXE and capture from there, or give --force to image it anyway", err)
 }

@@ -4,7 +4,7 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -24,14 +24,20 @@ type inspectOptions struct {
 	Force bool
 }
 
-// inspectReport is what inspect prints with --json.
+// inspectReport is what inspect prints with --json, as its result line.
 type inspectReport struct {
+	result
 	Disk       string             `json:"disk"`
 	Layout     *disk.Layout       `json:"layout"`
 	Partitions []inspectPartition `json:"partitions"`
 	// Imaged is the number of bytes a capture would read: the used
 	// extents of every mapped partition and the whole of the others.
 	Imaged int64 `json:"imaged"`
+	// CaptureRefused is why a capture of this disk would be refused now
+	// (it is in use, a partition lies beyond its end); "" if it would run.
+	CaptureRefused string `json:"capture_refused,omitempty"`
+	// CaptureWarning is what a capture with --force would warn about.
+	CaptureWarning string `json:"capture_warning,omitempty"`
 }
 
 // inspectPartition is one partition and what would be imaged of it.
@@ -69,7 +75,11 @@ func newInspectCommand(o OS) *cobra.Command {
 }
 
 // runInspect reads opts.Disk's layout and maps each partition.
-func runInspect(ctx context.Context, opts inspectOptions, w io.Writer) error {
+func runInspect(ctx context.Context, opts inspectOptions, w io.Writer) (err error) {
+	rep := inspectReport{Disk: opts.Disk, Partitions: []inspectPartition{}}
+	if opts.JSON {
+		defer func() { printResult(w, &rep, err) }()
+	}
 	dev, err := disk.Open(opts.Disk)
 	if err != nil {
 		return fmt.Errorf("inspect: %w", err)
@@ -79,7 +89,15 @@ func runInspect(ctx context.Context, opts inspectOptions, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("inspect: reading the partition table of %s: %w", opts.Disk, err)
 	}
-	rep := inspectReport{Disk: dev.String(), Layout: l, Partitions: []inspectPartition{}}
+	rep.Disk, rep.Layout = dev.String(), l
+	warn, err := checkCapturable(opts.Disk, opts.Force)
+	if err != nil && !errors.Is(err, disk.ErrInUse) {
+		return fmt.Errorf("inspect: %w", err)
+	}
+	if err != nil {
+		rep.CaptureRefused = oneLine(err.Error())
+	}
+	rep.CaptureWarning = warn
 	parts := l.Partitions
 	if l.Type == disk.TypeNone {
 		// A filesystem on the whole disk (a "superfloppy"), or nothing.
@@ -92,6 +110,9 @@ func runInspect(ctx context.Context, opts inspectOptions, w io.Writer) error {
 		case p.Start < 0 || p.Size <= 0 || p.End() > dev.Size():
 			ip.Error = fmt.Sprintf("partition %d (%d bytes at %d) does not fit on the disk of %d bytes", p.Index, p.Size, p.Start, dev.Size())
 			rep.Imaged += max(0, min(p.Size, dev.Size()-p.Start))
+			if p.Size > 0 && rep.CaptureRefused == "" {
+				rep.CaptureRefused = fmt.Sprintf("partition %d lies beyond the disk's end", p.Index)
+			}
 		default:
 			m, err := blockmap.Read(ctx, io.NewSectionReader(dev, p.Start, p.Size), p.Size, blockmap.Options{Force: opts.Force})
 			if err != nil {
@@ -108,9 +129,7 @@ func runInspect(ctx context.Context, opts inspectOptions, w io.Writer) error {
 		rep.Partitions = append(rep.Partitions, ip)
 	}
 	if opts.JSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return nil
 	}
 	return printInspect(w, rep)
 }
@@ -171,6 +190,13 @@ func printInspect(w io.Writer, rep inspectReport) error {
 	}
 	if len(notes) > 0 {
 		fmt.Fprintf(w, "\n%s\n", strings.Join(notes, "\n"))
+	}
+	if rep.CaptureRefused != "" {
+		_, err := fmt.Fprintf(w, "\nA capture of this disk would be refused: %s\n", rep.CaptureRefused)
+		return err
+	}
+	if rep.CaptureWarning != "" {
+		fmt.Fprintf(w, "\nwarning: %s\n", rep.CaptureWarning)
 	}
 	_, err := fmt.Fprintf(w, "\nA capture would read %s of this %s disk.\n", human.Bytes(rep.Imaged), human.Bytes(l.Size))
 	return err

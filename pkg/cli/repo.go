@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -111,17 +113,49 @@ func readPassword(opt repoOptions, o OS, where string) (string, error) {
 		path = o.getenv(passwordEnv)
 	}
 	if path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return "", fmt.Errorf("reading the password file: %w", err)
-		}
-		pw := strings.TrimRight(string(b), "\r\n")
-		if pw == "" {
-			return "", fmt.Errorf("the password file %s is empty", path)
-		}
-		return pw, nil
+		return readPasswordFile(path, o)
 	}
 	return promptPassword(o, where)
+}
+
+// maxPasswordFile is the largest password file read: a password is a line,
+// and a bigger file is the wrong file.
+const maxPasswordFile = 4 << 10
+
+// readPasswordFile reads a password from the file at path, without the line
+// end. Like ssh with a key, it warns on o.Stderr when the
+// file may be read by group or others.
+func readPasswordFile(path string, o OS) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("reading the password file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("reading the password file: %w", err)
+	}
+	// A pipe (--password-file <(pass show nas)) has no size nor a mode
+	// worth a warning; the read below is bounded all the same.
+	regular := fi.Mode().IsRegular()
+	if regular && fi.Size() > maxPasswordFile {
+		return "", fmt.Errorf("the password file %s holds %d bytes, more than a password (at most %d): is it the right file?", path, fi.Size(), maxPasswordFile)
+	}
+	if perm := fi.Mode().Perm(); regular && perm&0o077 != 0 && runtime.GOOS != "windows" {
+		fmt.Fprintf(o.Stderr, "rewind: warning: the password file %s may be read by other users (mode %04o); make it private: chmod 600 %s\n", path, perm, path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxPasswordFile+1))
+	if err != nil {
+		return "", fmt.Errorf("reading the password file: %w", err)
+	}
+	if len(b) > maxPasswordFile {
+		return "", fmt.Errorf("the password file %s holds more than %d bytes, more than a password: is it the right file?", path, maxPasswordFile)
+	}
+	pw := strings.TrimRight(string(b), "\r\n")
+	if pw == "" {
+		return "", fmt.Errorf("the password file %s is empty", path)
+	}
+	return pw, nil
 }
 
 // promptPassword asks on the controlling terminal, without echo, when

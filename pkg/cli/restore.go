@@ -5,7 +5,6 @@ package cli
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -71,9 +70,7 @@ func newRestoreCommand(o OS) *cobra.Command {
 
 // restoreJSON is the result line of restore --json.
 type restoreJSON struct {
-	Type     string   `json:"type"` // "result"
-	OK       bool     `json:"ok"`
-	Error    string   `json:"error,omitempty"`
+	result
 	Image    string   `json:"image,omitempty"`
 	Machine  string   `json:"machine"`
 	Targets  []string `json:"targets"`
@@ -86,16 +83,9 @@ type restoreJSON struct {
 
 func runRestore(ctx context.Context, opt restoreOptions, o OS) (err error) {
 	start := time.Now()
-	res := restoreJSON{Type: "result", Machine: opt.Machine, Targets: opt.Targets}
+	res := restoreJSON{Machine: opt.Machine, Targets: opt.Targets}
 	if opt.JSON {
-		defer func() {
-			res.OK = err == nil
-			if err != nil {
-				res.Error = oneLine(err.Error())
-			}
-			b, _ := json.Marshal(res)
-			fmt.Fprintf(o.Stdout, "%s\n", b)
-		}()
+		defer func() { printResult(o.Stdout, &res, err) }()
 	}
 	// The targets are checked before the repository is even opened.
 	for _, t := range opt.Targets {
@@ -124,20 +114,26 @@ func runRestore(ctx context.Context, opt restoreOptions, o OS) (err error) {
 		return fmt.Errorf("image %s of %s has %d disks, but %d targets were given", repo.ShortID(snap.ID()), opt.Machine, len(snap.Image.Disks), len(opt.Targets))
 	}
 
+	var devs []*disk.Device
+	defer func() {
+		for _, d := range devs {
+			d.Close()
+		}
+	}()
 	var targets []restore.Target
 	for i, path := range opt.Targets {
 		d, err := disk.OpenWrite(path)
 		if err != nil {
 			return err
 		}
-		defer d.Close()
+		devs = append(devs, d)
+		targets = append(targets, d)
 		src := snap.Image.Disks[i]
 		if !opt.Yes {
 			if err := confirm(o, pr, d, src, snap); err != nil {
 				return err
 			}
 		}
-		targets = append(targets, d)
 	}
 	sum, err := restore.Restore(ctx, r, snap, targets, restore.Options{NoVerify: opt.NoVerify, ZeroUnused: opt.ZeroUnused, Progress: pr.t})
 	if sum != nil {

@@ -47,13 +47,19 @@ func newVerifyCommand(o OS) *cobra.Command {
 }
 
 func runVerify(ctx context.Context, opt verifyOptions, o OS) error {
+	var devs []*disk.Device
+	defer func() {
+		for _, d := range devs {
+			d.Close()
+		}
+	}()
 	var srcs []restore.Source
 	for _, p := range opt.Disks {
 		d, err := disk.Open(p)
 		if err != nil {
 			return err
 		}
-		defer d.Close()
+		devs = append(devs, d)
 		srcs = append(srcs, d)
 	}
 	r, pr, done, err := openWithProgress(ctx, opt.repoOptions, o, false)

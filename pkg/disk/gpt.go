@@ -216,6 +216,7 @@ func readGPT(r io.ReaderAt, size int64, ss int, m mbrSector) (*Layout, error) {
 	}
 	l.Partitions = parts
 	l.Warnings = append(l.Warnings, warns...)
+	l.Warnings = append(l.Warnings, overlapWarnings(parts, ss)...)
 	return l, nil
 }
 

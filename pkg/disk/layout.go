@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 )
 
 // Errors returned (wrapped) by this package; test with errors.Is.
@@ -44,6 +45,13 @@ var (
 	ErrSectorSize = errors.New("sector size differs")
 	// ErrRefused: CheckWritable refuses the disk; the message says why.
 	ErrRefused = errors.New("refusing to write")
+	// ErrBootMedium: the disk is the one the boot environment or the running
+	// system started from (with ErrRefused from CheckWritable).
+	ErrBootMedium = errors.New("the disk the system runs from")
+	// ErrInUse: the disk, a partition of it or a device built on it is
+	// mounted or in use as swap (with ErrRefused from CheckWritable; alone
+	// from CheckCapturable).
+	ErrInUse = errors.New("disk in use")
 )
 
 // Table types in Layout.Type.
@@ -222,4 +230,44 @@ func (l *Layout) firstStart() int64 {
 		}
 	}
 	return first
+}
+
+// maxOverlapWarnings bounds the warnings a table of many overlapping
+// entries gives.
+const maxOverlapWarnings = 8
+
+// overlapWarnings says which partitions share sectors. A table like that
+// is unusual (a hand edit, a tool's bug, a recovery) but not refused: the
+// capture images each partition whole and the restore puts the table back
+// exactly as it was; the technician should know, and check it. The MBR's
+// extended container, which holds its logical partitions, is left out.
+func overlapWarnings(parts []Partition, ss int) []string {
+	var ps []Partition
+	for _, p := range parts {
+		if !p.Extended && p.Size > 0 {
+			ps = append(ps, p)
+		}
+	}
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Start < ps[j].Start })
+	var warns []string
+	more := 0
+	for i, a := range ps {
+		for _, b := range ps[i+1:] {
+			if b.Start >= a.End() {
+				break // sorted by start: no later one reaches back into a
+			}
+			if len(warns) == maxOverlapWarnings {
+				more++
+				continue
+			}
+			lo, hi := b.Start, min(a.End(), b.End())
+			x, y := min(a.Index, b.Index), max(a.Index, b.Index)
+			warns = append(warns, fmt.Sprintf("partitions %d and %d overlap (sectors %d..%d, %d bytes); they are imaged and restored exactly as the table says, but check the table with a partitioning tool (sfdisk -V, gdisk's verify)",
+				x, y, lo/int64(ss), hi/int64(ss)-1, hi-lo))
+		}
+	}
+	if more > 0 {
+		warns = append(warns, fmt.Sprintf("%d more pairs of partitions overlap", more))
+	}
+	return warns
 }

@@ -141,6 +141,7 @@ func readMBR(r io.ReaderAt, size int64, ss int, m mbrSector) (*Layout, error) {
 			return nil, err
 		}
 	}
+	l.Warnings = append(l.Warnings, overlapWarnings(l.Partitions, ss)...)
 	return l, nil
 }
 

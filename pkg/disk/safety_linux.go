@@ -4,6 +4,7 @@ package disk
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,6 +22,16 @@ import (
 // the boot environment started from (the USB stick); they are refused too.
 func CheckWritable(path string, bootMedia ...string) error {
 	return Host{BootMedia: bootMedia}.CheckWritable(path)
+}
+
+// CheckCapturable returns nil if the disk or image file at path may be
+// imaged now, else an error wrapping ErrInUse whose message names the
+// device and how it is in use: it, a partition of it or a device built on
+// it is mounted or in use as swap (or, for an image file, the loop device
+// it backs is). An image of a filesystem in use is inconsistent. capture
+// refuses such a disk and inspect says it would.
+func CheckCapturable(path string) error {
+	return Host{}.CheckCapturable(path)
 }
 
 // ListDisks lists the machine's whole disks (see Host.ListDisks).
@@ -41,8 +52,8 @@ func (h Host) CheckWritable(path string) error {
 		return fmt.Errorf("checking %s before writing: %w", path, err)
 	}
 	if fi.Mode().IsRegular() {
-		if why := h.imageFileRefusal(fi); why != "" {
-			return fmt.Errorf("%w to %s: %s", ErrRefused, path, why)
+		if err := h.imageFileRefusal(fi); err != nil {
+			return fmt.Errorf("%w to %s: %w", ErrRefused, path, err)
 		}
 		return nil
 	}
@@ -56,50 +67,89 @@ func (h Host) CheckWritable(path string) error {
 	if name == "" {
 		return fmt.Errorf("%w to %s: the kernel does not list it under %s; is the disk still attached?", ErrRefused, path, h.sys("dev", "block"))
 	}
-	if why := h.diskRefusal(name); why != "" {
-		return fmt.Errorf("%w to %s: %s", ErrRefused, path, why)
+	if err := h.diskRefusal(name); err != nil {
+		return fmt.Errorf("%w to %s: %w", ErrRefused, path, err)
 	}
 	return nil
 }
 
+// CheckCapturable is the package's CheckCapturable, reading the system
+// state from h.
+func (h Host) CheckCapturable(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("checking %s before reading: %w", path, err)
+	}
+	if fi.Mode().IsRegular() {
+		if err := h.imageFileRefusal(fi); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		return nil
+	}
+	name := ""
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && fi.Mode()&os.ModeDevice != 0 {
+		name = h.kernelName(uint64(st.Rdev))
+	}
+	if name == "" {
+		return nil // not a block device the kernel lists: nothing can have it mounted
+	}
+	return h.busyReason(name) // it names the device
+}
+
+// refusal is why a disk must not be written: a sentence for the technician,
+// and the sentinels (ErrBootMedium, ErrInUse) it is a case of, for
+// errors.Is.
+type refusal struct {
+	msg   string
+	kinds []error
+}
+
+func (r *refusal) Error() string   { return r.msg }
+func (r *refusal) Unwrap() []error { return r.kinds }
+
+func refused(kinds []error, format string, args ...any) error {
+	return &refusal{msg: fmt.Sprintf(format, args...), kinds: kinds}
+}
+
 // diskRefusal returns why the block device with kernel name name must not be
-// written, or "".
-func (h Host) diskRefusal(name string) string {
+// written, or nil.
+func (h Host) diskRefusal(name string) error {
 	if exists(h.sys("class", "block", name, "partition")) {
 		parent := h.parentDisk(name)
 		if parent == "" {
-			return fmt.Sprintf("%s is a partition, not a whole disk; name the whole disk", name)
+			return refused(nil, "%s is a partition, not a whole disk; name the whole disk", name)
 		}
-		return fmt.Sprintf("%s is partition %s of disk /dev/%s, not a whole disk; name /dev/%s instead",
+		return refused(nil, "%s is partition %s of disk /dev/%s, not a whole disk; name /dev/%s instead",
 			name, readSys(h.sys("class", "block", name, "partition")), parent, parent)
 	}
 	if h.isBootMedium(name) {
-		return fmt.Sprintf("/dev/%s is the disk this boot environment was started from; choose another disk", name)
+		return refused([]error{ErrBootMedium}, "/dev/%s is the disk this boot environment was started from; choose another disk", name)
 	}
 	return h.busyReason(name)
 }
 
 // busyReason reports how the disk name, its partitions or a device stacked
-// on them is in use (root filesystem, mounted, swap), or "".
-func (h Host) busyReason(name string) string {
+// on them is in use (root filesystem, mounted, swap), or nil. The error
+// wraps ErrInUse, and ErrBootMedium for the running system's root disk.
+func (h Host) busyReason(name string) error {
 	family := h.family(name)
 	mounts, _ := h.mounts()
 	for _, m := range mounts {
 		if n, ok := family.match(m.devnum, m.source); ok && m.mountPoint == "/" {
-			return fmt.Sprintf("/dev/%s holds the running system's root filesystem%s; choose another disk", name, via(name, n))
+			return refused([]error{ErrBootMedium, ErrInUse}, "/dev/%s holds the running system's root filesystem%s; choose another disk", name, via(name, n))
 		}
 	}
 	for _, m := range mounts {
 		if n, ok := family.match(m.devnum, m.source); ok {
-			return fmt.Sprintf("/dev/%s is mounted at %s%s; unmount it first (umount %s)", name, m.mountPoint, via(name, n), m.mountPoint)
+			return refused([]error{ErrInUse}, "/dev/%s is mounted at %s%s; unmount it first (umount %s)", name, m.mountPoint, via(name, n), m.mountPoint)
 		}
 	}
 	for _, s := range h.swaps() {
 		if n, ok := family.match("", s); ok {
-			return fmt.Sprintf("/dev/%s is in use as swap%s; turn it off first (swapoff %s)", name, via(name, n), s)
+			return refused([]error{ErrInUse}, "/dev/%s is in use as swap%s; turn it off first (swapoff %s)", name, via(name, n), s)
 		}
 	}
-	return ""
+	return nil
 }
 
 // via names the member of a disk's family a mount or swap is on, if not
@@ -134,7 +184,7 @@ func (h Host) isBootMedium(name string) bool {
 }
 
 // imageFileRefusal refuses an image file that backs a busy loop device.
-func (h Host) imageFileRefusal(fi os.FileInfo) string {
+func (h Host) imageFileRefusal(fi os.FileInfo) error {
 	loops, _ := filepath.Glob(h.sys("block", "loop*"))
 	for _, dir := range loops {
 		loop := filepath.Base(dir)
@@ -146,11 +196,11 @@ func (h Host) imageFileRefusal(fi os.FileInfo) string {
 		if err != nil || !os.SameFile(fi, bfi) {
 			continue
 		}
-		if why := h.busyReason(loop); why != "" {
-			return fmt.Sprintf("it backs /dev/%s, and %s; then detach it (losetup -d /dev/%s)", loop, why, loop)
+		if err := h.busyReason(loop); err != nil {
+			return &refusal{msg: fmt.Sprintf("it backs /dev/%s, and %v; then detach it (losetup -d /dev/%s)", loop, err, loop), kinds: []error{err}}
 		}
 	}
-	return ""
+	return nil
 }
 
 // parentDisk returns the whole disk holding partition name, or "".
@@ -344,8 +394,10 @@ func (h Host) ListDisks() ([]DiskInfo, error) {
 			ReadOnly:  readSys(h.sys("block", n, "ro")) == "1",
 		}
 		d.Model, d.Serial = h.modelSerial(n)
-		d.Refusal = h.diskRefusal(n)
-		d.BootMedium = h.isBootMedium(n) || strings.Contains(d.Refusal, "root filesystem")
+		if err := h.diskRefusal(n); err != nil {
+			d.Refusal = err.Error()
+			d.BootMedium = errors.Is(err, ErrBootMedium)
+		}
 		out = append(out, d)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

@@ -93,6 +93,48 @@ func TestCheckWritableMountedLoop(t *testing.T) {
 	}
 }
 
+// TestCheckCapturableMounted: a disk whose filesystem is mounted cannot be
+// imaged consistently: CheckCapturable says so, through the device and
+// through the image file behind it, and no longer once it is unmounted.
+func TestCheckCapturableMounted(t *testing.T) {
+	testutil.NeedTool(t, "mkfs.ext4", "mount", "umount")
+	img := sparseFile(t, "fs.img", 16*mib)
+	dev := attachLoop(t, img)
+	run(t, "", "mkfs.ext4", "-q", "-F", dev)
+	if err := CheckCapturable(dev); err != nil {
+		t.Fatalf("CheckCapturable(%s, unmounted) = %v, want nil", dev, err)
+	}
+	dir, unmount := mountOn(t, dev)
+	for _, p := range []string{dev, img} {
+		err := CheckCapturable(p)
+		if !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), "is mounted at "+dir) || errors.Is(err, ErrRefused) {
+			t.Errorf("CheckCapturable(%s, mounted at %s) = %v, want ErrInUse naming the mount", p, dir, err)
+		}
+	}
+	unmount()
+	for _, p := range []string{dev, img} {
+		if err := CheckCapturable(p); err != nil {
+			t.Errorf("CheckCapturable(%s, unmounted again) = %v, want nil", p, err)
+		}
+	}
+}
+
+// TestCheckCapturableMountedPartition: a partition of a disk image mounted
+// through a loop device at its offset makes the image refused.
+func TestCheckCapturableMountedPartition(t *testing.T) {
+	testutil.NeedTool(t, "sfdisk", "mkfs.ext4", "mount", "umount")
+	img := sfdiskImage(t, 32*mib, "label: gpt\nstart=2048, size=40960, type=linux\n")
+	part := attachLoop(t, img, "-o", "1048576", "--sizelimit", "20971520")
+	run(t, "", "mkfs.ext4", "-q", "-F", part)
+	if err := CheckCapturable(img); err != nil {
+		t.Fatalf("CheckCapturable(%s, partition unmounted) = %v, want nil", img, err)
+	}
+	dir, _ := mountOn(t, part)
+	if err := CheckCapturable(img); !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), "it backs "+part) || !strings.Contains(err.Error(), dir) {
+		t.Errorf("CheckCapturable(%s, partition mounted at %s) = %v, want ErrInUse naming %s and the mount", img, dir, err, part)
+	}
+}
+
 func TestCheckWritableSwap(t *testing.T) {
 	testutil.NeedTool(t, "mkswap", "swapon", "swapoff")
 	img := sparseFile(t, "swap.img", 8*mib)
@@ -205,6 +247,7 @@ func fakeHost(t *testing.T) Host {
 	disk("sdc", 8, 32, "sdc1", "sdc2")
 	disk("sdd", 8, 48, "sdd1", "sdd2")
 	disk("sde", 8, 64, "sde1")
+	disk("sdf", 8, 80, "sdf1")
 	write(filepath.Join(sys, "block", "sde", "removable"), "1")
 	disk("dm-0", 254, 3)
 	write(filepath.Join(sys, "block", "sdb", "sdb1", "holders", "dm-0"), "")
@@ -216,6 +259,7 @@ func fakeHost(t *testing.T) Host {
 		`22 27 0:21 / /proc rw,relatime - proc proc rw`,
 		`27 1 8:50 / / rw,relatime - ext4 /dev/sdd2 rw`,
 		`28 27 254:3 / /home\040dir rw,relatime - ext4 /dev/mapper/vg-home rw`,
+		`29 27 8:81 / /srv/root\040filesystem rw,relatime - ext4 /dev/sdf1 rw`,
 	}, "\n"))
 	write(filepath.Join(proc, "swaps"), "Filename\tType\tSize\tUsed\tPriority\n/dev/sdc2   partition\t1024\t0\t-2")
 	return Host{SysRoot: sys, ProcRoot: proc, BootMedia: []string{"/dev/sde1"}}
@@ -224,19 +268,28 @@ func fakeHost(t *testing.T) Host {
 func TestDiskRefusalFakeSysfs(t *testing.T) {
 	h := fakeHost(t)
 	for _, tc := range []struct {
-		name string
-		want string
+		name        string
+		want        string
+		boot, inUse bool // errors.Is ErrBootMedium, ErrInUse
 	}{
-		{"sda", ""},
-		{"sda1", "sda1 is partition 1 of disk /dev/sda, not a whole disk; name /dev/sda instead"},
-		{"sdc2", "sdc2 is partition 2 of disk /dev/sdc, not a whole disk; name /dev/sdc instead"},
-		{"sdb", "/dev/sdb is mounted at /home dir (through /dev/dm-0); unmount it first (umount /home dir)"},
-		{"sdc", "/dev/sdc is in use as swap (through /dev/sdc2); turn it off first (swapoff /dev/sdc2)"},
-		{"sdd", "/dev/sdd holds the running system's root filesystem (through /dev/sdd2); choose another disk"},
-		{"sde", "/dev/sde is the disk this boot environment was started from; choose another disk"},
+		{"sda", "", false, false},
+		{"sda1", "sda1 is partition 1 of disk /dev/sda, not a whole disk; name /dev/sda instead", false, false},
+		{"sdc2", "sdc2 is partition 2 of disk /dev/sdc, not a whole disk; name /dev/sdc instead", false, false},
+		{"sdb", "/dev/sdb is mounted at /home dir (through /dev/dm-0); unmount it first (umount /home dir)", false, true},
+		{"sdc", "/dev/sdc is in use as swap (through /dev/sdc2); turn it off first (swapoff /dev/sdc2)", false, true},
+		{"sdd", "/dev/sdd holds the running system's root filesystem (through /dev/sdd2); choose another disk", true, true},
+		{"sde", "/dev/sde is the disk this boot environment was started from; choose another disk", true, false},
+		// Mounted where the words "root filesystem" appear: not the system's disk.
+		{"sdf", "/dev/sdf is mounted at /srv/root filesystem (through /dev/sdf1); unmount it first (umount /srv/root filesystem)", false, true},
 	} {
-		if got := h.diskRefusal(tc.name); got != tc.want {
-			t.Errorf("diskRefusal(%s) = %q, want %q", tc.name, got, tc.want)
+		err := h.diskRefusal(tc.name)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if got != tc.want || errors.Is(err, ErrBootMedium) != tc.boot || errors.Is(err, ErrInUse) != tc.inUse {
+			t.Errorf("diskRefusal(%s) = %q, boot medium %v, in use %v; want %q, %v, %v",
+				tc.name, got, errors.Is(err, ErrBootMedium), errors.Is(err, ErrInUse), tc.want, tc.boot, tc.inUse)
 		}
 	}
 }
@@ -264,6 +317,7 @@ func TestListDisksFakeSysfs(t *testing.T) {
 		{"sdc", 1 * mib, "Fake sdc", false, false, true},
 		{"sdd", 1 * mib, "Fake sdd", false, true, true},
 		{"sde", 1 * mib, "Fake sde", true, true, true},
+		{"sdf", 1 * mib, "Fake sdf", false, false, true},
 	}
 	if diff := cmp.Diff(want, rows); diff != "" {
 		t.Errorf("ListDisks(fake sysfs) (-want +got):\n%s", diff)

@@ -35,6 +35,19 @@ func CheckWritable(path string, bootMedia ...string) error {
 // ListDisks is not available on this system.
 func ListDisks(bootMedia ...string) ([]DiskInfo, error) { return nil, errUnsupported }
 
+// CheckCapturable allows disk image files; on this system it cannot check
+// block devices and refuses them.
+func CheckCapturable(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("checking %s before reading: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s: %w", path, errUnsupported)
+	}
+	return nil
+}
+
 // CheckWritable allows disk image files only.
 func (h Host) CheckWritable(path string) error {
 	fi, err := os.Stat(path)

@@ -170,7 +170,7 @@ const (
 
 // explain turns session setup and tree connect failures into sentences.
 func explain(err error, cfg Config) error {
-	user := cfg.User
+	user := cfg.userName()
 	if user == "" {
 		user = "(no user)"
 	}

@@ -5,6 +5,7 @@ package smb
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -36,7 +37,10 @@ type Config struct {
 
 // ParseURL reads smb://[domain;][user@]host[:port]/share[/path]. A password
 // in the URL is refused: it would end up in shell history, process lists and
-// logs.
+// logs. So is one hidden by percent-encoding (root%3Asecret), and a user
+// name still percent-encoded after decoding (root%253Asecret), which could
+// hide one too. Errors name the URL with nothing of its user part but the
+// user name.
 func ParseURL(s string) (Config, error) {
 	u, err := url.Parse(s)
 	if err != nil {
@@ -46,19 +50,32 @@ func ParseURL(s string) (Config, error) {
 	if u.Scheme != "smb" {
 		return Config{}, store.Permanent(fmt.Errorf("repository URL %q: scheme %q is not smb; the form is smb://[user@]host[:port]/share[/path]", redact(u), u.Scheme))
 	}
-	if _, has := u.User.Password(); has {
-		return Config{}, store.Permanent(fmt.Errorf("repository URL %q holds a password; remove it and use --password-file FILE or the prompt", redact(u)))
+	if u.Opaque != "" {
+		return Config{}, store.Permanent(fmt.Errorf("repository URL is not valid: it needs // after smb:; the form is smb://[user@]host[:port]/share[/path]"))
 	}
 	c := Config{Port: 445}
 	if u.User != nil {
-		c.User = u.User.Username()
+		name, hidden := userName(u.User)
+		switch hidden {
+		case userPassword:
+			return Config{}, store.Permanent(fmt.Errorf("repository URL %q holds a password after the user name; remove it and use --password-file FILE or the prompt", redact(u)))
+		case userEncoded:
+			return Config{}, store.Permanent(fmt.Errorf("repository URL %q: its user name is percent-encoded twice, which can hide a password; write the user name plainly, and give the password with --password-file FILE or the prompt", redact(u)))
+		}
+		c.User = name
 		if d, usr, ok := strings.Cut(c.User, ";"); ok {
 			c.Domain, c.User = d, usr
 		}
 	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return Config{}, store.Permanent(fmt.Errorf("repository URL %q has a ?query or #fragment, which rewind does not use; remove it", redact(u)))
+	}
 	c.Host = u.Hostname()
 	if c.Host == "" {
 		return Config{}, store.Permanent(fmt.Errorf("repository URL %q names no host", redact(u)))
+	}
+	if _, err := netip.ParseAddr(c.Host); strings.Contains(c.Host, ":") && err != nil {
+		return Config{}, store.Permanent(fmt.Errorf("repository URL %q: host %q is neither a name nor an address; write an IPv6 address in brackets, smb://[fd00::5]/share", redact(u), c.Host))
 	}
 	if p := u.Port(); p != "" {
 		n, err := strconv.Atoi(p)
@@ -81,16 +98,61 @@ func ParseURL(s string) (Config, error) {
 	return c, nil
 }
 
-// String returns the configuration as a URL, without the password.
+// What a URL's user part hides, as userName finds it.
+const (
+	userPlain    = iota // a user name only
+	userPassword        // a password after a ':', plain or percent-encoded
+	userEncoded         // percent-escapes left after decoding: maybe a password
+)
+
+// userName returns the user name of a URL's user part (decoded, without
+// anything after a ':') and what else the part holds. url.Parse decodes the
+// user part once, so root%3Asecret arrives as "root:secret".
+func userName(ui *url.Userinfo) (string, int) {
+	name := ui.Username()
+	before, _, colon := strings.Cut(name, ":")
+	_, has := ui.Password()
+	switch {
+	case has || colon:
+		if hasEscape(before) {
+			return "", userPassword
+		}
+		return before, userPassword
+	case hasEscape(name):
+		return "", userEncoded
+	}
+	return name, userPlain
+}
+
+// hasEscape reports whether s holds a percent-escape (%XX).
+func hasEscape(s string) bool {
+	for i := 0; i+2 < len(s); i++ {
+		if s[i] == '%' && isHex(s[i+1]) && isHex(s[i+2]) {
+			return true
+		}
+	}
+	return false
+}
+
+func isHex(b byte) bool {
+	return '0' <= b && b <= '9' || 'a' <= b && b <= 'f' || 'A' <= b && b <= 'F'
+}
+
+// String returns the configuration as a URL, without the password, and
+// with nothing of the user field past a ':' (a Config made by hand could
+// hold one).
 func (c Config) String() string {
 	u := url.URL{Scheme: "smb", Host: c.Host, Path: "/" + c.Share}
-	if c.Port != 0 && c.Port != 445 {
+	switch {
+	case c.Port != 0 && c.Port != 445:
 		u.Host = net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
+	case strings.Contains(c.Host, ":"):
+		u.Host = "[" + c.Host + "]" // an IPv6 address
 	}
 	if c.Path != "" {
 		u.Path += "/" + c.Path
 	}
-	user := c.User
+	user := c.userName()
 	if c.Domain != "" {
 		user = c.Domain + ";" + user
 	}
@@ -100,10 +162,39 @@ func (c Config) String() string {
 	return u.String()
 }
 
+// userName is c.User up to a ':', for messages.
+func (c Config) userName() string {
+	name, _, _ := strings.Cut(c.User, ":")
+	return name
+}
+
+// Redact returns s, a repository URL or a folder, fit to print: of a URL's
+// user part only the user name is kept (nothing after a ':', plain or
+// percent-encoded), and its query and fragment are dropped. Of a URL that
+// does not parse only the scheme is kept.
+func Redact(s string) string {
+	if !strings.Contains(s, "://") {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		scheme, _, _ := strings.Cut(s, "://")
+		if scheme == "" || strings.Trim(scheme, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+			scheme = "?"
+		}
+		return scheme + "://(a URL that is not valid)"
+	}
+	return redact(u)
+}
+
+// redact returns u for a message: the user name but nothing else of the user
+// part, and no query or fragment.
 func redact(u *url.URL) string {
-	v := *u
-	if v.User != nil {
-		v.User = url.User(v.User.Username())
+	v := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}
+	if u.User != nil {
+		if name, _ := userName(u.User); name != "" {
+			v.User = url.User(name)
+		}
 	}
 	return v.String()
 }

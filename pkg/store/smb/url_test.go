@@ -4,6 +4,8 @@ package smb
 
 import (
 	"errors"
+	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -42,6 +44,19 @@ func TestParseURLRejects(t *testing.T) {
 		in, want string
 	}{
 		{"smb://tech:hunter2@nas/backup", "holds a password"},
+		{"smb://tech%3Ahunter2@nas/backup", "holds a password"},
+		{"smb://tech%3ahunter2@nas/backup", "holds a password"},
+		{"smb://OFFICE;tech%3Ahunter2@nas/backup", "holds a password"},
+		{"smb://OFFICE%3Btech%3Ahunter2@nas/backup", "holds a password"},
+		{"smb://%74ech%3Ahunter2@nas/backup", "holds a password"},
+		{"smb://tech%253Ahunter2@nas/backup", "percent-encoded twice"},
+		{"smb://tech%25253ahunter2@nas/backup", "percent-encoded twice"},
+		{"smb://tech%253Ahunter2:x@nas/backup", "holds a password"},
+		{"http://tech%3Ahunter2@nas/backup", `scheme "http" is not smb`},
+		{"smb://tech%3Ahunter2@nas:99999/s", "holds a password"},
+		{"smb:tech:hunter2@nas/backup", "needs //"},
+		{"smb://nas/backup?password=hunter2", "query"},
+		{"smb://nas/backup#hunter2", "fragment"},
 		{"http://nas/backup", `scheme "http" is not smb`},
 		{"nas/backup", "is not smb"},
 		{"smb://nas", "names no share"},
@@ -67,8 +82,39 @@ func TestParseURLRejects(t *testing.T) {
 	}
 }
 
+// TestURLErrorsKeepUserName: errors name the user, nothing more of the
+// user part.
+func TestURLErrorsKeepUserName(t *testing.T) {
+	for _, in := range []string{"smb://tech%3Ahunter2@nas/backup", "smb://OFFICE;tech:hunter2@nas:0/s"} {
+		_, err := ParseURL(in)
+		if err == nil || !strings.Contains(err.Error(), "tech@") {
+			t.Errorf("ParseURL(%q) = %v, want the user name tech in it", in, err)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"/mnt/usb/rewind", "/mnt/usb/rewind"},
+		{"smb://tech@nas/backup", "smb://tech@nas/backup"},
+		{"smb://tech:hunter2@nas/backup", "smb://tech@nas/backup"},
+		{"smb://tech%3Ahunter2@nas:1445/backup/x", "smb://tech@nas:1445/backup/x"},
+		{"smb://OFFICE;tech%3ahunter2@nas/backup", "smb://OFFICE;tech@nas/backup"},
+		{"smb://tech%253Ahunter2@nas/backup", "smb://nas/backup"},
+		{"smb://nas/backup?pw=hunter2#hunter2", "smb://nas/backup"},
+		{"smb://tech:hunter2@nas:bad port/backup", "smb://(a URL that is not valid)"},
+		{"1x;pw://nas", "?://(a URL that is not valid)"},
+		{"tech:hunter2@x://nas", "tech:"}, // an opaque URL: nothing after the scheme
+	} {
+		if got := Redact(tc.in); got != tc.want {
+			t.Errorf("Redact(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
 func FuzzParseURL(f *testing.F) {
-	for _, s := range []string{"smb://nas/backup", "smb://a;b@c:1/d/e", "smb://x:y@z/w", "smb://[::1]:445/s/p"} {
+	for _, s := range []string{"smb://nas/backup", "smb://a;b@c:1/d/e", "smb://x:y@z/w", "smb://[::1]:445/s/p",
+		"smb://root%3Apw@h/s", "smb://root%253Apw@h/s", "smb://a%3Bb@h/s"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -81,6 +127,68 @@ func FuzzParseURL(f *testing.F) {
 		}
 		if c.Password != "" {
 			t.Fatalf("ParseURL(%q) filled a password", s)
+		}
+		// What is accepted holds no password in any form, so that printing
+		// it (String, every error that names the share) prints none.
+		if strings.Contains(c.User, ":") || strings.Contains(c.Domain, ":") || hasEscape(c.User) || hasEscape(c.Domain) {
+			t.Fatalf("ParseURL(%q) accepted user %q domain %q, which may hide a password", s, c.User, c.Domain)
+		}
+		again, err := ParseURL(c.String())
+		if err != nil || !cmp.Equal(again, c) {
+			t.Fatalf("ParseURL(%q).String() = %q, which parses to %+v, %v; want %+v", s, c.String(), again, err, c)
+		}
+	})
+}
+
+// FuzzParseURLPassword hides a password in a URL's user part in the ways a
+// URL allows (a ':' plain, %3A or %3a, the whole part percent-encoded once
+// or twice, behind a domain) and checks that ParseURL refuses it without
+// repeating it.
+func FuzzParseURLPassword(f *testing.F) {
+	for how := range uint8(12) {
+		f.Add("root", "hunter2", how)
+	}
+	f.Add("OFFICE;tech", "p@ss:w/rd%41", uint8(3))
+	f.Fuzz(func(t *testing.T, user, secret string, how uint8) {
+		pw := "Pw-" + secret
+		if strings.Contains(user, "Pw-") {
+			return // the user name is printed, so it must not be the password
+		}
+		hex := "%%%02X"
+		if how&8 != 0 {
+			hex = "%%%02x"
+		}
+		enc := func(s string) string {
+			var b strings.Builder
+			for i := 0; i < len(s); i++ {
+				fmt.Fprintf(&b, hex, s[i])
+			}
+			return b.String()
+		}
+		var userinfo string
+		switch how % 6 {
+		case 0:
+			userinfo = url.UserPassword(user, pw).String()
+		case 1:
+			userinfo = enc(user) + "%3A" + enc(pw)
+		case 2:
+			userinfo = enc(user) + "%3a" + enc(pw)
+		case 3:
+			userinfo = enc(enc(user + ":" + pw))
+		case 4:
+			userinfo = "OFFICE;" + enc(user) + enc(":") + enc(pw)
+		case 5:
+			userinfo = enc(user + ":" + pw)
+		}
+		in := "smb://" + userinfo + "@nas:1445/share/folder"
+		c, err := ParseURL(in)
+		if err == nil {
+			t.Fatalf("ParseURL(%q) = %+v, accepted a URL holding a password", in, c)
+		}
+		for _, leak := range []string{pw, enc(pw), url.PathEscape(pw)} {
+			if strings.Contains(err.Error(), leak) {
+				t.Fatalf("ParseURL(%q) = %q, repeats the password", in, err)
+			}
 		}
 	})
 }
