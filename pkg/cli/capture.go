@@ -53,7 +53,7 @@ func newCaptureCommand(o OS) *cobra.Command {
 	opt.register(fs)
 	fs.StringVar(&opt.Machine, "machine", "", "the machine's `NAME` in the repository (required)")
 	fs.StringVar(&opt.Note, "note", "", "a `TEXT` kept with the image")
-	fs.BoolVar(&opt.Force, "force", false, "map filesystems that were not shut down cleanly instead of imaging them raw")
+	fs.BoolVar(&opt.Force, "force", false, "capture a disk that is mounted, and map filesystems that were not shut down cleanly instead of imaging them raw (the image may be inconsistent)")
 	fs.BoolVar(&opt.JSON, "json", false, "progress and result as JSON lines")
 	fs.BoolVar(&opt.Report, "report", false, "save a report of the outcome in the repository (reports/MACHINE/)")
 	return cmd
