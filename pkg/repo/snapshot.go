@@ -35,15 +35,18 @@ const SnapshotVersion = 1
 //
 // The bound comes from memory, not from disk sizes: every command must run
 // in 256 MiB (the boot environment runs from RAM). Each chunk an image
-// lists costs about 82 bytes of JSON ({"i":123456,"id":"<64 hex>"},) and 48
-// bytes once decoded, and decoding holds the file and the growing list at
-// once, so a 64 MiB file peaks near 64 + 2.25*40 MiB. 64 MiB holds some
-// 800,000 chunks: 780 GiB of used data at the default 1 MiB chunk size,
-// 48 GiB at the smallest (64 KiB). A full 16 TB disk would need 15 million
-// entries at 1 MiB (1.3 GB of JSON, 730 MB decoded) and 245 million at
-// 64 KiB: no manifest of that kind fits the boot environment's memory, so
-// such a disk is refused at capture rather than stored unrestorable.
-const MaxSnapshotSize = 64 << 20
+// lists costs about 85 bytes of JSON ({"i":123456,"id":"<64 hex>"},) and
+// 48 bytes decoded, and decoding holds the file, the list as it grows
+// (up to 2.25 times its final size while it is copied) and the garbage of
+// decoding at once: a 64 MiB manifest of 780,000 chunks measured 204 MiB
+// peak RSS with the collector held to 200 MiB, too close once a restore's
+// buffers and an SMB connection are added. 48 MiB holds about 590,000
+// chunks: 576 GiB of used data at the default 1 MiB chunk size, 36 GiB at
+// the smallest (64 KiB). A full 16 TB disk would need 15 million entries at
+// 1 MiB (1.3 GB of JSON, 730 MB decoded) and 245 million at 64 KiB: no
+// manifest of that form fits the boot environment's memory, so such an
+// image is refused when it is stored rather than stored unrestorable.
+const MaxSnapshotSize = 48 << 20
 
 // ErrSnapshotDamaged is wrapped by the errors of a snapshot that cannot be
 // used: too large, not matching its id, not parsing, or invalid.
