@@ -105,3 +105,49 @@ func TestRestoreDamagedLatest(t *testing.T) {
 		t.Errorf("the restored disk differs from the captured one")
 	}
 }
+
+// TestCorruptChunkAdvice: a restore that meets a corrupt chunk advises the
+// check that finds it: 'rewind check' reads no chunk content, so it must
+// say --read-data.
+func TestCorruptChunkAdvice(t *testing.T) {
+	dir := t.TempDir()
+	src := testutil.SampleDisk(t, 32<<20)
+	repoDir := filepath.Join(dir, "repo")
+	os.Mkdir(repoDir, 0o755)
+	if _, errs, code := runIn(t, "", "init", "--repo", repoDir); code != 0 {
+		t.Fatalf("init: %s", errs)
+	}
+	if _, errs, code := runIn(t, "", "capture", "--repo", repoDir, "--machine", "ws1", src); code != 0 {
+		t.Fatalf("capture: %s", errs)
+	}
+	files, err := filepath.Glob(filepath.Join(repoDir, "chunks", "*", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every stored chunk, so that whichever the restore reads first (the
+	// partition table's or a partition's) is corrupt.
+	var corrupted []string
+	for _, f := range files {
+		if fi, err := os.Stat(f); err == nil && fi.Size() > 64 {
+			b, _ := os.ReadFile(f)
+			b[len(b)-1] ^= 0xff
+			if err := os.WriteFile(f, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			corrupted = append(corrupted, filepath.Base(f))
+		}
+	}
+	if len(corrupted) == 0 {
+		t.Fatal("no chunk to corrupt")
+	}
+	blank := filepath.Join(dir, "blank.img")
+	testutil.SparseFile(t, blank, 32<<20)
+	_, errs, code := runIn(t, "", "restore", "--repo", repoDir, "--machine", "ws1", "--yes", blank)
+	if code == 0 || !strings.Contains(errs, "rewind check --read-data") {
+		t.Errorf("restore over a corrupt chunk = exit %d, %q; want advice to run 'rewind check --read-data'", code, errs)
+	}
+	// The advice is sound: --read-data finds them.
+	if out, _, code := runIn(t, "", "check", "--repo", repoDir, "--read-data"); code != 3 || !strings.Contains(out, corrupted[0]) {
+		t.Errorf("check --read-data = exit %d, %q; want exit 3 naming the corrupt chunk", code, out)
+	}
+}
