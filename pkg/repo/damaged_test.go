@@ -136,3 +136,47 @@ func TestPruneDryRunStaleLocks(t *testing.T) {
 		t.Errorf("Prune stale locks: dry run %d, run %d; want 4 and 4", dry.StaleLocks, run.StaleLocks)
 	}
 }
+
+// FuzzParseHead: any bytes give a head without panic; a head that claims to
+// know whose snapshot it is names a valid machine, a kind and a time; and
+// every prefix of a real snapshot that holds its leading fields gives them.
+func FuzzParseHead(f *testing.F) {
+	when := time.Date(2026, 11, 22, 2, 0, 5, 123e6, time.UTC)
+	s := Snapshot{Version: 1, Kind: KindImage, Machine: "robot-ws1", Time: when, Host: "h", Note: "weekly",
+		Image: &Image{ChunkSize: 1 << 20, Disks: []Disk{{Name: "sda", Size: 1 << 30, SectorSize: 512, Table: "gpt"}}}}
+	full, err := json.Marshal(&s)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(full)
+	f.Add(full[:60])
+	f.Add([]byte(`{"machine":"a","kind":"image","time":"2026-01-01T00:00:00Z","image":{}}`))
+	f.Add([]byte(`{"machine":"../x","kind":"image","time":"2026-01-01T00:00:00Z"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var h Head
+		parseHead(b, &h)
+		if h.Known() && (validMachine(h.Machine) != nil || h.Kind == "" || h.Time.IsZero()) {
+			t.Errorf("parseHead(%q) = %+v: known, but not a valid machine, kind and time", b, h)
+		}
+	})
+}
+
+// TestHeadOfPrefixes: a snapshot cut anywhere after its time still says
+// whose it is and when it was taken.
+func TestHeadOfPrefixes(t *testing.T) {
+	when := time.Date(2026, 11, 22, 2, 0, 5, 123e6, time.UTC)
+	s := Snapshot{Version: 1, Kind: KindImage, Machine: "robot-ws1", Time: when, Host: "h", Note: "weekly",
+		Image: &Image{ChunkSize: 1 << 20, Disks: []Disk{{Name: "sda", Size: 1 << 30, SectorSize: 512, Table: "gpt"}}}}
+	full, err := json.Marshal(&s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := strings.Index(string(full), `,"host"`)
+	for n := end; n <= len(full); n++ {
+		var h Head
+		parseHead(full[:n], &h)
+		if h.Machine != s.Machine || h.Kind != s.Kind || !h.Time.Equal(when) {
+			t.Errorf("parseHead(first %d bytes) = %s %s %v, want %s %s %v", n, h.Kind, h.Machine, h.Time, s.Kind, s.Machine, when)
+		}
+	}
+}
