@@ -12,11 +12,16 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/rewind-backup/rewind/pkg/boot"
 	"github.com/rewind-backup/rewind/pkg/cli"
 )
+
+// memoryLimit is the heap size at which the garbage collector works harder
+// to stay below, leaving room under 256 MiB for stacks and the runtime.
+const memoryLimit = 200 << 20
 
 func main() {
 	// As the boot environment's uinit (/bin/uinit, or "rewind boot"),
@@ -28,6 +33,13 @@ func main() {
 		err := boot.Uinit(context.Background(), os.Stdin, os.Stdout)
 		fmt.Fprintf(os.Stderr, "rewind: %v\n", err)
 		os.Exit(2)
+	}
+	// The boot environment runs from RAM: every command keeps to 256 MiB
+	// (a bound that the repository's limits are computed for, and that
+	// pkg/cli's TestMemoryBounded measures). Without a limit the collector
+	// lets the heap grow to twice what is live before it runs.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := cli.Run(ctx, os.Args[1:], cli.OS{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})

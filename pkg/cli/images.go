@@ -43,7 +43,8 @@ func newImagesCommand(o OS) *cobra.Command {
 	return cmd
 }
 
-// imageJSON is one image in `images --json`.
+// imageJSON is one image in `images --json`. A damaged image has only its
+// id, what its head says (time) and Damaged, the reason it cannot be used.
 type imageJSON struct {
 	ID        string    `json:"id"`
 	Time      time.Time `json:"time"`
@@ -52,7 +53,12 @@ type imageJSON struct {
 	UsedBytes int64     `json:"used_bytes"`
 	NewBytes  int64     `json:"new_bytes"`
 	Seconds   float64   `json:"seconds,omitempty"`
+	Damaged   string    `json:"damaged,omitempty"`
 }
+
+// unknownMachine is where listings put damaged snapshots whose machine
+// cannot be told; no machine name has parentheses.
+const unknownMachine = "(unknown)"
 
 func runImages(ctx context.Context, opt imagesOptions, o OS) error {
 	r, err := openRepo(ctx, opt.repoOptions, o, nil)
@@ -60,16 +66,21 @@ func runImages(ctx context.Context, opt imagesOptions, o OS) error {
 		return err
 	}
 	defer closeRepo(r)
-	snaps, err := r.Snapshots(ctx, func(id repo.ID, err error) {
-		fmt.Fprintf(o.Stderr, "rewind: %s (run 'rewind check')\n", oneLine(err.Error()))
-	})
-	if err != nil {
-		return err
-	}
+	// Only this machine's images are loaded, and those whose machine cannot
+	// be told (they may be its).
 	machines := map[string][]imageJSON{}
-	for _, s := range snaps {
-		if s.Kind != repo.KindImage || opt.Machine != "" && s.Machine != opt.Machine {
-			continue
+	damaged := 0
+	err = r.EachSnapshot(ctx, func(h *repo.Head) bool {
+		return !h.Known() || h.Kind == repo.KindImage && (opt.Machine == "" || h.Machine == opt.Machine)
+	}, func(h *repo.Head, s *repo.Snapshot, err error) error {
+		if err != nil {
+			damaged++
+			m := h.Machine
+			if !h.Known() {
+				m = unknownMachine
+			}
+			machines[m] = append(machines[m], imageJSON{ID: h.ID.String(), Time: h.Time, Note: h.Note, Damaged: oneLine(err.Error())})
+			return nil
 		}
 		j := imageJSON{ID: s.ID().String(), Time: s.Time, Note: s.Note, UsedBytes: s.Image.UsedBytes(), Seconds: time.Duration(s.Duration).Seconds()}
 		if s.Image.Stats != nil {
@@ -79,17 +90,31 @@ func runImages(ctx context.Context, opt imagesOptions, o OS) error {
 			j.Disks = append(j.Disks, fmt.Sprintf("%s %s %s", d.Name, human.Bytes(d.Size), d.Table))
 		}
 		machines[s.Machine] = append(machines[s.Machine], j)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if opt.Machine != "" && len(machines) == 0 {
 		return fmt.Errorf("machine %q has no images in %s", opt.Machine, r.Location())
 	}
-	if opt.JSON {
+	if err := printImages(o, r.Location(), machines, opt.JSON); err != nil {
+		return err
+	}
+	if damaged > 0 {
+		return fmt.Errorf("%d images are damaged (listed above) and cannot be restored: run 'rewind check' on %s: %w", damaged, r.Location(), ErrProblemsFound)
+	}
+	return nil
+}
+
+func printImages(o OS, location string, machines map[string][]imageJSON, asJSON bool) error {
+	if asJSON {
 		enc := json.NewEncoder(o.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(machines)
 	}
 	if len(machines) == 0 {
-		fmt.Fprintf(o.Stdout, "no images in %s\n", r.Location())
+		fmt.Fprintf(o.Stdout, "no images in %s\n", location)
 		return nil
 	}
 	names := make([]string, 0, len(machines))
@@ -105,9 +130,22 @@ func runImages(ctx context.Context, opt imagesOptions, o OS) error {
 		tw := tabwriter.NewWriter(o.Stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  ID\tTIME\tUSED\tNEW\tDISKS\tNOTE")
 		for _, j := range machines[m] {
+			if j.Damaged != "" {
+				fmt.Fprintf(tw, "  %s\t%s\tDAMAGED\t\t%s\t\n", j.ID[:8], when(j.Time), j.Damaged)
+				continue
+			}
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", j.ID[:8], j.Time.Local().Format("2006-01-02 15:04"), human.Bytes(j.UsedBytes), human.Bytes(j.NewBytes), strings.Join(j.Disks, "; "), j.Note)
 		}
 		tw.Flush()
 	}
 	return nil
+}
+
+// when formats a snapshot's time for listings; a damaged snapshot may have
+// none.
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "?"
+	}
+	return t.Local().Format("2006-01-02 15:04")
 }

@@ -40,7 +40,8 @@ func newSnapshotsCommand(o OS) *cobra.Command {
 	return cmd
 }
 
-// snapshotJSON is what --json prints per snapshot.
+// snapshotJSON is what --json prints per snapshot. A damaged snapshot has
+// what its head says and Damaged, the reason it cannot be used.
 type snapshotJSON struct {
 	ID        string    `json:"id"`
 	Kind      string    `json:"kind"`
@@ -50,6 +51,7 @@ type snapshotJSON struct {
 	Note      string    `json:"note,omitempty"`
 	Disks     []string  `json:"disks,omitempty"`
 	UsedBytes int64     `json:"used_bytes,omitempty"`
+	Damaged   string    `json:"damaged,omitempty"`
 }
 
 func runSnapshots(ctx context.Context, opt snapshotsOptions, o OS) error {
@@ -58,17 +60,19 @@ func runSnapshots(ctx context.Context, opt snapshotsOptions, o OS) error {
 		return err
 	}
 	defer closeRepo(r)
-	var bad []string
-	snaps, err := r.Snapshots(ctx, func(id repo.ID, err error) {
-		bad = append(bad, oneLine(err.Error()))
-	})
-	if err != nil {
-		return err
-	}
 	var out []snapshotJSON
-	for _, s := range snaps {
-		if opt.Machine != "" && s.Machine != opt.Machine {
-			continue
+	damaged := 0
+	err = r.EachSnapshot(ctx, func(h *repo.Head) bool {
+		return opt.Machine == "" || h.Machine == opt.Machine || !h.Known()
+	}, func(h *repo.Head, s *repo.Snapshot, err error) error {
+		if err != nil {
+			damaged++
+			m := h.Machine
+			if !h.Known() {
+				m = unknownMachine
+			}
+			out = append(out, snapshotJSON{ID: h.ID.String(), Kind: h.Kind, Machine: m, Time: h.Time, Host: h.Host, Note: h.Note, Damaged: oneLine(err.Error())})
+			return nil
 		}
 		j := snapshotJSON{ID: s.ID().String(), Kind: s.Kind, Machine: s.Machine, Time: s.Time, Host: s.Host, Note: s.Note}
 		if s.Image != nil {
@@ -78,11 +82,22 @@ func runSnapshots(ctx context.Context, opt snapshotsOptions, o OS) error {
 			j.UsedBytes = s.Image.UsedBytes()
 		}
 		out = append(out, j)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	for _, b := range bad {
-		fmt.Fprintf(o.Stderr, "rewind: %s (run 'rewind check')\n", b)
+	if err := printSnapshots(o, r.Location(), opt.Machine, out, opt.JSON); err != nil {
+		return err
 	}
-	if opt.JSON {
+	if damaged > 0 {
+		return fmt.Errorf("%d snapshots are damaged (listed above) and cannot be restored: run 'rewind check' on %s: %w", damaged, r.Location(), ErrProblemsFound)
+	}
+	return nil
+}
+
+func printSnapshots(o OS, location, machine string, out []snapshotJSON, asJSON bool) error {
+	if asJSON {
 		if out == nil {
 			out = []snapshotJSON{}
 		}
@@ -91,16 +106,20 @@ func runSnapshots(ctx context.Context, opt snapshotsOptions, o OS) error {
 		return enc.Encode(out)
 	}
 	if len(out) == 0 {
-		if opt.Machine != "" {
-			fmt.Fprintf(o.Stdout, "no snapshots of %s in %s\n", opt.Machine, r.Location())
+		if machine != "" {
+			fmt.Fprintf(o.Stdout, "no snapshots of %s in %s\n", machine, location)
 		} else {
-			fmt.Fprintf(o.Stdout, "no snapshots in %s\n", r.Location())
+			fmt.Fprintf(o.Stdout, "no snapshots in %s\n", location)
 		}
 		return nil
 	}
 	tw := tabwriter.NewWriter(o.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tTIME\tMACHINE\tKIND\tUSED\tDISKS\tNOTE")
 	for _, s := range out {
+		if s.Damaged != "" {
+			fmt.Fprintf(tw, "%s\t%s\t%s\tDAMAGED\t\t%s\t\n", s.ID[:8], when(s.Time), s.Machine, s.Damaged)
+			continue
+		}
 		used := ""
 		if s.UsedBytes > 0 {
 			used = human.Bytes(s.UsedBytes)

@@ -56,22 +56,29 @@ func (r *Repository) Check(ctx context.Context, opt CheckOptions) (*CheckResult,
 	}
 
 	opt.Progress.Phase("snapshots", 0)
-	snaps, err := r.Snapshots(ctx, func(id ID, err error) {
-		problem("snapshot %s cannot be used: %v", ShortID(id), err)
+	// Who needs each chunk, for messages: the first snapshot naming it, as
+	// an index into users. Snapshots are walked one at a time; only their
+	// chunk ids stay.
+	var users []*Head
+	needs := make(map[chunk.ID]int32)
+	err := r.EachSnapshot(ctx, nil, func(h *Head, s *Snapshot, err error) error {
+		opt.Progress.Add(progress.Items, 1)
+		if err != nil {
+			problem("snapshot %s%s cannot be used: %v", ShortID(h.ID), h.describe(), err)
+			return nil
+		}
+		res.Snapshots++
+		users = append(users, h)
+		u := int32(len(users) - 1)
+		s.Refs(func(id chunk.ID) {
+			if _, ok := needs[id]; !ok {
+				needs[id] = u
+			}
+		})
+		return nil
 	})
 	if err != nil {
 		return nil, err
-	}
-	res.Snapshots = len(snaps)
-	// Who needs each chunk, for messages: the first snapshot naming it.
-	users := make(map[chunk.ID]*Snapshot)
-	for _, s := range snaps {
-		s.Refs(func(id chunk.ID) {
-			if _, ok := users[id]; !ok {
-				users[id] = s
-			}
-		})
-		opt.Progress.Add(progress.Items, 1)
 	}
 
 	opt.Progress.Phase("chunks", 0)
@@ -97,20 +104,30 @@ func (r *Repository) Check(ctx context.Context, opt CheckOptions) (*CheckResult,
 	if temps > 0 {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("%d temporary files left by interrupted writes; prune removes them after a day", temps))
 	}
-	var missing []chunk.ID
-	for id := range users {
+	// Missing chunks by the first snapshot needing them; a few named per
+	// snapshot, the rest counted, so that the report stays short and small
+	// however much is gone.
+	missing := make([][]chunk.ID, len(users))
+	counts := make([]int, len(users))
+	for id, u := range needs {
 		if _, ok := stored[id]; !ok {
-			missing = append(missing, id)
+			counts[u]++
+			if len(missing[u]) < maxMissingNamed {
+				missing[u] = append(missing[u], id)
+			}
 		}
 	}
-	sort.Slice(missing, func(i, j int) bool { return users[missing[i]].Time.Before(users[missing[j]].Time) })
-	for _, id := range missing {
-		s := users[id]
-		problem("chunk %s is missing; snapshot %s of %s (%s) needs it", id, ShortID(s.id), s.Machine, s.Time.Local().Format("2006-01-02 15:04"))
+	for u, h := range users {
+		for _, id := range missing[u] {
+			problem("chunk %s is missing; snapshot %s of %s (%s) needs it", id, ShortID(h.ID), h.Machine, h.Time.Local().Format("2006-01-02 15:04"))
+		}
+		if n := counts[u] - len(missing[u]); n > 0 {
+			problem("%d more chunks are missing that snapshot %s of %s (%s) needs", n, ShortID(h.ID), h.Machine, h.Time.Local().Format("2006-01-02 15:04"))
+		}
 	}
 
 	if opt.ReadData {
-		if err := r.checkData(ctx, opt, stored, users, problem, res); err != nil {
+		if err := r.checkData(ctx, opt, stored, needs, users, problem, res); err != nil {
 			return nil, err
 		}
 	}
@@ -128,7 +145,18 @@ func (r *Repository) Check(ctx context.Context, opt CheckOptions) (*CheckResult,
 	return res, nil
 }
 
-func (r *Repository) checkData(ctx context.Context, opt CheckOptions, stored map[chunk.ID]int64, users map[chunk.ID]*Snapshot, problem func(string, ...any), res *CheckResult) error {
+// maxMissingNamed is how many missing chunks Check names per snapshot.
+const maxMissingNamed = 10
+
+// describe says whose a snapshot is, as far as its head tells.
+func (h *Head) describe() string {
+	if !h.Known() {
+		return " (of an unknown machine)"
+	}
+	return fmt.Sprintf(" (%s of %s, %s)", h.Kind, h.Machine, h.Time.Local().Format("2006-01-02 15:04"))
+}
+
+func (r *Repository) checkData(ctx context.Context, opt CheckOptions, stored map[chunk.ID]int64, needs map[chunk.ID]int32, users []*Head, problem func(string, ...any), res *CheckResult) error {
 	var total int64
 	for _, n := range stored {
 		total += n
@@ -157,8 +185,8 @@ func (r *Repository) checkData(ctx context.Context, opt CheckOptions, stored map
 					return gctx.Err()
 				}
 				if err != nil {
-					if s, ok := users[id]; ok {
-						problem("%v; snapshot %s of %s needs it", err, ShortID(s.id), s.Machine)
+					if u, ok := needs[id]; ok {
+						problem("%v; snapshot %s of %s needs it", err, ShortID(users[u].ID), users[u].Machine)
 					} else {
 						problem("%v; no snapshot needs it, prune removes it", err)
 					}

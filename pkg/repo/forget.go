@@ -68,21 +68,30 @@ type ForgetResult struct {
 
 // Forget applies policy to the snapshots of machine (all machines when
 // empty), grouped by machine and kind, and removes what it does not keep
-// unless dryRun. The chunks stay until prune.
+// unless dryRun. The chunks stay until prune. The snapshots in the result
+// carry their machine, kind, time, host and note, not their content.
 func (r *Repository) Forget(ctx context.Context, machine string, policy Policy, dryRun bool) (*ForgetResult, error) {
 	if policy.Empty() {
 		return nil, errors.New("the policy keeps nothing: give at least one of --keep-last, --keep-daily, --keep-weekly, --keep-monthly")
 	}
-	snaps, err := r.Snapshots(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
+	// Each snapshot is loaded (an unreadable one stops forget, which could
+	// not tell what it is), and only what the policy and the report need
+	// is kept of it.
 	groups := make(map[[2]string][]*Snapshot)
-	for _, s := range snaps {
+	err := r.EachSnapshot(ctx, func(h *Head) bool {
+		return machine == "" || h.Machine == machine || !h.Known()
+	}, func(h *Head, s *Snapshot, err error) error {
+		if err != nil {
+			return err
+		}
 		if machine == "" || s.Machine == machine {
 			k := [2]string{s.Machine, s.Kind}
-			groups[k] = append(groups[k], s)
+			groups[k] = append(groups[k], &Snapshot{Version: s.Version, Kind: s.Kind, Machine: s.Machine, Time: s.Time, Host: s.Host, Note: s.Note, Duration: s.Duration, id: s.id})
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if machine != "" && len(groups) == 0 {
 		return nil, fmt.Errorf("machine %q has no snapshots in %s", machine, r.s.Location())

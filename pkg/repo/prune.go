@@ -50,7 +50,19 @@ func (r *Repository) Prune(ctx context.Context, opt PruneOptions) (*PruneResult,
 	}
 	who := opt.Locker.fill()
 	res := &PruneResult{}
-	if !opt.DryRun {
+	// The stale locks go first, or the exclusive lock could not be taken;
+	// a dry run counts what the run would remove.
+	if opt.DryRun {
+		locks, err := r.Locks(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, info := range locks {
+			if who.Stale(info) {
+				res.StaleLocks++
+			}
+		}
+	} else {
 		n, err := r.RemoveStaleLocks(ctx, who)
 		if err != nil {
 			return nil, err
@@ -64,22 +76,17 @@ func (r *Repository) Prune(ctx context.Context, opt PruneOptions) (*PruneResult,
 	defer lock.Unlock(context.WithoutCancel(ctx))
 
 	opt.Progress.Phase("snapshots", 0)
-	var badErr error
-	snaps, err := r.Snapshots(ctx, func(id ID, err error) {
-		if badErr == nil {
-			badErr = fmt.Errorf("snapshot %s cannot be read (%v), so prune cannot tell which chunks it needs; nothing was removed. Run 'rewind check', and remove the snapshot with 'rewind forget --id %s' if it is beyond repair", ShortID(id), err, ShortID(id))
+	used := make(map[chunk.ID]struct{})
+	err = r.EachSnapshot(ctx, nil, func(h *Head, s *Snapshot, err error) error {
+		if err != nil {
+			return fmt.Errorf("snapshot %s cannot be read (%w), so prune cannot tell which chunks it needs; nothing was removed. Run 'rewind check', and remove the snapshot with 'rewind forget --id %s' if it is beyond repair", ShortID(h.ID), err, ShortID(h.ID))
 		}
+		res.Snapshots++
+		s.Refs(func(id chunk.ID) { used[id] = struct{}{} })
+		return nil
 	})
 	if err != nil {
 		return nil, err
-	}
-	if badErr != nil {
-		return nil, badErr
-	}
-	res.Snapshots = len(snaps)
-	used := make(map[chunk.ID]struct{})
-	for _, s := range snaps {
-		s.Refs(func(id chunk.ID) { used[id] = struct{}{} })
 	}
 
 	opt.Progress.Phase("chunks", 0)

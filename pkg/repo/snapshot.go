@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"sort"
 	"strings"
@@ -29,10 +30,40 @@ const (
 // it reads.
 const SnapshotVersion = 1
 
-// maxSnapshotSize bounds what a reader loads: an image of 16 TB in 1 MiB
-// chunks is about 1.5 GB of manifest... far beyond a small shop's disks;
-// 512 MiB covers some 5 TB of distinct chunks.
-const maxSnapshotSize = 512 << 20
+// MaxSnapshotSize bounds a snapshot file: readers refuse a larger one by
+// its size, before reading any of it, and writers refuse to store one.
+//
+// The bound comes from memory, not from disk sizes: every command must run
+// in 256 MiB (the boot environment runs from RAM). Each chunk an image
+// lists costs about 85 bytes of JSON ({"i":123456,"id":"<64 hex>"},) and
+// 48 bytes decoded, and decoding holds the file, the list as it grows
+// (up to 2.25 times its final size while it is copied) and the garbage of
+// decoding at once: a 64 MiB manifest of 780,000 chunks measured 204 MiB
+// peak RSS with the collector held to 200 MiB, too close once a restore's
+// buffers and an SMB connection are added. 48 MiB holds about 590,000
+// chunks: 576 GiB of used data at the default 1 MiB chunk size, 36 GiB at
+// the smallest (64 KiB). A full 16 TB disk would need 15 million entries at
+// 1 MiB (1.3 GB of JSON, 730 MB decoded) and 245 million at 64 KiB: no
+// manifest of that form fits the boot environment's memory, so such an
+// image is refused when it is stored rather than stored unrestorable.
+const MaxSnapshotSize = 48 << 20
+
+// ErrSnapshotDamaged is wrapped by the errors of a snapshot that cannot be
+// used: too large, not matching its id, not parsing, or invalid.
+var ErrSnapshotDamaged = errors.New("the snapshot is damaged")
+
+// damaged marks an error as ErrSnapshotDamaged, keeping its message.
+type damaged struct{ err error }
+
+func (d damaged) Error() string        { return d.err.Error() }
+func (d damaged) Unwrap() error        { return d.err }
+func (d damaged) Is(target error) bool { return target == ErrSnapshotDamaged }
+
+func damagedf(format string, args ...any) error { return damaged{fmt.Errorf(format, args...)} }
+
+// ErrSnapshotTooLarge is wrapped by SaveSnapshot's error for a snapshot
+// larger than MaxSnapshotSize.
+var ErrSnapshotTooLarge = errors.New("snapshot too large")
 
 // Snapshot is one backup of one machine: a disk image or a file tree. It is
 // stored as JSON under snapshots/<id>, where id is the SHA-256 of the file's
@@ -130,7 +161,10 @@ func (s *Snapshot) check(chunkSize, maxChunk int) error {
 		if s.Image == nil || s.Files != nil {
 			return errors.New("image snapshot without an image")
 		}
-		return s.Image.check(maxChunk)
+		if err := s.Image.check(maxChunk); err != nil {
+			return err
+		}
+		return s.Image.checkZeroRefs()
 	case KindFiles:
 		if s.Files == nil || s.Image != nil {
 			return errors.New("files snapshot without a tree")
@@ -153,6 +187,10 @@ func (r *Repository) SaveSnapshot(ctx context.Context, s *Snapshot) (ID, error) 
 		return ID{}, err
 	}
 	data = append(data, '\n')
+	if len(data) > MaxSnapshotSize {
+		return ID{}, fmt.Errorf("the snapshot of %s would be %d bytes, more than the %d a snapshot may have so that a restore fits in the boot environment's memory; image fewer disks at a time, or use a repository with a larger chunk size: %w",
+			s.Machine, len(data), MaxSnapshotSize, ErrSnapshotTooLarge)
+	}
 	id := ID(sha256.Sum256(data))
 	if err := r.s.Save(ctx, snapshotsDir+"/"+id.String(), data); err != nil {
 		return ID{}, fmt.Errorf("storing snapshot %s: %w", ShortID(id), err)
@@ -161,38 +199,219 @@ func (r *Repository) SaveSnapshot(ctx context.Context, s *Snapshot) (ID, error) 
 	return id, nil
 }
 
-// ParseSnapshot parses and checks the stored bytes of snapshot id.
+// ParseSnapshot parses and checks the stored bytes of snapshot id. Every
+// error it returns wraps ErrSnapshotDamaged.
 func ParseSnapshot(data []byte, id ID, maxChunk int) (*Snapshot, error) {
+	if len(data) > MaxSnapshotSize {
+		return nil, damagedf("snapshot %s is %d bytes, more than the %d a snapshot may have", ShortID(id), len(data), MaxSnapshotSize)
+	}
 	if got := ID(sha256.Sum256(data)); got != id {
-		return nil, fmt.Errorf("snapshot %s is damaged: its content hashes to %s", ShortID(id), ShortID(got))
+		return nil, damagedf("snapshot %s is damaged: its content hashes to %s", ShortID(id), ShortID(got))
 	}
 	var s Snapshot
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("snapshot %s is damaged: %v", ShortID(id), err)
+	// Unmarshal decodes from data as it is, without a copy of it.
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, damagedf("snapshot %s is damaged: %v", ShortID(id), err)
 	}
 	if err := s.check(0, maxChunk); err != nil {
-		return nil, fmt.Errorf("snapshot %s: %w", ShortID(id), err)
+		return nil, damagedf("snapshot %s is invalid: %w", ShortID(id), err)
 	}
 	s.id = id
 	return &s, nil
 }
 
-// LoadSnapshot reads and checks snapshot id.
+// checkZeroRefs checks that every chunk flagged all-zero has the id of that
+// many zero bytes: a restore writes zeros for it without fetching anything,
+// so a flag that disagrees with the id would restore the wrong content.
+func (img *Image) checkZeroRefs() error {
+	zeroIDs := make(map[int64]chunk.ID) // by length: at most two (full and last)
+	var zeros []byte
+	check := func(where string, a *Area) error {
+		for _, c := range a.Chunks {
+			if !c.Zero {
+				continue
+			}
+			rng := a.Range(c.I, img.ChunkSize)
+			want, ok := zeroIDs[rng.Len]
+			if !ok {
+				if int64(len(zeros)) < rng.Len {
+					zeros = make([]byte, rng.Len)
+				}
+				want = chunk.Hash(zeros[:rng.Len])
+				zeroIDs[rng.Len] = want
+			}
+			if c.ID != want {
+				return fmt.Errorf("%s: chunk %d at disk offset %d is flagged all-zero, but its id %s is not that of %d zero bytes", where, c.I, a.Offset+rng.Off, c.ID.Short(), rng.Len)
+			}
+		}
+		return nil
+	}
+	for i := range img.Disks {
+		d := &img.Disks[i]
+		for j := range d.Boot {
+			if err := check(fmt.Sprintf("disk %d boot area %d", i+1, j+1), &d.Boot[j]); err != nil {
+				return err
+			}
+		}
+		for j := range d.Partitions {
+			if err := check(fmt.Sprintf("disk %d partition %d", i+1, d.Partitions[j].Index), &d.Partitions[j].Area); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// LoadSnapshot reads and checks snapshot id. A snapshot that is too large,
+// does not match its id or does not parse is an error that wraps
+// ErrSnapshotDamaged; one that is gone wraps fs.ErrNotExist.
 func (r *Repository) LoadSnapshot(ctx context.Context, id ID) (*Snapshot, error) {
 	name := snapshotsDir + "/" + id.String()
 	fi, err := r.s.Stat(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", ShortID(id), err)
 	}
-	if fi.Size > maxSnapshotSize {
-		return nil, fmt.Errorf("snapshot %s is %d bytes, more than the %d a snapshot may have", ShortID(id), fi.Size, maxSnapshotSize)
+	return r.loadSnapshot(ctx, id, fi.Size)
+}
+
+// loadSnapshot reads snapshot id, of size bytes, into one buffer of that
+// size, refusing it by its size before reading anything.
+func (r *Repository) loadSnapshot(ctx context.Context, id ID, size int64) (*Snapshot, error) {
+	if size > MaxSnapshotSize {
+		return nil, damagedf("snapshot %s is %d bytes, more than the %d a snapshot may have; it was not read", ShortID(id), size, MaxSnapshotSize)
 	}
-	data, err := r.s.ReadFile(ctx, name)
+	data := make([]byte, size)
+	n, err := r.s.ReadAt(ctx, snapshotsDir+"/"+id.String(), data, 0)
+	if errors.Is(err, io.EOF) {
+		return nil, damagedf("snapshot %s is damaged: it shrank from %d to %d bytes while being read", ShortID(id), size, n)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("snapshot %s: %w", ShortID(id), err)
+		return nil, fmt.Errorf("reading snapshot %s: %w", ShortID(id), err)
 	}
 	return ParseSnapshot(data, id, r.cfg.MaxChunkSize)
+}
+
+// headSize is how much of a snapshot file readHead reads. The fields it
+// looks for come first in every snapshot rewind writes.
+const headSize = 4096
+
+// Head is what the first bytes of a snapshot say about it, read without the
+// rest of the file: enough to list and pick snapshots without loading every
+// one. A snapshot's head is a claim, not a check: only a load (which checks
+// the content against the id) tells whether the snapshot can be used.
+type Head struct {
+	ID      ID
+	Size    int64     // bytes, as stored
+	ModTime time.Time // the file's, as the store reports it
+	// Kind, Machine and Time are empty when the head cannot be read; the
+	// snapshot is then damaged, and whose it is cannot be told.
+	Kind    string
+	Machine string
+	Time    time.Time
+	Host    string
+	Note    string
+	// Err is set when even the head cannot be read or the file is too
+	// large to load; it wraps ErrSnapshotDamaged unless the store failed.
+	Err error
+}
+
+// Known reports whether the head names a machine, kind and time.
+func (h *Head) Known() bool { return h.Machine != "" && h.Kind != "" && !h.Time.IsZero() }
+
+// readHead reads the head of snapshot fi.
+func (r *Repository) readHead(ctx context.Context, id ID, fi store.Info) Head {
+	h := Head{ID: id, Size: fi.Size, ModTime: fi.ModTime}
+	buf := make([]byte, min(fi.Size, headSize))
+	n, err := r.s.ReadAt(ctx, snapshotsDir+"/"+id.String(), buf, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		h.Err = fmt.Errorf("reading snapshot %s: %w", ShortID(id), err)
+		return h
+	}
+	parseHead(buf[:n], &h)
+	switch {
+	case fi.Size > MaxSnapshotSize:
+		h.Err = damagedf("snapshot %s is %d bytes, more than the %d a snapshot may have; it was not read", ShortID(id), fi.Size, MaxSnapshotSize)
+	case !h.Known():
+		h.Kind, h.Machine, h.Time = "", "", time.Time{}
+		h.Err = damagedf("snapshot %s is damaged: its first bytes do not say whose it is or when it was taken", ShortID(id))
+	}
+	return h
+}
+
+// parseHead reads the leading fields of a snapshot's JSON object from b,
+// which may end anywhere, and stops at the first field it does not know or
+// cannot read.
+func parseHead(b []byte, h *Head) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return
+	}
+	for range 16 { // the head has fewer fields than that
+		t, err := dec.Token()
+		if err != nil {
+			return
+		}
+		key, ok := t.(string)
+		if !ok {
+			return
+		}
+		var v any
+		switch key {
+		case "version":
+			v = new(int)
+		case "kind":
+			v = &h.Kind
+		case "machine":
+			v = &h.Machine
+		case "time":
+			v = &h.Time
+		case "host":
+			v = &h.Host
+		case "note":
+			v = &h.Note
+		case "duration":
+			v = new(Duration)
+		default:
+			return
+		}
+		if err := dec.Decode(v); err != nil {
+			return
+		}
+		if key == "machine" && validMachine(h.Machine) != nil {
+			h.Machine = ""
+			return
+		}
+	}
+}
+
+// Heads reads the head of every stored snapshot, oldest first; snapshots
+// whose time cannot be read come first. A snapshot removed while listing
+// is left out.
+func (r *Repository) Heads(ctx context.Context) ([]Head, error) {
+	var files []store.Info
+	err := r.s.List(ctx, snapshotsDir, func(fi store.Info) error {
+		if _, err := chunk.ParseID(fi.Name); err == nil {
+			files = append(files, fi)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing snapshots in %s: %w", r.s.Location(), err)
+	}
+	heads := make([]Head, 0, len(files))
+	for _, fi := range files {
+		id, _ := chunk.ParseID(fi.Name)
+		h := r.readHead(ctx, id, fi)
+		if errors.Is(h.Err, fs.ErrNotExist) {
+			continue
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		heads = append(heads, h)
+	}
+	sort.SliceStable(heads, func(i, j int) bool { return heads[i].Time.Before(heads[j].Time) })
+	return heads, nil
 }
 
 // SnapshotIDs lists the stored snapshots' IDs. Files in snapshots/ that are
@@ -216,66 +435,136 @@ func (r *Repository) SnapshotIDs(ctx context.Context, other func(name string, fi
 	return ids, nil
 }
 
-// Snapshots loads every snapshot, oldest first. A snapshot that cannot be
-// read is reported to bad (which may be nil to fail instead) and skipped;
-// one removed while listing is skipped silently.
-func (r *Repository) Snapshots(ctx context.Context, bad func(ID, error)) ([]*Snapshot, error) {
-	ids, err := r.SnapshotIDs(ctx, nil)
+// EachSnapshot loads, oldest first, the snapshots whose head keep accepts
+// (every one when keep is nil), and calls fn with each: with the snapshot,
+// or with the error that makes it unusable (and a nil snapshot). Only one
+// snapshot is in memory at a time, so that a repository of many large
+// images is walked in the memory of one. A snapshot removed meanwhile is
+// skipped. An error from fn stops the walk and is returned.
+func (r *Repository) EachSnapshot(ctx context.Context, keep func(*Head) bool, fn func(*Head, *Snapshot, error) error) error {
+	heads, err := r.Heads(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out []*Snapshot
-	for _, id := range ids {
-		s, err := r.LoadSnapshot(ctx, id)
+	for i := range heads {
+		h := &heads[i]
+		if keep != nil && !keep(h) {
+			continue
+		}
+		var s *Snapshot
+		err := h.Err
+		if err == nil {
+			s, err = r.loadSnapshot(ctx, h.ID, h.Size)
+		}
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		if err != nil {
-			if bad == nil || ctx.Err() != nil {
-				return nil, err
-			}
-			bad(id, err)
-			continue
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
-		out = append(out, s)
+		if err := fn(h, s, err); err != nil {
+			return err
+		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
-	return out, nil
+	return nil
 }
 
-// FindSnapshot returns the snapshot whose ID starts with prefix (at least 4
-// hex digits), or "latest" of a machine and kind.
-func (r *Repository) FindSnapshot(ctx context.Context, machine, kind, ref string) (*Snapshot, error) {
-	snaps, err := r.Snapshots(ctx, func(ID, error) {})
+// Snapshots loads every snapshot, oldest first, and holds them all in
+// memory: for tests and small repositories; commands use EachSnapshot. A
+// snapshot that cannot be read is reported to bad (which may be nil to
+// fail instead) and skipped; one removed while listing is skipped silently.
+func (r *Repository) Snapshots(ctx context.Context, bad func(ID, error)) ([]*Snapshot, error) {
+	var out []*Snapshot
+	err := r.EachSnapshot(ctx, nil, func(h *Head, s *Snapshot, err error) error {
+		if err != nil {
+			if bad == nil {
+				return err
+			}
+			bad(h.ID, err)
+			return nil
+		}
+		out = append(out, s)
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	var match []*Snapshot
-	for _, s := range snaps {
-		if machine != "" && s.Machine != machine || kind != "" && s.Kind != kind {
-			continue
-		}
-		if ref == "" || ref == "latest" || strings.HasPrefix(s.id.String(), strings.ToLower(ref)) {
-			match = append(match, s)
-		}
-	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out, nil
+}
+
+// FindSnapshot returns the snapshot of machine and kind whose ID starts
+// with ref (at least 4 hex digits), or with ref "latest" (or empty) its
+// newest. The newest is the newest stored, readable or not: when it cannot
+// be used, FindSnapshot refuses with an error that wraps ErrSnapshotDamaged
+// and says what to do, and never falls back to an older one. A damaged
+// snapshot whose machine cannot be told may be the newest of any machine,
+// so it blocks "latest" for every machine until it is removed.
+func (r *Repository) FindSnapshot(ctx context.Context, machine, kind, ref string) (*Snapshot, error) {
 	what := kind
 	if what == "" {
 		what = "snapshot"
 	}
-	switch {
-	case len(match) == 0 && (ref == "" || ref == "latest"):
-		return nil, fmt.Errorf("machine %q has no %s in %s; 'rewind snapshots' lists what there is", machine, what, r.s.Location())
-	case len(match) == 0:
-		return nil, fmt.Errorf("no %s %q for machine %q in %s; 'rewind snapshots' lists what there is", what, ref, machine, r.s.Location())
-	case ref == "" || ref == "latest":
-		return match[len(match)-1], nil
-	case len(ref) < 4:
+	latest := ref == "" || ref == "latest"
+	if !latest && len(ref) < 4 {
 		return nil, fmt.Errorf("%s id %q is too short: give at least 4 hex digits", what, ref)
-	case len(match) > 1:
-		return nil, fmt.Errorf("%s id %q matches %d snapshots: give more digits", what, ref, len(match))
 	}
-	return match[0], nil
+	heads, err := r.Heads(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var match, unknown []*Head
+	for i := range heads {
+		h := &heads[i]
+		if !latest && !strings.HasPrefix(h.ID.String(), strings.ToLower(ref)) {
+			continue
+		}
+		switch {
+		case !h.Known():
+			unknown = append(unknown, h)
+		case (machine == "" || h.Machine == machine) && (kind == "" || h.Kind == kind):
+			match = append(match, h)
+		}
+	}
+	listing := "'rewind images --machine " + machine + "'"
+	if kind != KindImage {
+		listing = "'rewind snapshots --machine " + machine + "'"
+	}
+	var h *Head
+	switch {
+	case latest && len(unknown) > 0:
+		u := unknown[0]
+		return nil, fmt.Errorf("%w; it may be the newest %s of %q, so there is no telling which is the latest: name one with --image ID (%s lists them), and run 'rewind check' (remove the damaged snapshot with 'rewind forget --id %s' once nothing else can be done)",
+			u.Err, what, machine, listing, ShortID(u.ID))
+	case latest && len(match) == 0:
+		return nil, fmt.Errorf("machine %q has no %s in %s; 'rewind snapshots' lists what there is", machine, what, r.s.Location())
+	case latest:
+		h = match[len(match)-1]
+	case len(match)+len(unknown) == 0:
+		return nil, fmt.Errorf("no %s %q for machine %q in %s; 'rewind snapshots' lists what there is", what, ref, machine, r.s.Location())
+	case len(match)+len(unknown) > 1:
+		return nil, fmt.Errorf("%s id %q matches %d snapshots: give more digits", what, ref, len(match)+len(unknown))
+	case len(unknown) == 1:
+		return nil, fmt.Errorf("%w: run 'rewind check', and name another %s with --image ID (%s lists them)", unknown[0].Err, what, listing)
+	default:
+		h = match[0]
+	}
+	err = h.Err
+	var s *Snapshot
+	if err == nil {
+		s, err = r.loadSnapshot(ctx, h.ID, h.Size)
+	}
+	if err == nil && (s.Machine != h.Machine || s.Kind != h.Kind) {
+		err = damagedf("snapshot %s says it is a %s of %q further in than at its start (%s of %q)", ShortID(h.ID), s.Kind, s.Machine, h.Kind, h.Machine)
+	}
+	if err != nil {
+		which := fmt.Sprintf("%s %s of %q taken %s", what, ShortID(h.ID), machine, h.Time.Local().Format("2006-01-02 15:04"))
+		if latest {
+			which = "the newest " + which
+		}
+		return nil, fmt.Errorf("%s cannot be used (%w); refusing to pick another by itself: name an older %s with --image ID (%s lists them), and run 'rewind check'", which, err, what, listing)
+	}
+	return s, nil
 }
 
 // RemoveSnapshotID deletes a snapshot file, readable or not.

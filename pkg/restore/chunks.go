@@ -208,7 +208,7 @@ func restoreChunks(ctx context.Context, r *repo.Repository, cs, di int, d *repo.
 				}
 				if err != nil {
 					free <- buf
-					return fmt.Errorf("disk %d, offset %d: %w; the repository is damaged: run 'rewind check' on it, and restore an older image", di+1, j.diskOff(), err)
+					return fmt.Errorf("disk %d, offset %d: %w; the repository is damaged: run 'rewind check --read-data' on it to find every damaged chunk, and restore an older image", di+1, j.diskOff(), err)
 				}
 				err = writeUsed(t, j, p, scratch)
 				free <- buf

@@ -4,8 +4,10 @@ package restore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
+	"github.com/rewind-backup/rewind/pkg/chunk"
 	"github.com/rewind-backup/rewind/pkg/disk"
 	"github.com/rewind-backup/rewind/pkg/human"
 	"github.com/rewind-backup/rewind/pkg/repo"
@@ -34,6 +36,9 @@ func loadTable(ctx context.Context, r *repo.Repository, cs int, d *repo.Disk) (*
 				continue
 			}
 			p, err := r.LoadChunk(ctx, c.ID, nil)
+			if errors.Is(err, chunk.ErrCorrupt) {
+				return nil, fmt.Errorf("the partition table's chunk at disk offset %d: %w; the repository is damaged: run 'rewind check --read-data' on it to find every damaged chunk, and restore an older image", a.Offset+rng.Off, err)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("the partition table's chunk at disk offset %d: %w", a.Offset+rng.Off, err)
 			}
