@@ -24,6 +24,14 @@ import (
 const memoryLimit = 200 << 20
 
 func main() {
+	// The boot environment runs from RAM, and its tasks run in this
+	// process: every command keeps to 256 MiB
+	// (a bound that the repository's limits are computed for, and that
+	// pkg/cli's TestMemoryBounded measures). Without a limit the collector
+	// lets the heap grow to twice what is live before it runs.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	// As the boot environment's uinit (/bin/uinit, or "rewind boot"),
 	// rewind never exits: u-root's init would leave the kernel to panic.
 	// It catches and drops Ctrl-C, which belongs to the shell it runs
@@ -33,13 +41,6 @@ func main() {
 		err := boot.Uinit(context.Background(), os.Stdin, os.Stdout)
 		fmt.Fprintf(os.Stderr, "rewind: %v\n", err)
 		os.Exit(2)
-	}
-	// The boot environment runs from RAM: every command keeps to 256 MiB
-	// (a bound that the repository's limits are computed for, and that
-	// pkg/cli's TestMemoryBounded measures). Without a limit the collector
-	// lets the heap grow to twice what is live before it runs.
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(memoryLimit)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := cli.Run(ctx, os.Args[1:], cli.OS{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
