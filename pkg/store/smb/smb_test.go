@@ -46,7 +46,7 @@ func TestConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		return s
-	})
+	}, srv.Password())
 }
 
 func TestOpenErrors(t *testing.T) {
