@@ -381,7 +381,8 @@ func TestLocks(t *testing.T) {
 func waitForLock(t *testing.T, r *Repository, who Locker, holder *Lock) *Lock {
 	t.Helper()
 	ctx := context.Background()
-	start := time.Now() // others judge staleness on the system clock; this one stands still
+	// Others judge staleness on the system clock; this one stands still.
+	start := time.Now()
 	waits := make(chan time.Duration) // the waiter asks for a timer: it was refused
 	fire := make(chan time.Time)      // the timer fires: the waiter tries again
 	who.Now = func() time.Time { return start }
