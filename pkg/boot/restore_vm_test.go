@@ -39,12 +39,7 @@ func run(t *testing.T, name string, args ...string) string {
 // and powers the VM off; the host finds the disk identical to the source.
 func TestVMRestore(t *testing.T) {
 	kernel, initrd := bootArtifacts(t)
-	root := qemutest.Root(t)
-	rewind := filepath.Join(root, "out", "rewind")
-	help, _ := exec.Command(rewind, "help").CombinedOutput()
-	if !bytes.Contains(help, []byte("restore")) {
-		t.Skip("this build of rewind has no restore command yet")
-	}
+	rewind := qemutest.Rewind(t, "init", "capture", "restore")
 	smb := sambatest.Start(t, sambatest.Options{})
 	const size = 32 << 20
 	source := testutil.SampleDisk(t, size)
@@ -162,12 +157,7 @@ func sameDisk(t *testing.T, source, target string) {
 // identical to the disk.
 func TestVMCapture(t *testing.T) {
 	kernel, initrd := bootArtifacts(t)
-	root := qemutest.Root(t)
-	rewind := filepath.Join(root, "out", "rewind")
-	help, _ := exec.Command(rewind, "help").CombinedOutput()
-	if !bytes.Contains(help, []byte("capture")) {
-		t.Skip("this build of rewind has no capture command yet")
-	}
+	rewind := qemutest.Rewind(t, "init", "capture", "restore")
 	smb := sambatest.Start(t, sambatest.Options{})
 	const size = 32 << 20
 	source := testutil.SampleDisk(t, size)
@@ -228,11 +218,7 @@ func TestVMUSBUnattended(t *testing.T) {
 		t.Skip("VM test; -short")
 	}
 	img := qemutest.Make(t, []string{"usb"}, "out/rewind-usb.img")[0]
-	rewind := filepath.Join(qemutest.Root(t), "out", "rewind")
-	help, _ := exec.Command(rewind, "help").CombinedOutput()
-	if !bytes.Contains(help, []byte("restore")) {
-		t.Skip("this build of rewind has no restore command yet")
-	}
+	rewind := qemutest.Rewind(t, "init", "capture", "restore")
 	testutil.NeedTool(t, "mcopy")
 	smb := sambatest.Start(t, sambatest.Options{})
 	const size = 32 << 20

@@ -5,6 +5,7 @@ package disk
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/rewind-backup/rewind/pkg/internal/testutil"
+	"golang.org/x/sys/unix"
 )
 
 // attachLoop attaches path to a free loop device and detaches it when the
@@ -164,13 +166,15 @@ func TestCheckWritableBootMedium(t *testing.T) {
 	}
 }
 
-// The disk holding this machine's root filesystem, if it is a block device
-// with a node in /dev, is refused.
+// The disk holding this machine's root filesystem, which must be a block
+// device, is refused. Its node is made in a temporary directory when /dev
+// has none, as in some containers: CheckWritable goes by device number.
 func TestCheckWritableRootDisk(t *testing.T) {
+	testutil.NeedRoot(t)
 	var devnum string
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		t.Skip(err)
+		t.Fatalf("finding the root filesystem: %v", err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -179,18 +183,18 @@ func TestCheckWritableRootDisk(t *testing.T) {
 			devnum = fs[2]
 		}
 	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("reading /proc/self/mountinfo: %v", err)
+	}
 	link, err := os.Readlink("/sys/dev/block/" + devnum)
 	if err != nil {
-		t.Skipf("root filesystem (%s) is not on a block device", devnum)
+		testutil.Missing(t, "the root filesystem (device %s) is not on a block device, so there is no root disk to refuse: %v", devnum, err)
 	}
 	name := filepath.Base(link)
 	if p := (Host{}).parentDisk(name); p != "" {
 		name = p
 	}
-	if _, err := os.Stat("/dev/" + name); err != nil {
-		t.Skipf("no /dev/%s node", name)
-	}
-	wantRefused(t, "CheckWritable(root disk)", CheckWritable("/dev/"+name), "root filesystem")
+	wantRefused(t, "CheckWritable(root disk "+name+")", CheckWritable(blockNode(t, name)), "root filesystem")
 }
 
 func TestCheckWritableNotADisk(t *testing.T) {
@@ -324,35 +328,75 @@ func TestListDisksFakeSysfs(t *testing.T) {
 	}
 }
 
-// On the real machine ListDisks lists whole disks only and never fails.
+// On the real machine ListDisks lists whole disks only, and lists a loop
+// device attached here, with its exact size, as a disk that may be written.
 func TestListDisksHost(t *testing.T) {
+	const size = 6*mib + 3*512
+	dev := attachLoop(t, sparseFile(t, "disk.img", size))
+	name := strings.TrimPrefix(dev, "/dev/")
 	disks, err := ListDisks()
 	if err != nil {
 		t.Fatalf("ListDisks() = %v", err)
 	}
+	var found []DiskInfo
 	for _, d := range disks {
-		if strings.HasPrefix(d.Name, "zram") || strings.HasPrefix(d.Name, "ram") || d.Size <= 0 {
+		if strings.HasPrefix(d.Name, "zram") || strings.HasPrefix(d.Name, "ram") || d.Size <= 0 || d.Path != "/dev/"+d.Name {
 			t.Errorf("ListDisks() lists %+v", d)
 		}
+		if d.Name == name {
+			found = append(found, d)
+		}
 	}
-	t.Logf("%+v", disks)
+	want := []DiskInfo{{Name: name, Path: dev, Size: size}}
+	if diff := cmp.Diff(want, found); diff != "" {
+		t.Errorf("ListDisks() entries for the loop device %s (-want +got):\n%s\nall: %+v", dev, diff, disks)
+	}
+	disks, err = ListDisks(dev)
+	if err != nil {
+		t.Fatalf("ListDisks(%s) = %v", dev, err)
+	}
+	for _, d := range disks {
+		if d.Name == name && (!d.BootMedium || d.Refusal == "") {
+			t.Errorf("ListDisks(boot medium %s) lists %+v, want it marked as the boot medium and refused", dev, d)
+		}
+	}
 }
 
-// A real partition node, where this machine has one, is refused naming its
-// disk. (Loop devices here get no partition nodes; TestDiskRefusalFakeSysfs
-// covers the logic.)
+// A real partition node is refused naming its disk: a loop device with
+// partition scanning on an image holding a GPT gets one.
 func TestCheckWritableRealPartition(t *testing.T) {
-	parts, _ := filepath.Glob("/sys/class/block/*/partition")
-	for _, p := range parts {
-		name := filepath.Base(filepath.Dir(p))
-		if _, err := os.Stat("/dev/" + name); err != nil {
-			continue
-		}
-		parent := (Host{}).parentDisk(name)
-		wantRefused(t, "CheckWritable(/dev/"+name+")", CheckWritable("/dev/"+name), "partition", "name /dev/"+parent+" instead")
-		return
+	img := sfdiskImage(t, 8*mib, "label: gpt\nstart=2048, size=4096, type=L\n")
+	dev := attachLoop(t, img, "--partscan")
+	disk := strings.TrimPrefix(dev, "/dev/")
+	part := disk + "p1"
+	if _, err := os.Stat("/sys/class/block/" + part); err != nil {
+		// The kernel scans at attach time; partx asks again where that did not happen.
+		run(t, "", "partx", "--add", dev)
 	}
-	t.Skip("no partition device on this machine")
+	wantRefused(t, "CheckWritable("+part+")", CheckWritable(blockNode(t, part)), "partition 1 of disk /dev/"+disk, "name /dev/"+disk+" instead")
+}
+
+// blockNode returns /dev/name, or where /dev has no node for the block
+// device name (no udev in a container), a node for it made in a temporary
+// directory from its device number in sysfs.
+func blockNode(t *testing.T, name string) string {
+	t.Helper()
+	if fi, err := os.Stat("/dev/" + name); err == nil && fi.Mode()&os.ModeDevice != 0 {
+		return "/dev/" + name
+	}
+	b, err := os.ReadFile("/sys/class/block/" + name + "/dev")
+	if err != nil {
+		t.Fatalf("device number of %s: %v", name, err)
+	}
+	var major, minor uint32
+	if _, err := fmt.Sscanf(strings.TrimSpace(string(b)), "%d:%d", &major, &minor); err != nil {
+		t.Fatalf("device number of %s: %q: %v", name, b, err)
+	}
+	p := filepath.Join(t.TempDir(), name)
+	if err := unix.Mknod(p, unix.S_IFBLK|0o600, int(unix.Mkdev(major, minor))); err != nil {
+		t.Fatalf("mknod %s b %d %d: %v", p, major, minor, err)
+	}
+	return p
 }
 
 func TestModelSerialFakeSysfs(t *testing.T) {

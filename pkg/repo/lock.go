@@ -42,6 +42,7 @@ type Lock struct {
 	name string
 	info LockInfo
 
+	now     func() time.Time // the Locker's clock
 	mu      sync.Mutex
 	stop    chan struct{}
 	done    chan struct{}
@@ -74,14 +75,21 @@ func (l *Lock) err() error {
 	return l.lastErr
 }
 
-// Locker says who is locking; the zero value means this host and process.
+// Locker says who is locking; the zero value means this host and process,
+// on the system clock.
 type Locker struct {
 	Host string
 	PID  int
 	// Alive reports whether process pid runs on this host; nil means
 	// processAlive. Tests replace it.
 	Alive func(pid int) bool
-	Now   func() time.Time
+	// Now is the clock that dates locks and judges staleness and Lock's
+	// wait; nil means time.Now.
+	Now func() time.Time
+	// After returns a channel that receives once d has passed on that
+	// clock, as time.After (the default when nil) does: a waiting Lock
+	// tries again when it receives.
+	After func(d time.Duration) <-chan time.Time
 }
 
 func (l Locker) fill() Locker {
@@ -96,6 +104,9 @@ func (l Locker) fill() Locker {
 	}
 	if l.Now == nil {
 		l.Now = time.Now
+	}
+	if l.After == nil {
+		l.After = time.After
 	}
 	return l
 }
@@ -125,13 +136,12 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool, op, machine strin
 		if err == nil || !errors.Is(err, ErrLocked) || !who.Now().Before(deadline) {
 			return l, err
 		}
-		t := time.NewTimer(min(pause, time.Until(deadline)+time.Millisecond))
+		next := who.After(min(pause, deadline.Sub(who.Now())+time.Millisecond))
 		pause = min(2*pause, 10*time.Second)
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return nil, ctx.Err()
-		case <-t.C:
+		case <-next:
 		}
 	}
 }
@@ -143,6 +153,7 @@ func (r *Repository) tryLock(ctx context.Context, exclusive bool, op, machine st
 		r:    r,
 		name: locksDir + "/" + hex.EncodeToString(id[:]),
 		info: LockInfo{Exclusive: exclusive, Op: op, Machine: machine, Host: who.Host, PID: who.PID, Time: who.Now()},
+		now:  who.Now,
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 		lost: make(chan struct{}),
@@ -182,20 +193,20 @@ func (l *Lock) refresh() {
 	defer close(l.done)
 	t := time.NewTicker(lockRefresh)
 	defer t.Stop()
-	fresh := time.Now()
+	fresh := l.now()
 	for {
 		select {
 		case <-l.stop:
 			return
 		case <-t.C:
 			l.mu.Lock()
-			l.info.Time = time.Now()
+			l.info.Time = l.now()
 			err := l.save(context.Background())
 			l.lastErr = err
 			l.mu.Unlock()
 			if err == nil {
-				fresh = time.Now()
-			} else if time.Since(fresh) > lockStale*2/3 {
+				fresh = l.now()
+			} else if l.now().Sub(fresh) > lockStale*2/3 {
 				close(l.lost)
 				return
 			}

@@ -360,15 +360,9 @@ func TestLocks(t *testing.T) {
 	if _, err := r.Prune(ctx, PruneOptions{Locker: me}); !errors.Is(err, ErrLocked) {
 		t.Errorf("Prune while a capture runs = %v, want ErrLocked", err)
 	}
-	// Waiting: the capture ends after a moment.
-	go func() {
-		time.Sleep(300 * time.Millisecond)
-		shared.Unlock(ctx)
-	}()
-	ex, err := r.Lock(ctx, true, "prune", "", 30*time.Second, me)
-	if err != nil {
-		t.Fatalf("exclusive lock with wait = %v, want it granted once the capture ends", err)
-	}
+	// Waiting: the prune waits on a clock of the test's, which moves only
+	// when the test says, and the capture ends while the prune waits.
+	ex := waitForLock(t, r, me, shared)
 	if _, err := r.Lock(ctx, false, "capture", "ws1", 0, other); !errors.Is(err, ErrLocked) {
 		t.Errorf("shared lock during prune = %v, want ErrLocked", err)
 	}
@@ -376,6 +370,74 @@ func TestLocks(t *testing.T) {
 	locks, _ := r.Locks(ctx)
 	if len(locks) != 0 {
 		t.Errorf("locks left after unlocking: %v", locks)
+	}
+}
+
+// waitForLock takes an exclusive lock for who with a wait of 30 seconds while
+// holder is held, and checks that it waits: refused and waiting while holder
+// is held, even after trying again, and granted only once holder is
+// released. The wait runs on a fake clock whose timer fires when the test
+// says, so the order is certain, not a matter of timing.
+func waitForLock(t *testing.T, r *Repository, who Locker, holder *Lock) *Lock {
+	t.Helper()
+	ctx := context.Background()
+	// Others judge staleness on the system clock; this one stands still.
+	start := time.Now()
+	waits := make(chan time.Duration) // the waiter asks for a timer: it was refused
+	fire := make(chan time.Time)      // the timer fires: the waiter tries again
+	who.Now = func() time.Time { return start }
+	who.After = func(d time.Duration) <-chan time.Time {
+		waits <- d
+		return fire
+	}
+	type result struct {
+		l   *Lock
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		l, err := r.Lock(ctx, true, "prune", "", 30*time.Second, who)
+		done <- result{l, err}
+	}()
+	// next returns the waiter's next timer, or fails the test if Lock
+	// returned instead.
+	next := func(when string) time.Duration {
+		t.Helper()
+		select {
+		case d := <-waits:
+			return d
+		case res := <-done:
+			if res.l != nil {
+				res.l.Unlock(ctx)
+			}
+			t.Fatalf("exclusive lock with wait %s = %v, %v; want it still waiting", when, res.l, res.err)
+			return 0
+		}
+	}
+	for i, want := range []time.Duration{250 * time.Millisecond, 500 * time.Millisecond} {
+		if d := next(fmt.Sprintf("while the capture holds its lock (try %d)", i+1)); d != want {
+			t.Errorf("wait before try %d = %v, want %v", i+2, d, want)
+		}
+		if i == 0 {
+			fire <- start // tries again with the capture still there
+		}
+	}
+	if err := holder.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fire <- start
+	select {
+	case d := <-waits:
+		t.Fatalf("exclusive lock with wait still waiting (for %v more) after the capture released its lock", d)
+		return nil
+	case res := <-done:
+		if res.err != nil {
+			t.Fatalf("exclusive lock with wait = %v, want it granted once the capture ends", res.err)
+		}
+		if !res.l.info.Time.Equal(start) {
+			t.Errorf("lock dated %v, want %v from the Locker's clock", res.l.info.Time, start)
+		}
+		return res.l
 	}
 }
 

@@ -25,19 +25,28 @@ import (
 	"github.com/rewind-backup/rewind/pkg/repo"
 	"github.com/rewind-backup/rewind/pkg/store"
 	"github.com/rewind-backup/rewind/pkg/store/local"
+	"github.com/rewind-backup/rewind/pkg/store/retry"
 )
 
 // slowStore delays every chunk read, so that tests can act in the middle
-// of a restore, and tells out about each chunk read.
+// of a restore, and tells out about each chunk read. With a limit, it lets
+// that many chunk reads through and holds every later one until ctx is
+// done: the restore stops with exactly limit chunks fetched.
 type slowStore struct {
 	store.Store
 	delay time.Duration
+	limit int64 // 0: none
+	reads atomic.Int64
 	mu    sync.Mutex
 	out   io.Writer // may be nil
 }
 
 func (s *slowStore) ReadFile(ctx context.Context, name string) ([]byte, error) {
 	if strings.HasPrefix(name, "chunks/") {
+		if s.limit > 0 && s.reads.Add(1) > s.limit {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
 		select {
 		case <-time.After(s.delay):
 		case <-ctx.Done():
@@ -66,21 +75,23 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// restoreHelper: "REPODIR TARGET MS" restores the latest image of ws1
-// from the local repository onto the image file TARGET, slowly.
+// restoreHelper: "REPODIR TARGET LIMIT" restores the latest image of ws1
+// from the local repository onto the blank image file TARGET, fetching
+// LIMIT chunks (those of the partition table included) and then none: it
+// says "written" on stdout for each chunk it has written, and waits for
+// the test to kill it.
 func restoreHelper(spec string) error {
 	var dir, target string
-	var ms int
-	if _, err := fmt.Sscan(spec, &dir, &target, &ms); err != nil {
+	var limit int64
+	if _, err := fmt.Sscan(spec, &dir, &target, &limit); err != nil {
 		return err
 	}
-	delay := time.Duration(ms) * time.Millisecond
 	ctx := context.Background()
 	s, err := local.Open(dir)
 	if err != nil {
 		return err
 	}
-	r, err := repo.Open(ctx, &slowStore{Store: s, delay: delay, out: os.Stdout})
+	r, err := repo.Open(ctx, &slowStore{Store: s, limit: limit})
 	if err != nil {
 		return err
 	}
@@ -93,13 +104,39 @@ func restoreHelper(spec string) error {
 		return err
 	}
 	defer dst.Close()
-	_, err = Restore(ctx, r, snap, []Target{dst}, Options{Fetches: 2})
+	_, err = Restore(ctx, r, snap, []Target{dst}, Options{Fetches: 2, Progress: &writtenNotes{out: os.Stdout}})
 	return err
 }
 
+// writtenNotes says "written" for each chunk a restore reports written. On a
+// blank target every such chunk was fetched: the zero chunks match already.
+type writtenNotes struct {
+	mu     sync.Mutex
+	out    io.Writer
+	chunks bool // in the chunks phase (the table's writes come before)
+}
+
+func (w *writtenNotes) Phase(name string, _ int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.chunks = name == "chunks"
+}
+
+func (w *writtenNotes) Add(c progress.Counter, _ int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if c == progress.Written && w.chunks {
+		fmt.Fprintln(w.out, "written")
+	}
+}
+
+func (w *writtenNotes) Note(string) {}
+
 // TestResumeAfterKill kills a restore midway (as a power cut would) and
-// runs it again: it completes, verifies, and fetches only what was not yet
-// on the disk.
+// runs it again: it completes, verifies, and fetches exactly what was not
+// yet on the disk. The killed restore can fetch only half the chunks and has
+// said it wrote each of them before the kill, so what the disk holds is
+// known without waiting for anything to land.
 func TestResumeAfterKill(t *testing.T) {
 	d := linuxDisk(t, t.TempDir(), 40)
 	r, repoDir := newLocalRepo(t, 0)
@@ -116,8 +153,18 @@ func TestResumeAfterKill(t *testing.T) {
 
 	dst := filepath.Join(dir, "target.img")
 	testutil.SparseFile(t, dst, d.size)
+	// The helper reads the table's chunks first, then the partitions'.
+	var boot int64
+	for _, a := range snap.Image.Disks[0].Boot {
+		for _, c := range a.Chunks {
+			if !c.Zero {
+				boot++
+			}
+		}
+	}
+	half := full.Fetches / 2
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("REWIND_TEST_RESTORE=%s %s %d", repoDir, dst, 100))
+	cmd.Env = append(os.Environ(), fmt.Sprintf("REWIND_TEST_RESTORE=%s %s %d", repoDir, dst, boot+half))
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -126,29 +173,21 @@ func TestResumeAfterKill(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// The helper reads the table's chunks first, then the partitions'.
-	var boot int
-	for _, a := range snap.Image.Disks[0].Boot {
-		for _, c := range a.Chunks {
-			if !c.Zero {
-				boot++
-			}
+	sc := bufio.NewScanner(stdout)
+	var written int64
+	for written < half && sc.Scan() {
+		if sc.Text() == "written" {
+			written++
 		}
 	}
-	sc := bufio.NewScanner(stdout)
-	lines := 0
-	for lines < boot+int(full.Fetches)/2 && sc.Scan() {
-		lines++
-	}
-	// Fetches complete in pairs every 100 ms: let the last pair's writes
-	// land, then cut the power.
-	time.Sleep(30 * time.Millisecond)
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	cmd.Wait()
-	fetched := int64(lines - boot)
-	t.Logf("killed the restore after %d of %d chunks fetched", fetched, full.Fetches)
+	if written != half {
+		t.Fatalf("the restore to kill ended after writing %d chunks, want it held after %d (scan: %v)", written, half, sc.Err())
+	}
+	t.Logf("killed the restore after %d of %d chunks written", written, full.Fetches)
 
 	target, err := disk.Open(dst)
 	if err != nil {
@@ -169,10 +208,9 @@ func TestResumeAfterKill(t *testing.T) {
 	if !sum.Verified {
 		t.Errorf("resumed restore not verified")
 	}
-	// Chunks fetched but not yet written when the kill came (at most the
-	// 2 fetchers', 2 queued and the 2 writers') are fetched again.
-	if sum.Fetches >= full.Fetches || sum.Fetches > full.Fetches-fetched+6 {
-		t.Errorf("resumed restore fetched %d chunks; want at most the %d a full restore fetches minus the %d fetched before the kill (+6 in flight)", sum.Fetches, full.Fetches, fetched)
+	// The killed restore fetched no more than those it wrote.
+	if sum.Fetches != full.Fetches-written {
+		t.Errorf("resumed restore fetched %d chunks; want the %d a full restore fetches minus the %d written before the kill", sum.Fetches, full.Fetches, written)
 	}
 	checkFilesystems(t, d, dst)
 }
@@ -260,6 +298,19 @@ func TestRestoreOverOlder(t *testing.T) {
 	checkUsedIdentical(t, second.Snapshot.Image, d.path, old)
 }
 
+// signal is an io.Writer that closes c at its first write.
+type signal struct {
+	c    chan struct{}
+	once sync.Once
+}
+
+func newSignal() *signal { return &signal{c: make(chan struct{})} }
+
+func (s *signal) Write(p []byte) (int, error) {
+	s.once.Do(func() { close(s.c) })
+	return len(p), nil
+}
+
 // TestSMBFaults: the NAS restarts in the middle of a restore, which then
 // completes; a chunk damaged on the share stops the restore, naming it and
 // where it belongs on the disk.
@@ -270,8 +321,19 @@ func TestSMBFaults(t *testing.T) {
 	d := win11Disk(t, t.TempDir())
 	snap := captureImage(t, r, d.path, "ws1").Snapshot
 
-	// smbd stops after the first chunk arrives and comes back 1.5 s later.
-	slow, err := repo.Open(context.Background(), &slowStore{Store: r.Store(), delay: 100 * time.Millisecond})
+	// smbd stops after the first chunk arrives and comes back once the
+	// restore has reported a failed attempt and is waiting to retry.
+	raw := r.Store().(*retry.Store).Unwrap()
+	fetched, retried := newSignal(), newSignal()
+	var notes atomic.Int64
+	rs := retry.New(&slowStore{Store: raw, delay: 100 * time.Millisecond, out: fetched},
+		retry.Options{Initial: 100 * time.Millisecond, Max: time.Second, MaxElapsed: time.Minute,
+			Notify: func(op, name string, err error, wait time.Duration) {
+				notes.Add(1)
+				t.Logf("retrying %s %s after %v: %v", op, name, wait, err)
+				retried.Write(nil)
+			}})
+	slow, err := repo.Open(context.Background(), rs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,25 +352,27 @@ func TestSMBFaults(t *testing.T) {
 		sum, err = Restore(context.Background(), slow, snap, []Target{target}, Options{Fetches: 2, Progress: tr})
 		done <- err
 	}()
-	for tr.Status().Get(progress.Fetched) == 0 {
-		select {
-		case err := <-done:
-			t.Fatalf("Restore ended before its first chunk arrived: %v", err)
-		case <-time.After(2 * time.Millisecond):
-		}
+	select {
+	case <-fetched.c:
+	case err := <-done:
+		t.Fatalf("Restore ended before its first chunk arrived: %v", err)
 	}
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	select {
+	case <-retried.c:
+	case err := <-done:
+		t.Fatalf("Restore with smbd stopped ended without a retry: %v", err)
+	}
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("Restore across an smbd restart = %v", err)
 	}
-	if !sum.Verified || retries.Load() == 0 {
-		t.Errorf("Restore across an smbd restart: verified %v after %d retries; want verified, some retries", sum.Verified, retries.Load())
+	if !sum.Verified {
+		t.Errorf("Restore across an smbd restart after %d retries: not verified", notes.Load())
 	}
 	checkFilesystems(t, d, dst)
 

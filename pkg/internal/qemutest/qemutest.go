@@ -239,3 +239,22 @@ func Make(t testing.TB, targets []string, files ...string) []string {
 	t.Logf("make %s: %v", strings.Join(targets, " "), time.Since(start).Round(time.Millisecond))
 	return paths
 }
+
+// Rewind returns the path of out/rewind, the binary that a Make of the boot
+// targets built and put in the boot environment, after checking that it runs
+// and offers each of commands. A binary that does not run, or lacks a
+// command, fails the test: a broken build must never pass as a skip.
+func Rewind(t testing.TB, commands ...string) string {
+	t.Helper()
+	p := filepath.Join(Root(t), "out", "rewind")
+	out, err := exec.Command(p, "help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s help: %v\n%s\n(make build rebuilds it)", p, err, out)
+	}
+	for _, c := range commands {
+		if !regexp.MustCompile(`(?m)^\s+` + regexp.QuoteMeta(c) + `\s`).Match(out) {
+			t.Fatalf("%s help lists no %q command:\n%s", p, c, out)
+		}
+	}
+	return p
+}

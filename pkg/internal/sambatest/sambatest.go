@@ -67,7 +67,7 @@ func (s *Server) start(port string) error {
 	}
 	out, err := exec.Command(s.script, args...).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("starting smbd: %v: %s", err, out)
+		return fmt.Errorf("starting smbd: %w: %s", err, out)
 	}
 	var pid int
 	if _, err := fmt.Sscanf(lastLine(string(out)), "port=%d pid=%d", &s.Port, &pid); err != nil {
@@ -81,7 +81,7 @@ func (s *Server) start(port string) error {
 func (s *Server) Stop() error {
 	out, err := exec.Command(s.script, "stop", s.Dir).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("stopping smbd: %v: %s", err, out)
+		return fmt.Errorf("stopping smbd: %w: %s", err, out)
 	}
 	return nil
 }

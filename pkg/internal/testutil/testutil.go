@@ -27,7 +27,7 @@ func NeedTool(t testing.TB, names ...string) []string {
 	for _, n := range names {
 		p, err := LookPath(n)
 		if err != nil {
-			missing(t, "%s is not installed (scripts/deps installs it)", n)
+			Missing(t, "%s is not installed (scripts/deps installs it)", n)
 		}
 		paths = append(paths, p)
 	}
@@ -51,11 +51,14 @@ func LookPath(name string) (string, error) {
 func NeedRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		missing(t, "test needs root")
+		Missing(t, "test needs root")
 	}
 }
 
-func missing(t testing.TB, format string, args ...any) {
+// Missing skips the test for a reason given by format and args, or fails it
+// under REWIND_REQUIRE_TOOLS=1: for what a test needs from the machine
+// beyond a tool or root.
+func Missing(t testing.TB, format string, args ...any) {
 	t.Helper()
 	if Required() {
 		t.Fatalf(format, args...)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -45,19 +44,20 @@ func (f *flaky) Save(ctx context.Context, name string, data []byte) error {
 
 func TestRetry(t *testing.T) {
 	transient := errors.New("connection reset by peer")
+	badPassword := store.Permanent(errors.New("bad password"))
 	fast := Options{Initial: time.Millisecond, Max: 2 * time.Millisecond, MaxElapsed: time.Second}
 	for _, tc := range []struct {
 		name      string
 		failures  int32
 		err       error
 		opt       Options
-		wantCalls int32
-		wantErr   string
+		wantCalls int32 // 0: more than one, each failure but the last noted
+		wantErr   error
 	}{
-		{"transient then ok", 3, transient, fast, 4, ""},
-		{"permanent", 3, store.Permanent(errors.New("bad password")), fast, 1, "bad password"},
-		{"not exist", 3, fmt.Errorf("x: %w", fs.ErrNotExist), fast, 1, "file does not exist"},
-		{"gives up", 1 << 20, transient, Options{Initial: 10 * time.Millisecond, MaxElapsed: 50 * time.Millisecond}, 0, "gave up after"},
+		{"transient then ok", 3, transient, fast, 4, nil},
+		{"permanent", 3, badPassword, fast, 1, store.ErrPermanent},
+		{"not exist", 3, fmt.Errorf("x: %w", fs.ErrNotExist), fast, 1, fs.ErrNotExist},
+		{"gives up", 1 << 20, transient, Options{Initial: 10 * time.Millisecond, MaxElapsed: 50 * time.Millisecond}, 0, transient},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l, err := local.Open(t.TempDir())
@@ -69,16 +69,19 @@ func TestRetry(t *testing.T) {
 			var notes atomic.Int32
 			tc.opt.Notify = func(op, name string, err error, wait time.Duration) { notes.Add(1) }
 			err = New(f, tc.opt).Save(context.Background(), "x", []byte("data"))
-			if tc.wantErr == "" && err != nil {
+			if tc.wantErr == nil && err != nil {
 				t.Fatalf("Save = %v, want success", err)
 			}
-			if tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
-				t.Fatalf("Save = %v, want %q", err, tc.wantErr)
+			if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+				t.Fatalf("Save = %v, want it to wrap %v", err, tc.wantErr)
 			}
-			if tc.wantCalls != 0 && f.calls.Load() != tc.wantCalls {
-				t.Errorf("Save made %d calls, want %d", f.calls.Load(), tc.wantCalls)
+			switch calls := f.calls.Load(); {
+			case tc.wantCalls != 0 && calls != tc.wantCalls:
+				t.Errorf("Save made %d calls, want %d", calls, tc.wantCalls)
+			case tc.wantCalls == 0 && (calls < 2 || notes.Load() != calls-1):
+				t.Errorf("Save made %d calls with %d noted, want several, each failure but the last noted", calls, notes.Load())
 			}
-			if tc.wantErr == "" && notes.Load() != tc.failures {
+			if tc.wantErr == nil && notes.Load() != tc.failures {
 				t.Errorf("Notify called %d times, want %d", notes.Load(), tc.failures)
 			}
 		})

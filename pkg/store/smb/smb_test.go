@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,7 +47,7 @@ func TestConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		return s
-	})
+	}, srv.Password())
 }
 
 func TestOpenErrors(t *testing.T) {
@@ -66,14 +67,15 @@ func TestOpenErrors(t *testing.T) {
 		cfg  func(Config) Config
 		want string
 	}{
-		{"wrong password", func(c Config) Config { c.Password = "wrong"; return c }, "wrong user name or password"},
+		{"wrong password", func(c Config) Config { c.Password = "not-" + c.Password; return c }, "wrong user name or password"},
 		{"unknown user", func(c Config) Config { c.User = "nobody-here"; return c }, "wrong user name or password"},
 		{"missing share", func(c Config) Config { c.Share = "nosuchshare"; return c }, `no share named "nosuchshare"`},
 		{"unreachable", func(c Config) Config { c.Port = closed; return c }, "cannot reach the NAS at 127.0.0.1:"},
 		{"not encrypted", func(c Config) Config { c.RequireEncryption = true; return c }, "does not encrypt"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := Open(ctx, tc.cfg(config(t, srv, "")))
+			cfg := tc.cfg(config(t, srv, ""))
+			s, err := Open(ctx, cfg)
 			if err == nil {
 				s.Close()
 				t.Fatalf("Open(%s) = nil error, want %q", tc.name, tc.want)
@@ -84,8 +86,8 @@ func TestOpenErrors(t *testing.T) {
 			if !errors.Is(err, store.ErrPermanent) {
 				t.Errorf("Open(%s) = %v, want a permanent error", tc.name, err)
 			}
-			if strings.Contains(err.Error(), srv.Password()) {
-				t.Errorf("Open(%s) error mentions the password", tc.name)
+			if strings.Contains(err.Error(), cfg.Password) {
+				t.Errorf("Open(%s) error shows the password it was given (not printed here)", tc.name)
 			}
 			if strings.Count(err.Error(), "\n") > 0 {
 				t.Errorf("Open(%s) error is more than one line: %q", tc.name, err)
@@ -148,7 +150,9 @@ func TestReconnect(t *testing.T) {
 }
 
 // TestRetryOverRestart: a NAS that restarts during a call costs a wait, not
-// a failure, once the store is wrapped in retry.
+// a failure, once the store is wrapped in retry. The server is down when
+// Save starts and comes back only once the wrapper has reported a failed
+// attempt, so the call succeeds only by retrying.
 func TestRetryOverRestart(t *testing.T) {
 	srv := sambatest.Start(t, sambatest.Options{})
 	ctx := context.Background()
@@ -156,22 +160,48 @@ func TestRetryOverRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := retry.New(raw, retry.Options{Initial: 50 * time.Millisecond, MaxElapsed: 30 * time.Second})
+	type note struct {
+		op, name string
+		err      error
+	}
+	var (
+		mu        sync.Mutex
+		notes     []note
+		restarted = make(chan error, 1)
+	)
+	s := retry.New(raw, retry.Options{Initial: 50 * time.Millisecond, MaxElapsed: 30 * time.Second,
+		Notify: func(op, name string, err error, _ time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			notes = append(notes, note{op, name, err})
+			if len(notes) == 1 {
+				go func() { restarted <- srv.Restart() }()
+			}
+		}})
 	defer s.Close()
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() {
-		time.Sleep(time.Second)
-		done <- srv.Restart()
-	}()
-	if err := s.Save(ctx, "during-restart", []byte("x")); err != nil {
-		t.Fatalf("Save across a server restart = %v", err)
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	err = s.Save(sctx, "during-restart", []byte("x"))
+	mu.Lock()
+	defer mu.Unlock()
+	if err != nil {
+		t.Fatalf("Save across a server restart = %v, after %d retries reported", err, len(notes))
 	}
-	if err := <-done; err != nil {
+	if len(notes) == 0 {
+		t.Fatalf("Save with the server stopped succeeded without a retry: the server was not down, or the store waited by itself")
+	}
+	if err := <-restarted; err != nil {
 		t.Fatal(err)
 	}
+	for i, n := range notes {
+		if n.op != "save" || n.name != "during-restart" || n.err == nil || store.IsPermanent(n.err) {
+			t.Errorf("retry note %d = %s %s: %v; want a transient failure of save during-restart", i, n.op, n.name, n.err)
+		}
+	}
+	t.Logf("Save retried %d times; first failure: %v", len(notes), notes[0].err)
 	got, err := os.ReadFile(filepath.Join(srv.ShareDir, "during-restart"))
 	if err != nil || string(got) != "x" {
 		t.Errorf("file on the share = %q, %v; want x", got, err)
