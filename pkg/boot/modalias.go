@@ -38,7 +38,7 @@ func parseAliases(r io.Reader) (aliasTable, error) {
 			continue // symbol aliases and the like
 		}
 		prefix := f[1]
-		if i := strings.IndexAny(prefix, "*?["); i >= 0 {
+		if i := strings.IndexAny(prefix, `*?[\`); i >= 0 { // path.Match's specials
 			prefix = prefix[:i]
 		}
 		t[bus] = append(t[bus], aliasPattern{pattern: f[1], prefix: prefix, module: f[2]})

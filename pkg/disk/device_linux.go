@@ -103,14 +103,36 @@ func (h Host) modelSerial(name string) (model, serial string) {
 		serial = readSys(h.sys("class", "block", name, "serial"))
 	}
 	if serial == "" {
-		if b, err := os.ReadFile(filepath.Join(dev, "vpd_pg80")); err == nil && len(b) > 4 {
-			serial = strings.TrimSpace(strings.Trim(string(b[4:]), "\x00"))
+		if b, err := os.ReadFile(filepath.Join(dev, "vpd_pg80")); err == nil {
+			serial = vpdSerial(b)
 		}
 	}
 	if serial == "" {
 		serial = readSys(filepath.Join(dev, "wwid"))
 	}
 	return model, serial
+}
+
+// vpdSerial returns the product serial number a SCSI VPD page 0x80 (unit
+// serial number) holds: the page length in bytes 2-3, then ASCII padded
+// with spaces or NULs. A serial that is not printable ASCII is "" (the
+// caller falls back to the WWID): it would not survive a manifest's JSON
+// nor compare equal to what the technician types.
+func vpdSerial(page []byte) string {
+	if len(page) <= 4 {
+		return ""
+	}
+	b := page[4:]
+	if n := int(page[2])<<8 | int(page[3]); n < len(b) {
+		b = b[:n]
+	}
+	s := strings.Trim(string(b), " \x00")
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return ""
+		}
+	}
+	return s
 }
 
 // RereadPartitions asks the kernel to re-read the partition table

@@ -9,10 +9,13 @@ import (
 	"errors"
 	"hash/crc32"
 	"io"
+	"reflect"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/rewind-backup/rewind/pkg/internal/testutil"
 )
 
 // memDisk is a sparse in-memory disk: writes are kept as regions, later ones
@@ -84,17 +87,17 @@ start=5, size=2, type=82
 func FuzzReadLayout(f *testing.F) {
 	const size = 32 << 10
 	gpt, _ := imageSeed(f, size, fuzzGPTScript, size, 0)
-	f.Add(gpt[:3*512], gpt[size-5*512:], uint32(size/512), false)                        // the table only
-	f.Add(gpt[:3*512], []byte{}, uint32(size/512), false)                                // no backup
-	f.Add(gpt[:512], gpt[size-5*512:], uint32(size/512), false)                          // no primary
-	f.Add(gpt[:512], gpt[size-5*512:], uint32(1<<31), false)                             // backup not at the end
-	f.Add(gpt[:512], append(make([]byte, 4096-512), gpt[512:1024]...), uint32(16), true) // 4Kn-like
+	testutil.Seed(f, gpt[:3*512], gpt[size-5*512:], uint32(size/512), false)                        // the table only
+	testutil.Seed(f, gpt[:3*512], []byte{}, uint32(size/512), false)                                // no backup
+	testutil.Seed(f, gpt[:512], gpt[size-5*512:], uint32(size/512), false)                          // no primary
+	testutil.Seed(f, gpt[:512], gpt[size-5*512:], uint32(1<<31), false)                             // backup not at the end
+	testutil.Seed(f, gpt[:512], append(make([]byte, 4096-512), gpt[512:1024]...), uint32(16), true) // 4Kn-like
 	mbr, _ := imageSeed(f, size, fuzzMBRScript, size, 0)
-	f.Add(mbr[:5*512], []byte{}, uint32(size/512), false)
+	testutil.Seed(f, mbr[:5*512], []byte{}, uint32(size/512), false)
 	// The MBR's extended chain made to loop back onto its first EBR.
 	loop := append([]byte(nil), mbr[:5*512]...)
 	putMBREntry(loop[4*512:], 1, 0x05, 0, 2)
-	f.Add(loop, []byte{}, uint32(size/512), false)
+	testutil.Seed(f, loop, []byte{}, uint32(size/512), false)
 
 	f.Fuzz(func(t *testing.T, head, tail []byte, sectors uint32, big bool) {
 		if len(head) > 1<<20 || len(tail) > 1<<20 {
@@ -216,9 +219,9 @@ func FuzzWriteTable(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		f.Add(b, int64(size))
-		f.Add(b, int64(size*2))
-		f.Add(b, int64(size/2))
+		testutil.Seed(f, b, int64(size))
+		testutil.Seed(f, b, int64(size*2))
+		testutil.Seed(f, b, int64(size/2))
 	}
 	f.Fuzz(func(t *testing.T, manifest []byte, target int64) {
 		var m savedTable
@@ -238,6 +241,61 @@ func FuzzWriteTable(f *testing.F) {
 		}
 		if got.Type != m.Layout.Type || !cmp.Equal(got.Partitions, m.Layout.Partitions, cmpopts.EquateEmpty()) {
 			t.Fatalf("after WriteTable(%d bytes): %s %+v, want %s %+v", target, got.Type, got.Partitions, m.Layout.Type, m.Layout.Partitions)
+		}
+	})
+}
+
+// FuzzLayoutFromSaved feeds LayoutFromSaved the saved regions of a manifest
+// (JSON, as untrusted as anything read from a NAS), a disk size and a
+// sector size. It must not panic; a layout it accepts lies within the disk
+// and, captured again from the regions it was read from, reads back the same
+// (but for warnings about a damaged backup GPT, which is not captured).
+func FuzzLayoutFromSaved(f *testing.F) {
+	const size = 32 << 10
+	for _, script := range []string{fuzzGPTScript, fuzzMBRScript} {
+		p := sfdiskImage(f, size, script)
+		l := readImageLayout(f, p)
+		saved, err := CaptureRegions(context.Background(), readerOf(f, p), l)
+		if err != nil {
+			f.Fatal(err)
+		}
+		b, err := json.Marshal(saved)
+		if err != nil {
+			f.Fatal(err)
+		}
+		testutil.Seed(f, b, int64(size), uint32(l.SectorSize))
+		testutil.Seed(f, b, int64(size), uint32(0))
+	}
+	f.Fuzz(func(t *testing.T, savedJSON []byte, size int64, sectorSize uint32) {
+		var saved []SavedRegion
+		if json.Unmarshal(savedJSON, &saved) != nil {
+			return
+		}
+		l, err := LayoutFromSaved(saved, size, int(sectorSize))
+		if err != nil {
+			return
+		}
+		if l.Size != size {
+			t.Fatalf("LayoutFromSaved(%d-byte disk) = a %d-byte layout", size, l.Size)
+		}
+		for _, p := range l.Partitions {
+			if p.Start < 0 || p.Size < 0 || p.End() > size {
+				t.Fatalf("partition %+v lies outside the %d-byte disk", p, size)
+			}
+		}
+		again, err := CaptureRegions(context.Background(), savedDisk{size: size, regions: saved}, l)
+		if err != nil {
+			t.Fatalf("CaptureRegions of the layout LayoutFromSaved read: %v", err)
+		}
+		l2, err := LayoutFromSaved(again, size, int(sectorSize))
+		if err != nil {
+			t.Fatalf("LayoutFromSaved of its own regions captured again: %v", err)
+		}
+		// The parsed GPT headers count too; the warnings may not: a damaged
+		// backup is not among the regions captured again.
+		all := cmp.Exporter(func(reflect.Type) bool { return true })
+		if diff := cmp.Diff(l, l2, cmpopts.EquateEmpty(), all, cmpopts.IgnoreFields(Layout{}, "Warnings")); diff != "" {
+			t.Fatalf("captured again, the layout reads differently (-first +again):\n%s", diff)
 		}
 	})
 }

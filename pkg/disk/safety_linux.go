@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -284,11 +285,16 @@ func (h Host) mounts() ([]mount, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return parseMountinfo(f)
+}
+
+// parseMountinfo parses the lines of a mountinfo file.
+func parseMountinfo(r io.Reader) ([]mount, error) {
 	var out []mount
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
+		fields := procFields(sc.Text())
 		if len(fields) < 5 {
 			continue
 		}
@@ -310,15 +316,28 @@ func (h Host) swaps() []string {
 	if err != nil {
 		return nil
 	}
+	return parseSwaps(b)
+}
+
+// parseSwaps returns the paths a swaps file lists.
+func parseSwaps(b []byte) []string {
 	var out []string
 	for i, line := range strings.Split(string(b), "\n") {
-		fields := strings.Fields(line)
+		fields := procFields(line)
 		if i == 0 || len(fields) == 0 {
 			continue
 		}
 		out = append(out, unescapeOctal(fields[0]))
 	}
 	return out
+}
+
+// procFields splits a line of mountinfo or swaps into its fields. The kernel
+// separates them with spaces and tabs and escapes those (and newline and
+// backslash) in paths, but not other white space: a mount point holding a
+// vertical tab or a non-breaking space is one field.
+func procFields(line string) []string {
+	return strings.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == '\t' })
 }
 
 // unescapeOctal undoes the kernel's \040-style escapes in mount paths.

@@ -88,10 +88,18 @@ func (r *Repository) Reports(ctx context.Context, machine string) ([]*Report, er
 		if err != nil {
 			return nil, err
 		}
-		var rep Report
-		if json.Unmarshal(data, &rep) == nil {
-			out = append(out, &rep)
+		if rep, err := parseReport(data); err == nil {
+			out = append(out, rep)
 		}
 	}
 	return out, nil
+}
+
+// parseReport parses a stored report.
+func parseReport(data []byte) (*Report, error) {
+	var rep Report
+	if err := json.Unmarshal(data, &rep); err != nil {
+		return nil, err
+	}
+	return &rep, nil
 }

@@ -21,12 +21,28 @@ type table struct {
 	need int64
 }
 
+// maxBootBytes bounds a disk's boot areas: a capture stores the head area
+// (at most disk.MaxHeadArea), a GPT's backup (at most 1 MiB of entries and
+// a header) and the EBRs (a sector each, at most 252), well under twice
+// the head.
+const maxBootBytes = 2 * disk.MaxHeadArea
+
 // loadTable reads a disk's boot areas from the repository and parses the
 // partition table they hold, checking it against the manifest.
 func loadTable(ctx context.Context, r *repo.Repository, cs int, d *repo.Disk) (*table, error) {
 	tb := &table{}
 	for _, p := range d.Partitions {
 		tb.need = max(tb.need, p.Offset+p.Length)
+	}
+	// Each boot area is read whole into memory: refuse a manifest that
+	// claims more than a capture ever stores before allocating it.
+	var boot int64
+	for _, a := range d.Boot {
+		if a.Length > maxBootBytes-boot {
+			return nil, fmt.Errorf("the manifest's boot areas add up to more than %d bytes, more than a capture stores (at disk offset %d: %d bytes): the image is damaged: %w",
+				maxBootBytes, a.Offset, a.Length, disk.ErrMismatch)
+		}
+		boot += a.Length
 	}
 	for _, a := range d.Boot {
 		data := make([]byte, a.Length)
