@@ -92,8 +92,10 @@ func TestRestoreDamagedLatest(t *testing.T) {
 		}
 	}
 	out, _, code = runIn(t, "", "images", "--repo", repoDir, "--json")
-	var imgs map[string][]imageJSON
-	if err := json.Unmarshal([]byte(out), &imgs); err != nil || code != 3 || len(imgs["ws1"]) != 2 || imgs["ws1"][1].Damaged == "" || imgs["ws1"][0].Damaged != "" {
+	var listed imagesResult
+	err := json.Unmarshal([]byte(out), &listed)
+	imgs := listed.Machines
+	if err != nil || code != 3 || listed.OK || len(imgs["ws1"]) != 2 || imgs["ws1"][1].Damaged == "" || imgs["ws1"][0].Damaged != "" {
 		t.Errorf("images --json = exit %d, %s (%v); want ws1's newer image marked damaged", code, out, err)
 	}
 

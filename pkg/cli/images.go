@@ -4,7 +4,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -60,7 +59,17 @@ type imageJSON struct {
 // cannot be told; no machine name has parentheses.
 const unknownMachine = "(unknown)"
 
-func runImages(ctx context.Context, opt imagesOptions, o OS) error {
+// imagesResult is the one line of images --json.
+type imagesResult struct {
+	result
+	Machines map[string][]imageJSON `json:"machines"`
+}
+
+func runImages(ctx context.Context, opt imagesOptions, o OS) (err error) {
+	res := imagesResult{Machines: map[string][]imageJSON{}}
+	if opt.JSON {
+		defer func() { printResult(o.Stdout, &res, err) }()
+	}
 	r, err := openRepo(ctx, opt.repoOptions, o, nil)
 	if err != nil {
 		return err
@@ -68,7 +77,7 @@ func runImages(ctx context.Context, opt imagesOptions, o OS) error {
 	defer closeRepo(r)
 	// Only this machine's images are loaded, and those whose machine cannot
 	// be told (they may be its).
-	machines := map[string][]imageJSON{}
+	machines := res.Machines
 	damaged := 0
 	err = r.EachSnapshot(ctx, func(h *repo.Head) bool {
 		return !h.Known() || h.Kind == repo.KindImage && (opt.Machine == "" || h.Machine == opt.Machine)
@@ -98,8 +107,8 @@ func runImages(ctx context.Context, opt imagesOptions, o OS) error {
 	if opt.Machine != "" && len(machines) == 0 {
 		return fmt.Errorf("machine %q has no images in %s", opt.Machine, r.Location())
 	}
-	if err := printImages(o, r.Location(), machines, opt.JSON); err != nil {
-		return err
+	if !opt.JSON {
+		printImages(o, r.Location(), machines)
 	}
 	if damaged > 0 {
 		return fmt.Errorf("%d images are damaged (listed above) and cannot be restored: run 'rewind check' on %s: %w", damaged, r.Location(), ErrProblemsFound)
@@ -107,15 +116,10 @@ func runImages(ctx context.Context, opt imagesOptions, o OS) error {
 	return nil
 }
 
-func printImages(o OS, location string, machines map[string][]imageJSON, asJSON bool) error {
-	if asJSON {
-		enc := json.NewEncoder(o.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(machines)
-	}
+func printImages(o OS, location string, machines map[string][]imageJSON) {
 	if len(machines) == 0 {
 		fmt.Fprintf(o.Stdout, "no images in %s\n", location)
-		return nil
+		return
 	}
 	names := make([]string, 0, len(machines))
 	for m := range machines {
@@ -138,7 +142,6 @@ func printImages(o OS, location string, machines map[string][]imageJSON, asJSON 
 		}
 		tw.Flush()
 	}
-	return nil
 }
 
 // when formats a snapshot's time for listings; a damaged snapshot may have

@@ -5,6 +5,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -88,7 +89,8 @@ func TestLocalRepositoryCycle(t *testing.T) {
 		t.Errorf("snapshots = %d, %q; want ws1 and ws2 listed", code, out)
 	}
 	out, _, code = run(t, nil, "snapshots", "--repo", dir, "--machine", "ws2", "--json")
-	if code != 0 || strings.Contains(out, "ws1") || !strings.Contains(out, `"machine": "ws2"`) {
+	var snaps snapshotsResult
+	if err := json.Unmarshal([]byte(out), &snaps); err != nil || code != 0 || !snaps.OK || strings.Contains(out, "ws1") || len(snaps.Snapshots) != 1 || snaps.Snapshots[0].Machine != "ws2" {
 		t.Errorf("snapshots --machine ws2 --json = %d, %q", code, out)
 	}
 	if out, _, code := run(t, nil, "check", "--repo", dir, "--read-data"); code != 0 || !strings.Contains(out, "no problems found") {

@@ -54,6 +54,9 @@ func TestJSONResultOnFailure(t *testing.T) {
 		{"restore, no repository there", []string{"restore", "--json", "--yes", "--repo", missing, "--machine", "ws1", img}, "nosuch"},
 		{"restore, no such machine", []string{"restore", "--json", "--yes", "--repo", repoDir, "--machine", "ws1", img}, "ws1"},
 		{"inspect, no disk there", []string{"inspect", "--json", missing}, "nosuch"},
+		{"images, no repository there", []string{"images", "--json", "--repo", missing}, "nosuch"},
+		{"images, no such machine", []string{"images", "--json", "--repo", repoDir, "--machine", "ws1"}, "ws1"},
+		{"snapshots, no repository there", []string{"snapshots", "--json", "--repo", missing}, "nosuch"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, errs, code := run(t, nil, tc.args...)

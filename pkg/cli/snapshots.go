@@ -4,7 +4,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -54,13 +53,22 @@ type snapshotJSON struct {
 	Damaged   string    `json:"damaged,omitempty"`
 }
 
-func runSnapshots(ctx context.Context, opt snapshotsOptions, o OS) error {
+// snapshotsResult is the one line of snapshots --json.
+type snapshotsResult struct {
+	result
+	Snapshots []snapshotJSON `json:"snapshots"`
+}
+
+func runSnapshots(ctx context.Context, opt snapshotsOptions, o OS) (err error) {
+	out := []snapshotJSON{}
+	if opt.JSON {
+		defer func() { printResult(o.Stdout, &snapshotsResult{Snapshots: out}, err) }()
+	}
 	r, err := openRepo(ctx, opt.repoOptions, o, nil)
 	if err != nil {
 		return err
 	}
 	defer closeRepo(r)
-	var out []snapshotJSON
 	damaged := 0
 	err = r.EachSnapshot(ctx, func(h *repo.Head) bool {
 		return opt.Machine == "" || h.Machine == opt.Machine || !h.Known()
@@ -87,8 +95,8 @@ func runSnapshots(ctx context.Context, opt snapshotsOptions, o OS) error {
 	if err != nil {
 		return err
 	}
-	if err := printSnapshots(o, r.Location(), opt.Machine, out, opt.JSON); err != nil {
-		return err
+	if !opt.JSON {
+		printSnapshots(o, r.Location(), opt.Machine, out)
 	}
 	if damaged > 0 {
 		return fmt.Errorf("%d snapshots are damaged (listed above) and cannot be restored: run 'rewind check' on %s: %w", damaged, r.Location(), ErrProblemsFound)
@@ -96,22 +104,14 @@ func runSnapshots(ctx context.Context, opt snapshotsOptions, o OS) error {
 	return nil
 }
 
-func printSnapshots(o OS, location, machine string, out []snapshotJSON, asJSON bool) error {
-	if asJSON {
-		if out == nil {
-			out = []snapshotJSON{}
-		}
-		enc := json.NewEncoder(o.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
-	}
+func printSnapshots(o OS, location, machine string, out []snapshotJSON) {
 	if len(out) == 0 {
 		if machine != "" {
 			fmt.Fprintf(o.Stdout, "no snapshots of %s in %s\n", machine, location)
 		} else {
 			fmt.Fprintf(o.Stdout, "no snapshots in %s\n", location)
 		}
-		return nil
+		return
 	}
 	tw := tabwriter.NewWriter(o.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tTIME\tMACHINE\tKIND\tUSED\tDISKS\tNOTE")
@@ -126,5 +126,5 @@ func printSnapshots(o OS, location, machine string, out []snapshotJSON, asJSON b
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID[:8], s.Time.Local().Format("2006-01-02 15:04"), s.Machine, s.Kind, used, strings.Join(s.Disks, ", "), s.Note)
 	}
-	return tw.Flush()
+	tw.Flush()
 }
