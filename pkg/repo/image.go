@@ -180,12 +180,17 @@ type Areas []*Area
 // Areas returns the disk's boot areas and partitions, in disk order (by
 // Offset; a boot area before a partition at the same offset).
 func (d *Disk) Areas() Areas {
+	as := append(d.BootAreas(), d.PartitionAreas()...)
+	sort.SliceStable(as, func(x, y int) bool { return as[x].Offset < as[y].Offset })
+	return as
+}
+
+// BootAreas returns the disk's boot areas, in manifest order.
+func (d *Disk) BootAreas() Areas {
 	as := make(Areas, 0, len(d.Boot)+len(d.Partitions))
 	for i := range d.Boot {
 		as = append(as, &d.Boot[i])
 	}
-	as = append(as, d.PartitionAreas()...)
-	sort.SliceStable(as, func(x, y int) bool { return as[x].Offset < as[y].Offset })
 	return as
 }
 
