@@ -22,10 +22,7 @@ type table struct {
 // loadTable reads a disk's boot areas from the repository and parses the
 // partition table they hold, checking it against the manifest.
 func loadTable(ctx context.Context, r *repo.Repository, cs int, d *repo.Disk) (*table, error) {
-	tb := &table{}
-	for _, p := range d.Partitions {
-		tb.need = max(tb.need, p.Offset+p.Length)
-	}
+	tb := &table{need: d.PartitionAreas().End()}
 	for _, a := range d.Boot {
 		data := make([]byte, a.Length)
 		for _, c := range a.Chunks {
