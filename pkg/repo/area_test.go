@@ -215,6 +215,7 @@ func TestAreas(t *testing.T) {
 		used, chunks, end int64
 	}{
 		{"all", d.Areas(), 1<<20 + 16896 + 8000, 22, 100<<20 + 16896},
+		{"boot", d.BootAreas(), 1<<20 + 16896, 17, 100<<20 + 16896},
 		{"partitions", d.PartitionAreas(), 8000, 5, 90 << 20},
 		{"none", nil, 0, 0, 0},
 	} {

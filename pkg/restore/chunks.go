@@ -131,8 +131,8 @@ func (t *tally) addTo(s *Summary) {
 //
 // Memory is bounded whatever the repository: 2×Workers plaintext buffers
 // shared by compare and write, and at most Fetches+2×Workers fetched chunks
-// (in the fetchers' hands, queued, in the writers' hands). All I/O is positional, so the workers share
-// no file offset.
+// (in the fetchers' hands, queued, in the writers' hands). All I/O is
+// positional, so the workers share no file offset.
 type chunkRestore struct {
 	r         *repo.Repository
 	t         Target
