@@ -256,9 +256,7 @@ func planDisk(ctx context.Context, src Source, cs int, opt Options) (repo.Disk, 
 			}
 			rp.Used = append(rp.Used, repo.Extent{Off: off, Len: end - off})
 		}
-		for _, e := range rp.Used {
-			rp.UsedBytes += e.Len
-		}
+		rp.UsedBytes = repo.Size(rp.Used)
 		rp.Chunks = chunkList(rp.Used, cs)
 		d.Partitions = append(d.Partitions, rp)
 	}

@@ -5,14 +5,14 @@ package capture
 import (
 	"context"
 	"fmt"
-	"io"
-	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pierrec/lz4/v4"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/rewind-backup/rewind/pkg/chunk"
+	"github.com/rewind-backup/rewind/pkg/internal/pipeline"
 	"github.com/rewind-backup/rewind/pkg/progress"
 	"github.com/rewind-backup/rewind/pkg/repo"
 )
@@ -20,7 +20,6 @@ import (
 // span is one large read: consecutive chunks of an area, read together into
 // one buffer with every byte outside the area's Used left zero.
 type span struct {
-	src   Source
 	disk  int
 	area  *repo.Area
 	refs  []repo.ChunkRef // a window of area.Chunks, filled in by the workers
@@ -58,6 +57,54 @@ func (s *chunkSet) stored(id chunk.ID, n int64) {
 	s.mu.Unlock()
 }
 
+// tally counts what a capture does, once: each count goes to the Reporter
+// as it happens, and the image's stats are read from the totals. Its
+// methods may be called concurrently.
+type tally struct {
+	rep                       progress.Reporter
+	read, newBytes, newChunks atomic.Int64
+}
+
+// readSpan counts n bytes read from a disk.
+func (t *tally) readSpan(n int64) {
+	t.read.Add(n)
+	t.rep.Add(progress.Read, n)
+}
+
+// hashed counts a chunk of n used bytes hashed.
+func (t *tally) hashed(n int64) {
+	t.rep.Add(progress.Done, n)
+	t.rep.Add(progress.Items, 1)
+}
+
+// stored counts a new chunk of n bytes (as stored) saved.
+func (t *tally) stored(n int64) {
+	t.newBytes.Add(n)
+	t.newChunks.Add(1)
+	t.rep.Add(progress.Stored, n)
+}
+
+// chunkStore reads, hashes, compresses and stores the chunks of an image,
+// in three stages joined by channels:
+//
+//   - read (one reader): areas in disk order, in spans of whole chunks of
+//     up to ReadSize, so that a spinning disk reads straight through;
+//   - encode (Workers): hash every chunk, compress the ones the repository
+//     does not hold;
+//   - store (Uploads): network writes only, several in flight.
+//
+// Memory is bounded: Workers+1 span buffers and Workers+Uploads encode
+// buffers, passed back and forth through free lists.
+type chunkStore struct {
+	r         *repo.Repository
+	cs        int
+	spanSize  int
+	known     *chunkSet
+	tally     *tally
+	freeSpans chan []byte
+	freeEnc   chan []byte
+}
+
 // storeChunks reads, hashes, compresses and stores the chunks img lists,
 // filling in their IDs. It returns the image's byte counts.
 func storeChunks(ctx context.Context, r *repo.Repository, img *repo.Image, disks []Source, opt Options) (repo.ImageStats, error) {
@@ -72,163 +119,116 @@ func storeChunks(ctx context.Context, r *repo.Repository, img *repo.Image, disks
 	if err != nil {
 		return st, fmt.Errorf("listing the chunks %s holds: %w", r.Location(), err)
 	}
+	opt.Progress.Phase("chunks", img.UsedBytes())
 
-	var total int64
-	for _, d := range img.Disks {
-		for _, a := range d.Boot {
-			total += a.UsedBytes
-		}
-		for _, p := range d.Partitions {
-			total += p.UsedBytes
-		}
+	c := &chunkStore{
+		r: r, cs: cs, spanSize: max(opt.ReadSize/cs, 1) * cs, known: known,
+		tally:     &tally{rep: opt.Progress},
+		freeSpans: make(chan []byte, opt.Workers+1),
+		freeEnc:   make(chan []byte, opt.Workers+opt.Uploads),
 	}
-	opt.Progress.Phase("chunks", total)
-
-	spanSize := max(opt.ReadSize/cs, 1) * cs
-	g, gctx := errgroup.WithContext(ctx)
-	freeSpans := make(chan []byte, opt.Workers+1)
 	for range opt.Workers + 1 {
-		freeSpans <- make([]byte, spanSize)
+		c.freeSpans <- make([]byte, c.spanSize)
 	}
-	freeEnc := make(chan []byte, opt.Workers+opt.Uploads)
 	for range opt.Workers + opt.Uploads {
-		freeEnc <- make([]byte, 0, chunk.MaxEncodedLen(cs))
+		c.freeEnc <- make([]byte, 0, chunk.MaxEncodedLen(cs))
 	}
+	g, gctx := errgroup.WithContext(ctx)
 	spans := make(chan *span, opt.Workers)
 	uploads := make(chan upload, opt.Uploads)
-	var mu sync.Mutex // guards st
-
-	// The reader: areas in disk order, each in spans of whole chunks.
-	g.Go(func() error {
-		defer close(spans)
-		for di := range img.Disks {
-			d := &img.Disks[di]
-			areas := make([]*repo.Area, 0, len(d.Boot)+len(d.Partitions))
-			for j := range d.Boot {
-				areas = append(areas, &d.Boot[j])
-			}
-			for j := range d.Partitions {
-				areas = append(areas, &d.Partitions[j].Area)
-			}
-			// In disk order, so that a spinning disk reads straight through.
-			sort.SliceStable(areas, func(x, y int) bool { return areas[x].Offset < areas[y].Offset })
-			for _, a := range areas {
-				for k := 0; k < len(a.Chunks); {
-					var buf []byte
-					select {
-					case buf = <-freeSpans:
-					case <-gctx.Done():
-						return gctx.Err()
-					}
-					sp := &span{src: disks[di], disk: di, area: a, start: a.Chunks[k].I * int64(cs), buf: buf}
-					end := k
-					for end < len(a.Chunks) && a.Range(a.Chunks[end].I, cs).End()-sp.start <= int64(spanSize) {
-						end++
-					}
-					sp.refs = a.Chunks[k:end]
-					k = end
-					n, err := sp.read(cs)
-					if err != nil {
-						return err
-					}
-					opt.Progress.Add(progress.Read, n)
-					mu.Lock()
-					st.ReadBytes += n
-					mu.Unlock()
-					select {
-					case spans <- sp:
-					case <-gctx.Done():
-						return gctx.Err()
-					}
-				}
-			}
-		}
-		return nil
-	})
-
-	// The workers: hash every chunk, compress the new ones.
-	var workers sync.WaitGroup
-	for range opt.Workers {
-		workers.Add(1)
-		g.Go(func() error {
-			defer workers.Done()
-			var c lz4.Compressor
-			for sp := range spans {
-				for i := range sp.refs {
-					ref := &sp.refs[i]
-					rng := sp.area.Range(ref.I, cs)
-					p := sp.buf[rng.Off-sp.start : rng.End()-sp.start]
-					ref.ID = chunk.Hash(p)
-					ref.Zero = chunk.IsZero(p)
-					var used int64
-					for _, m := range sp.area.Masked(rng) {
-						used += m.Len
-					}
-					opt.Progress.Add(progress.Done, used)
-					opt.Progress.Add(progress.Items, 1)
-					if ref.Zero || !known.claim(ref.ID) {
-						continue
-					}
-					var enc []byte
-					select {
-					case enc = <-freeEnc:
-					case <-gctx.Done():
-						return gctx.Err()
-					}
-					enc = chunk.Encode(&c, enc[:0], p)
-					select {
-					case uploads <- upload{ref.ID, enc}:
-					case <-gctx.Done():
-						return gctx.Err()
-					}
-				}
-				freeSpans <- sp.buf
-			}
-			return nil
-		})
-	}
-	go func() {
-		workers.Wait()
-		close(uploads)
-	}()
-
-	// The uploaders: several requests in flight.
-	for range opt.Uploads {
-		g.Go(func() error {
-			for u := range uploads {
-				if err := r.SaveChunk(gctx, u.id, u.enc); err != nil {
-					return err
-				}
-				n := int64(len(u.enc))
-				known.stored(u.id, n)
-				opt.Progress.Add(progress.Stored, n)
-				mu.Lock()
-				st.NewBytes += n
-				st.NewChunks++
-				mu.Unlock()
-				freeEnc <- u.enc
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		// Let the closer goroutine finish: drain what the workers left.
-		for range spans {
-		}
+	pipeline.Stage(g, 1, spans, func() error { return c.read(gctx, img, disks, spans) })
+	pipeline.Stage(g, opt.Workers, uploads, func() error { return c.encode(gctx, spans, uploads) })
+	pipeline.Stage[upload](g, opt.Uploads, nil, func() error { return c.store(gctx, uploads) })
+	err = g.Wait()
+	st.ReadBytes = c.tally.read.Load()
+	st.NewBytes = c.tally.newBytes.Load()
+	st.NewChunks = c.tally.newChunks.Load()
+	if err != nil {
 		return st, err
 	}
 
 	// What the image occupies in the repository, counting each chunk once.
 	seen := make(map[chunk.ID]bool)
-	for _, d := range img.Disks {
-		for _, a := range d.Boot {
+	for i := range img.Disks {
+		for _, a := range img.Disks[i].Areas() {
 			st.StoredBytes += storedSize(a.Chunks, known, seen)
-		}
-		for _, p := range d.Partitions {
-			st.StoredBytes += storedSize(p.Chunks, known, seen)
 		}
 	}
 	return st, nil
+}
+
+// read sends the chunks of every disk's areas, in disk order, as spans of
+// whole chunks read into buffers from the free list.
+func (c *chunkStore) read(ctx context.Context, img *repo.Image, disks []Source, out chan<- *span) error {
+	for di := range img.Disks {
+		for _, a := range img.Disks[di].Areas() {
+			for k := 0; k < len(a.Chunks); {
+				buf, err := pipeline.Recv(ctx, c.freeSpans)
+				if err != nil {
+					return err
+				}
+				sp := &span{disk: di, area: a, start: a.Chunks[k].I * int64(c.cs), buf: buf}
+				end := k
+				for end < len(a.Chunks) && a.Range(a.Chunks[end].I, c.cs).End()-sp.start <= int64(c.spanSize) {
+					end++
+				}
+				sp.refs = a.Chunks[k:end]
+				k = end
+				n, err := sp.read(disks[di], c.cs)
+				if err != nil {
+					return err
+				}
+				c.tally.readSpan(n)
+				if err := pipeline.Send(ctx, out, sp); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// encode hashes every chunk of each span, filling in its ref, and
+// compresses the chunks that are neither zero nor known for the store.
+func (c *chunkStore) encode(ctx context.Context, in <-chan *span, out chan<- upload) error {
+	var lz lz4.Compressor
+	for sp := range in {
+		for i := range sp.refs {
+			ref := &sp.refs[i]
+			rng := sp.area.Range(ref.I, c.cs)
+			p := sp.buf[rng.Off-sp.start : rng.End()-sp.start]
+			ref.ID = chunk.Hash(p)
+			ref.Zero = chunk.IsZero(p)
+			c.tally.hashed(repo.Size(sp.area.Masked(rng)))
+			if ref.Zero || !c.known.claim(ref.ID) {
+				continue
+			}
+			enc, err := pipeline.Recv(ctx, c.freeEnc)
+			if err != nil {
+				return err
+			}
+			enc = chunk.Encode(&lz, enc[:0], p)
+			if err := pipeline.Send(ctx, out, upload{ref.ID, enc}); err != nil {
+				return err
+			}
+		}
+		c.freeSpans <- sp.buf
+	}
+	return nil
+}
+
+// store saves each encoded chunk in the repository.
+func (c *chunkStore) store(ctx context.Context, in <-chan upload) error {
+	for u := range in {
+		if err := c.r.SaveChunk(ctx, u.id, u.enc); err != nil {
+			return err
+		}
+		n := int64(len(u.enc))
+		c.known.stored(u.id, n)
+		c.tally.stored(n)
+		c.freeEnc <- u.enc
+	}
+	return nil
 }
 
 func storedSize(refs []repo.ChunkRef, known *chunkSet, seen map[chunk.ID]bool) int64 {
@@ -243,37 +243,14 @@ func storedSize(refs []repo.ChunkRef, known *chunkSet, seen map[chunk.ID]bool) i
 	return n
 }
 
-// read fills the span's buffer: the used bytes of its chunks, zeros
-// elsewhere. Used extents less than readGap apart are read in one request
-// and the gap cleared afterwards: one larger read costs less than a seek.
-// It returns the bytes read.
-func (sp *span) read(cs int) (int64, error) {
+// read fills the span's buffer from src: the used bytes of its chunks,
+// zeros elsewhere. It returns the bytes read.
+func (sp *span) read(src Source, cs int) (int64, error) {
 	last := sp.refs[len(sp.refs)-1]
 	end := sp.area.Range(last.I, cs).End()
-	buf := sp.buf[:end-sp.start]
-	used := sp.area.Masked(repo.Extent{Off: sp.start, Len: end - sp.start})
-	var n int64
-	for _, run := range repo.Coalesce(used, readGap) {
-		off := sp.area.Offset + sp.start + run.Off
-		k, err := sp.src.ReadAt(buf[run.Off:run.End()], off)
-		if k != int(run.Len) {
-			if err == nil {
-				err = io.ErrUnexpectedEOF
-			}
-			return n, fmt.Errorf("reading %d bytes at offset %d of disk %d: %w", run.Len, off, sp.disk+1, err)
-		}
-		n += run.Len
+	n, err := sp.area.ReadMasked(src, repo.Extent{Off: sp.start, Len: end - sp.start}, sp.buf[:end-sp.start])
+	if err != nil {
+		return n, fmt.Errorf("disk %d: %w", sp.disk+1, err)
 	}
-	// Zero what is not used: before the first extent, between, after.
-	pos := int64(0)
-	for _, u := range used {
-		clear(buf[pos:u.Off])
-		pos = u.End()
-	}
-	clear(buf[pos:])
 	return n, nil
 }
-
-// readGap is the largest gap between used extents read over rather than
-// skipped.
-const readGap = 64 << 10

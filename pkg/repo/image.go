@@ -5,6 +5,8 @@ package repo
 import (
 	"errors"
 	"fmt"
+	"io"
+	"sort"
 
 	"github.com/rewind-backup/rewind/pkg/chunk"
 )
@@ -149,12 +151,8 @@ func (a *Area) Masked(rng Extent) []Extent {
 
 func (img *Image) refs(fn func(chunk.ID)) {
 	for i := range img.Disks {
-		d := &img.Disks[i]
-		for j := range d.Boot {
-			d.Boot[j].refs(fn)
-		}
-		for j := range d.Partitions {
-			d.Partitions[j].refs(fn)
+		for _, a := range img.Disks[i].Areas() {
+			a.refs(fn)
 		}
 	}
 }
@@ -170,15 +168,123 @@ func (a *Area) refs(fn func(chunk.ID)) {
 // UsedBytes sums every area's used bytes.
 func (img *Image) UsedBytes() int64 {
 	var n int64
-	for _, d := range img.Disks {
-		for _, a := range d.Boot {
-			n += a.UsedBytes
-		}
-		for _, p := range d.Partitions {
-			n += p.UsedBytes
-		}
+	for i := range img.Disks {
+		n += img.Disks[i].Areas().UsedBytes()
 	}
 	return n
+}
+
+// Areas is a list of a disk's areas.
+type Areas []*Area
+
+// Areas returns the disk's boot areas and partitions, in disk order (by
+// Offset; a boot area before a partition at the same offset).
+func (d *Disk) Areas() Areas {
+	as := append(d.BootAreas(), d.PartitionAreas()...)
+	sort.SliceStable(as, func(x, y int) bool { return as[x].Offset < as[y].Offset })
+	return as
+}
+
+// BootAreas returns the disk's boot areas, in manifest order.
+func (d *Disk) BootAreas() Areas {
+	as := make(Areas, 0, len(d.Boot)+len(d.Partitions))
+	for i := range d.Boot {
+		as = append(as, &d.Boot[i])
+	}
+	return as
+}
+
+// PartitionAreas returns the areas of the disk's partitions, in manifest
+// order.
+func (d *Disk) PartitionAreas() Areas {
+	as := make(Areas, 0, len(d.Partitions))
+	for i := range d.Partitions {
+		as = append(as, &d.Partitions[i].Area)
+	}
+	return as
+}
+
+// UsedBytes sums the areas' used bytes.
+func (as Areas) UsedBytes() int64 {
+	var n int64
+	for _, a := range as {
+		n += a.UsedBytes
+	}
+	return n
+}
+
+// Chunks counts the chunks the areas list.
+func (as Areas) Chunks() int64 {
+	var n int64
+	for _, a := range as {
+		n += int64(len(a.Chunks))
+	}
+	return n
+}
+
+// End returns the offset just after the last of the areas: for a disk's
+// partitions, the size of the smallest disk that holds them.
+func (as Areas) End() int64 {
+	var end int64
+	for _, a := range as {
+		end = max(end, a.Offset+a.Length)
+	}
+	return end
+}
+
+// Size sums the extents' lengths.
+func Size(ext []Extent) int64 {
+	var n int64
+	for _, e := range ext {
+		n += e.Len
+	}
+	return n
+}
+
+// ReadGap is the largest gap between used extents that ReadMasked reads
+// over rather than skips, and that a restore rewrites as it was rather
+// than splitting a write: one larger request costs less than a seek.
+const ReadGap = 64 << 10
+
+// ReadMasked reads range rng of the area (relative to Offset) from src, the
+// disk the area belongs to, into p (rng.Len bytes): the used bytes as they
+// are and zeros elsewhere. That is the plaintext of the chunks the range
+// covers when src holds the image. Used extents less than ReadGap apart are
+// read in one request and the gap cleared afterwards. It returns the bytes
+// read from src, gaps read over included.
+//
+// Every used byte must be there: a read that comes back short, at the end
+// of src or not, is an error wrapping io.ErrUnexpectedEOF (never io.EOF)
+// that names the disk offset. Unused bytes are never read, so a range whose
+// unused tail lies beyond the end of src reads as zeros there.
+func (a *Area) ReadMasked(src io.ReaderAt, rng Extent, p []byte) (int64, error) {
+	if int64(len(p)) != rng.Len {
+		return 0, fmt.Errorf("reading %d bytes at offset %d of an area into %d bytes: the buffer must hold the range", rng.Len, rng.Off, len(p))
+	}
+	used := a.Masked(rng)
+	var n int64
+	for _, run := range Coalesce(used, ReadGap) {
+		off := a.Offset + rng.Off + run.Off
+		k, err := src.ReadAt(p[run.Off:run.End()], off)
+		if int64(k) != run.Len {
+			switch {
+			case err == nil:
+				err = fmt.Errorf("the disk returned only %d of them: %w", k, io.ErrUnexpectedEOF)
+			case errors.Is(err, io.EOF):
+				err = fmt.Errorf("the disk ends after %d of them: %w", k, io.ErrUnexpectedEOF)
+			}
+			return n, fmt.Errorf("reading %d used bytes at disk offset %d: %w", run.Len, off, err)
+		}
+		n += run.Len
+	}
+	// Zero what is not used: before the first extent, between, after.
+	pos := int64(0)
+	for _, u := range used {
+		clear(p[pos:u.Off])
+		pos = u.End()
+	}
+	clear(p[pos:])
+	return n, nil
 }
 
 // maxChunksPerArea bounds a manifest's claims before anything is allocated

@@ -12,11 +12,12 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/rewind-backup/rewind/pkg/chunk"
+	"github.com/rewind-backup/rewind/pkg/internal/pipeline"
 	"github.com/rewind-backup/rewind/pkg/progress"
 	"github.com/rewind-backup/rewind/pkg/repo"
 )
 
-// job is one chunk of a partition on its way to the target.
+// job is one chunk of an area on its way to the target, or to be checked.
 type job struct {
 	area *repo.Area
 	ref  repo.ChunkRef
@@ -29,212 +30,254 @@ type job struct {
 // diskOff returns where the chunk starts on the disk.
 func (j *job) diskOff() int64 { return j.area.Offset + j.rng.Off }
 
-// counts are a restore's byte counts, updated by many goroutines.
-type counts struct {
-	written, zeroed, skipped, fetched atomic.Int64
-	chunks, fetches, skips            atomic.Int64
+// sendJobs sends a job for every chunk of areas to out, in order, and
+// closes out. It is the producer of a restore and of a verification.
+func sendJobs(ctx context.Context, areas repo.Areas, cs int, out chan<- *job) error {
+	defer close(out)
+	for _, a := range areas {
+		for _, ref := range a.Chunks {
+			j := &job{area: a, ref: ref, rng: a.Range(ref.I, cs)}
+			j.used = a.Masked(j.rng)
+			j.n = repo.Size(j.used)
+			if err := pipeline.Send(ctx, out, j); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
-// restoreChunks writes the chunks of d's partitions that t does not hold
-// yet: compare (read and hash the target's range), fetch, decode and verify,
-// write.
-func restoreChunks(ctx context.Context, r *repo.Repository, cs, di int, d *repo.Disk, t Target, opt Options, sum *Summary) error {
-	var total int64
-	for _, p := range d.Partitions {
-		total += p.UsedBytes
-	}
-	opt.Progress.Phase("chunks", total)
-	var c counts
-	defer func() {
-		sum.Written += c.written.Load()
-		sum.Zeroed += c.zeroed.Load()
-		sum.Skipped += c.skipped.Load()
-		sum.Fetched += c.fetched.Load()
-		sum.Chunks += c.chunks.Load()
-		sum.Fetches += c.fetches.Load()
-		sum.Skips += c.skips.Load()
-	}()
+// tally counts what a restore does, once: each count goes to the Reporter
+// as it happens, and the Summary is read from the totals. Its methods may
+// be called concurrently.
+type tally struct {
+	rep                               progress.Reporter
+	written, zeroed, skipped, fetched atomic.Int64
+	chunks, fetches, skips            atomic.Int64
+	// touched is set before the first write to a target.
+	touched atomic.Bool
+}
 
-	workers := opt.Workers
-	// Bound memory whatever the chunk size: fetched chunks in flight (the
-	// fetchers' and the writers' queue and hands) and 3 plaintext buffers
-	// per worker stay under ~200 MiB even with 16 MiB chunks, ~20 MiB with
-	// the default 1 MiB.
-	fetches := max(2, min(opt.Fetches, (64<<20)/cs))
-	free := make(chan []byte, 2*workers)
-	for range 2 * workers {
-		free <- make([]byte, cs)
+// touch records that a write to a target is about to start.
+func (t *tally) touch() { t.touched.Store(true) }
+
+// read counts n bytes read from a target to compare them.
+func (t *tally) read(n int64) { t.rep.Add(progress.Read, n) }
+
+// chunk counts one of the image's chunks, on its way.
+func (t *tally) chunk() {
+	t.chunks.Add(1)
+	t.rep.Add(progress.Items, 1)
+}
+
+// chunkSkipped counts a chunk of n used bytes that the target held.
+func (t *tally) chunkSkipped(n int64) {
+	t.skipped.Add(n)
+	t.skips.Add(1)
+	t.rep.Add(progress.Skipped, n)
+	t.rep.Add(progress.Done, n)
+}
+
+// chunkFetched counts a chunk of n bytes (as stored) fetched.
+func (t *tally) chunkFetched(n int64) {
+	t.fetched.Add(n)
+	t.fetches.Add(1)
+	t.rep.Add(progress.Fetched, n)
+}
+
+// chunkWritten counts a chunk of n used bytes written; zero says it was
+// a zero chunk, written without a fetch.
+func (t *tally) chunkWritten(n int64, zero bool) {
+	t.wrote(n, zero)
+	t.rep.Add(progress.Done, n)
+}
+
+// wrote counts n bytes written, zeros if zero.
+func (t *tally) wrote(n int64, zero bool) {
+	t.written.Add(n)
+	if zero {
+		t.zeroed.Add(n)
 	}
+	t.rep.Add(progress.Written, n)
+}
+
+// held counts n bytes that need no write because the target held them.
+func (t *tally) held(n int64) {
+	t.skipped.Add(n)
+	t.rep.Add(progress.Skipped, n)
+}
+
+// addTo adds the counts to s.
+func (t *tally) addTo(s *Summary) {
+	s.Written += t.written.Load()
+	s.Zeroed += t.zeroed.Load()
+	s.Skipped += t.skipped.Load()
+	s.Fetched += t.fetched.Load()
+	s.Chunks += t.chunks.Load()
+	s.Fetches += t.fetches.Load()
+	s.Skips += t.skips.Load()
+}
+
+// chunkRestore writes the chunks of a disk that its target does not hold
+// yet, in three stages joined by channels, as restic's file restorer and
+// desync's assembler do:
+//
+//   - compare (Workers): read the chunk's range from the target, masked,
+//     and hash it; a chunk the target holds is skipped, a zero chunk is
+//     written at once, the rest go on;
+//   - fetch (Fetches): network reads only, so that a slow repository never
+//     holds a CPU and a fast one has several requests in flight;
+//   - write (Workers): decode and check the chunk, write its used parts.
+//
+// Memory is bounded whatever the repository: 2×Workers plaintext buffers
+// shared by compare and write, and at most Fetches+2×Workers fetched chunks
+// (in the fetchers' hands, queued, in the writers' hands). All I/O is
+// positional, so the workers share no file offset.
+type chunkRestore struct {
+	r         *repo.Repository
+	t         Target
+	cs, di    int
+	overwrite bool
+	tally     *tally
+	free      chan []byte // plaintext buffers of cs bytes
+	zeros     zeroIDs
+}
+
+// restoreChunks writes the chunks of d's partitions that t does not hold.
+func restoreChunks(ctx context.Context, r *repo.Repository, cs, di int, d *repo.Disk, t Target, opt Options, tl *tally) error {
+	areas := d.PartitionAreas()
+	opt.Progress.Phase("chunks", areas.UsedBytes())
+	workers := opt.Workers
+	// Bound memory whatever the chunk size: fetched chunks in flight and
+	// the plaintext buffers stay under ~200 MiB even with 16 MiB chunks,
+	// ~20 MiB with the default 1 MiB.
+	fetches := max(2, min(opt.Fetches, (64<<20)/cs))
+	c := &chunkRestore{r: r, t: t, cs: cs, di: di, overwrite: opt.Overwrite, tally: tl, free: make(chan []byte, 2*workers)}
+	for range 2 * workers {
+		c.free <- make([]byte, cs)
+	}
+
 	g, gctx := errgroup.WithContext(ctx)
 	jobs := make(chan *job, workers)
 	toFetch := make(chan *job, fetches)
 	toWrite := make(chan *job, workers)
+	g.Go(func() error { return sendJobs(gctx, areas, cs, jobs) })
+	pipeline.Stage(g, workers, toFetch, func() error { return c.compare(gctx, jobs, toFetch) })
+	pipeline.Stage(g, fetches, toWrite, func() error { return c.fetch(gctx, toFetch, toWrite) })
+	pipeline.Stage[*job](g, workers, nil, func() error { return c.write(gctx, toWrite) })
+	return g.Wait()
+}
 
-	var zeros zeroIDs
-	send := func(ch chan<- *job, j *job) error {
-		select {
-		case ch <- j:
-			return nil
-		case <-gctx.Done():
-			return gctx.Err()
+// compare passes on the jobs whose chunk the target does not hold and
+// that are not zero chunks, which it writes itself. With overwrite it
+// reads nothing: every chunk is fetched and written.
+func (c *chunkRestore) compare(ctx context.Context, in <-chan *job, out chan<- *job) error {
+	for j := range in {
+		c.tally.chunk()
+		if c.overwrite && !j.ref.Zero {
+			if err := pipeline.Send(ctx, out, j); err != nil {
+				return err
+			}
+			continue
+		}
+		buf, err := pipeline.Recv(ctx, c.free)
+		if err != nil {
+			return err
+		}
+		done, err := c.compareOne(j, buf[:j.rng.Len])
+		c.free <- buf
+		if err != nil {
+			return err
+		}
+		if !done {
+			if err := pipeline.Send(ctx, out, j); err != nil {
+				return err
+			}
 		}
 	}
-	take := func() ([]byte, error) {
-		select {
-		case b := <-free:
-			return b, nil
-		case <-gctx.Done():
-			return nil, gctx.Err()
+	return nil
+}
+
+// compareOne settles job j if it can, with p (the chunk's size) as its
+// buffer: it returns true when the target holds the chunk or j was a zero
+// chunk, now written.
+func (c *chunkRestore) compareOne(j *job, p []byte) (bool, error) {
+	if !c.overwrite {
+		if _, err := j.area.ReadMasked(c.t, j.rng, p); err != nil {
+			return false, fmt.Errorf("disk %d: comparing it with the image before writing: %w", c.di+1, err)
+		}
+		c.tally.read(j.n)
+		if matches(p, j.ref, &c.zeros) {
+			c.tally.chunkSkipped(j.n)
+			return true, nil
 		}
 	}
+	if !j.ref.Zero {
+		return false, nil
+	}
+	clear(p)
+	c.tally.touch()
+	if err := writeUsed(c.t, j, p, nil); err != nil {
+		return false, fmt.Errorf("disk %d: %w", c.di+1, err)
+	}
+	c.tally.chunkWritten(j.n, true)
+	return true, nil
+}
 
-	g.Go(func() error {
-		defer close(jobs)
-		for pi := range d.Partitions {
-			a := &d.Partitions[pi].Area
-			for _, ref := range a.Chunks {
-				j := &job{area: a, ref: ref, rng: a.Range(ref.I, cs)}
-				j.used = a.Masked(j.rng)
-				for _, m := range j.used {
-					j.n += m.Len
-				}
-				if err := send(jobs, j); err != nil {
-					return err
-				}
-			}
+// fetch reads each job's chunk from the repository, as stored.
+func (c *chunkRestore) fetch(ctx context.Context, in <-chan *job, out chan<- *job) error {
+	for j := range in {
+		enc, err := c.r.LoadChunkEncoded(ctx, j.ref.ID)
+		if err != nil {
+			return fmt.Errorf("fetching the chunk for disk %d at offset %d: %w", c.di+1, j.diskOff(), err)
 		}
-		return nil
-	})
+		j.enc = enc
+		c.tally.chunkFetched(int64(len(enc)))
+		if err := pipeline.Send(ctx, out, j); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
-	// Comparers: skip what the target holds; write zero chunks at once.
-	var comparers sync.WaitGroup
-	for range workers {
-		comparers.Add(1)
-		g.Go(func() error {
-			defer comparers.Done()
-			for j := range jobs {
-				c.chunks.Add(1)
-				opt.Progress.Add(progress.Items, 1)
-				if !opt.Overwrite || j.ref.Zero {
-					buf, err := take()
-					if err != nil {
-						return err
-					}
-					same := false
-					if !opt.Overwrite {
-						p := buf[:j.rng.Len]
-						if err := readMasked(t, j.area, j.rng, j.used, p); err != nil {
-							free <- buf
-							return fmt.Errorf("reading disk %d at offset %d to compare it: %w", di+1, j.diskOff(), err)
-						}
-						opt.Progress.Add(progress.Read, j.n)
-						same = matches(p, j.ref, &zeros)
-					}
-					if !same && j.ref.Zero {
-						clear(buf)
-						err = writeUsed(t, j, buf, nil)
-					}
-					free <- buf
-					if err != nil {
-						return fmt.Errorf("disk %d: %w", di+1, err)
-					}
-					if same {
-						c.skipped.Add(j.n)
-						c.skips.Add(1)
-						opt.Progress.Add(progress.Skipped, j.n)
-						opt.Progress.Add(progress.Done, j.n)
-						continue
-					}
-					if j.ref.Zero {
-						c.written.Add(j.n)
-						c.zeroed.Add(j.n)
-						opt.Progress.Add(progress.Written, j.n)
-						opt.Progress.Add(progress.Done, j.n)
-						continue
-					}
-				}
-				if err := send(toFetch, j); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+// write decodes and checks each job's chunk and writes its used parts.
+func (c *chunkRestore) write(ctx context.Context, in <-chan *job) error {
+	scratch := make([]byte, c.cs)
+	for j := range in {
+		buf, err := pipeline.Recv(ctx, c.free)
+		if err != nil {
+			return err
+		}
+		err = c.writeOne(j, buf, scratch)
+		c.free <- buf
+		if err != nil {
+			return err
+		}
 	}
-	go func() {
-		comparers.Wait()
-		close(toFetch)
-	}()
+	return nil
+}
 
-	// Fetchers: several chunk reads in flight.
-	var fetchers sync.WaitGroup
-	for range fetches {
-		fetchers.Add(1)
-		g.Go(func() error {
-			defer fetchers.Done()
-			for j := range toFetch {
-				enc, err := r.LoadChunkEncoded(gctx, j.ref.ID)
-				if err != nil {
-					return fmt.Errorf("fetching the chunk for disk %d at offset %d: %w", di+1, j.diskOff(), err)
-				}
-				j.enc = enc
-				c.fetched.Add(int64(len(enc)))
-				c.fetches.Add(1)
-				opt.Progress.Add(progress.Fetched, int64(len(enc)))
-				if err := send(toWrite, j); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+// writeOne decodes job j's chunk into buf and writes it, merging close
+// parts through scratch.
+func (c *chunkRestore) writeOne(j *job, buf, scratch []byte) error {
+	p, err := c.r.DecodeChunk(j.enc, j.ref.ID, buf)
+	j.enc = nil
+	if err == nil && int64(len(p)) != j.rng.Len {
+		err = fmt.Errorf("chunk %s holds %d bytes, the image places %d bytes there: %w", j.ref.ID, len(p), j.rng.Len, chunk.ErrCorrupt)
 	}
-	go func() {
-		fetchers.Wait()
-		close(toWrite)
-	}()
-
-	// Writers: decode and verify, then write the used parts.
-	for range workers {
-		g.Go(func() error {
-			scratch := make([]byte, cs)
-			for j := range toWrite {
-				buf, err := take()
-				if err != nil {
-					return err
-				}
-				p, err := r.DecodeChunk(j.enc, j.ref.ID, buf)
-				j.enc = nil
-				if err == nil && int64(len(p)) != j.rng.Len {
-					err = fmt.Errorf("chunk %s holds %d bytes, the image places %d bytes there: %w", j.ref.ID, len(p), j.rng.Len, chunk.ErrCorrupt)
-				}
-				if err != nil {
-					free <- buf
-					return fmt.Errorf("disk %d, offset %d: %w; the repository is damaged: run 'rewind check --read-data' on it to find every damaged chunk, and restore an older image", di+1, j.diskOff(), err)
-				}
-				err = writeUsed(t, j, p, scratch)
-				free <- buf
-				if err != nil {
-					return fmt.Errorf("disk %d: %w", di+1, err)
-				}
-				c.written.Add(j.n)
-				opt.Progress.Add(progress.Written, j.n)
-				opt.Progress.Add(progress.Done, j.n)
-			}
-			return nil
-		})
+	if err != nil {
+		return fmt.Errorf("disk %d, offset %d: %w; the repository is damaged: run 'rewind check --read-data' on it to find every damaged chunk, and restore an older image", c.di+1, j.diskOff(), err)
 	}
-	err := g.Wait()
-	// Unblock the closing goroutines if the group stopped early.
-	for range jobs {
+	c.tally.touch()
+	if err := writeUsed(c.t, j, p, scratch); err != nil {
+		return fmt.Errorf("disk %d: %w", c.di+1, err)
 	}
-	for range toFetch {
-	}
-	for range toWrite {
-	}
-	return err
+	c.tally.chunkWritten(j.n, false)
+	return nil
 }
 
 // writeUsed writes the used parts of chunk j, whose plaintext is p. Parts
-// less than readGap apart are written as one: the gaps are read from the
+// less than repo.ReadGap apart are written as one: the gaps are read from the
 // target into scratch first and written back as they were, so that a
 // fragmented chunk costs one read and one write rather than a write per
 // part. With a nil scratch every part is written on its own.
@@ -242,7 +285,7 @@ func writeUsed(t readerWriterAt, j *job, p, scratch []byte) error {
 	parts := j.used
 	for len(parts) > 0 {
 		n := 1
-		for n < len(parts) && parts[n].Off-parts[n-1].End() < readGap {
+		for n < len(parts) && parts[n].Off-parts[n-1].End() < repo.ReadGap {
 			n++
 		}
 		run := repo.Extent{Off: parts[0].Off, Len: parts[n-1].End() - parts[0].Off}
@@ -276,34 +319,6 @@ type readerWriterAt interface {
 	io.ReaderAt
 	io.WriterAt
 }
-
-// readMasked reads chunk range rng of area a from src into p (rng.Len
-// bytes): the used parts as they are, zeros elsewhere; what the chunk's
-// plaintext is when src holds the image. Used parts less than readGap
-// apart are read in one request.
-func readMasked(src io.ReaderAt, a *repo.Area, rng repo.Extent, used []repo.Extent, p []byte) error {
-	for _, run := range repo.Coalesce(used, readGap) {
-		off := a.Offset + rng.Off + run.Off
-		n, err := src.ReadAt(p[run.Off:run.End()], off)
-		if int64(n) != run.Len {
-			if err == nil || err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return fmt.Errorf("reading %d bytes at offset %d: %w", run.Len, off, err)
-		}
-	}
-	pos := int64(0)
-	for _, u := range used {
-		clear(p[pos:u.Off])
-		pos = u.End()
-	}
-	clear(p[pos:])
-	return nil
-}
-
-// readGap is the largest gap between used parts read over rather than
-// skipped: one larger read costs less than a seek.
-const readGap = 64 << 10
 
 // matches reports whether p, a chunk's range read from the target and
 // masked, is chunk ref. A blank range (the usual case on a new disk) is

@@ -5,7 +5,10 @@
 // blocks. Before a chunk is fetched the target's bytes are hashed, and a
 // chunk the target already holds is neither fetched nor written; that makes
 // a restore over last week's state fast and an interrupted restore resume
-// where it stopped. Everything written is read back and checked at the end.
+// where it stopped; the partition table's regions are compared the same way
+// and written only where they differ. Everything written is read back and
+// checked at the end. A restore that stops after it has begun writing says
+// so (ErrPartlyWritten): running it again finishes it.
 //
 // Verify, the same read-back on its own, checks a disk against an image.
 //
@@ -15,6 +18,7 @@
 package restore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -70,6 +74,11 @@ var (
 	// ErrMismatch: the disk does not hold what the image says (Verify, and
 	// Restore's read-back).
 	ErrMismatch = errors.New("disk differs from the image")
+	// ErrPartlyWritten: the restore stopped after it had started writing;
+	// the targets hold part of the image and will not start as they are.
+	// Running the same restore again, once the cause is fixed, finishes
+	// it: it writes only what is still missing. The error's text says so.
+	ErrPartlyWritten = errors.New("partly written")
 )
 
 // Options change how Restore works; the zero value is the safe default:
@@ -113,11 +122,12 @@ func (o Options) withDefaults() Options {
 // Summary is what a restore did.
 type Summary struct {
 	// Written counts the bytes restored onto the targets: the partition
-	// tables, the used bytes of chunks that differed, and zeros (Zeroed
+	// table regions that differed, the used bytes of chunks that differed, and zeros (Zeroed
 	// counts those). Unused bytes between close used parts of a chunk are
 	// rewritten as they were, to save requests, and not counted.
 	Written, Zeroed int64
-	// Skipped counts the used bytes the targets already held.
+	// Skipped counts the bytes the targets already held and that were
+	// not written again: used bytes of chunks, and partition tables.
 	Skipped int64
 	// Fetched counts bytes read from the repository, as stored.
 	Fetched int64
@@ -171,13 +181,24 @@ func Restore(ctx context.Context, r *repo.Repository, snap *repo.Snapshot, targe
 		tables[i] = tb
 	}
 
+	tl := &tally{rep: opt.Progress}
 	var sum Summary
 	for i, t := range targets {
 		d := &img.Disks[i]
-		if err := restoreDisk(ctx, r, img.ChunkSize, i, d, tables[i], t, opt, &sum); err != nil {
+		if err := restoreDisk(ctx, r, img.ChunkSize, i, d, tables[i], t, opt, tl); err != nil {
+			tl.addTo(&sum)
+			sum.Duration = opt.Now().Sub(start)
+			if tl.touched.Load() {
+				what := "target disk is"
+				if len(targets) > 1 {
+					what = "target disks are"
+				}
+				err = fmt.Errorf("%w; the %s now %w: run the same restore again to finish it once the cause is fixed; it writes only what is still missing", err, what, ErrPartlyWritten)
+			}
 			return &sum, err
 		}
 	}
+	tl.addTo(&sum)
 	if !opt.NoVerify {
 		opt.Progress.Phase("verify", verifyTotal(img, len(targets)))
 		for i, t := range targets {
@@ -198,23 +219,20 @@ func Restore(ctx context.Context, r *repo.Repository, snap *repo.Snapshot, targe
 }
 
 // restoreDisk writes one disk's table and chunks onto t.
-func restoreDisk(ctx context.Context, r *repo.Repository, cs, di int, d *repo.Disk, tb *table, t Target, opt Options, sum *Summary) error {
+func restoreDisk(ctx context.Context, r *repo.Repository, cs, di int, d *repo.Disk, tb *table, t Target, opt Options, tl *tally) error {
 	if tb.layout != nil {
-		if err := disk.WriteTable(ctx, t, t.Size(), tb.saved, tb.layout); err != nil {
+		w := &tableWriter{t: t, overwrite: opt.Overwrite, tally: tl}
+		if err := disk.WriteTable(ctx, w, t.Size(), tb.saved, tb.layout); err != nil {
 			return fmt.Errorf("writing the partition table of disk %d: %w", di+1, err)
-		}
-		for _, s := range tb.saved {
-			sum.Written += s.Length
-			opt.Progress.Add(progress.Written, s.Length)
 		}
 	}
 	opt.Progress.Add(progress.Done, 1)
 
-	if err := restoreChunks(ctx, r, cs, di, d, t, opt, sum); err != nil {
+	if err := restoreChunks(ctx, r, cs, di, d, t, opt, tl); err != nil {
 		return err
 	}
 	if opt.ZeroUnused {
-		if err := zeroUnused(ctx, di, d, t, opt, sum); err != nil {
+		if err := zeroUnused(ctx, di, d, t, tl); err != nil {
 			return err
 		}
 	}
@@ -232,7 +250,7 @@ func restoreDisk(ctx context.Context, r *repo.Repository, cs, di int, d *repo.Di
 }
 
 // zeroUnused zeroes every byte of d's partitions that is not in Used.
-func zeroUnused(ctx context.Context, di int, d *repo.Disk, t Target, opt Options, sum *Summary) error {
+func zeroUnused(ctx context.Context, di int, d *repo.Disk, t Target, tl *tally) error {
 	zr, _ := t.(zeroRanger)
 	var zeros []byte
 	for _, p := range d.Partitions {
@@ -249,6 +267,7 @@ func zeroUnused(ctx context.Context, di int, d *repo.Disk, t Target, opt Options
 		}
 		for _, g := range gaps {
 			off := p.Offset + g.Off
+			tl.touch()
 			if zr != nil {
 				if err := zr.ZeroRange(ctx, off, g.Len); err != nil {
 					return fmt.Errorf("zeroing %d unused bytes at offset %d of disk %d: %w", g.Len, off, di+1, err)
@@ -268,9 +287,7 @@ func zeroUnused(ctx context.Context, di int, d *repo.Disk, t Target, opt Options
 					n += k
 				}
 			}
-			sum.Zeroed += g.Len
-			sum.Written += g.Len
-			opt.Progress.Add(progress.Written, g.Len)
+			tl.wrote(g.Len, true)
 		}
 	}
 	return nil
@@ -279,13 +296,48 @@ func zeroUnused(ctx context.Context, di int, d *repo.Disk, t Target, opt Options
 // verifyTotal is the used bytes the read-back of the first n disks checks.
 func verifyTotal(img *repo.Image, n int) int64 {
 	var total int64
-	for _, d := range img.Disks[:n] {
-		for _, a := range d.Boot {
-			total += a.UsedBytes
-		}
-		for _, p := range d.Partitions {
-			total += p.UsedBytes
-		}
+	for i := range n {
+		total += img.Disks[i].Areas().UsedBytes()
 	}
 	return total
+}
+
+// tableWriter writes a partition table's regions (disk.WriteTable's
+// writes, about 1 MiB: the head area, a GPT's backup, EBRs) onto a target,
+// each only if the target does not hold it already, as for chunks. With
+// overwrite it writes without reading. Not safe for concurrent use.
+type tableWriter struct {
+	t         Target
+	overwrite bool
+	tally     *tally
+	buf       []byte
+}
+
+func (w *tableWriter) WriteAt(p []byte, off int64) (int, error) {
+	n := int64(len(p))
+	if !w.overwrite {
+		if cap(w.buf) < len(p) {
+			w.buf = make([]byte, len(p))
+		}
+		held := w.buf[:len(p)]
+		k, err := w.t.ReadAt(held, off)
+		if k != len(p) {
+			if err == nil || errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, fmt.Errorf("reading %d bytes at offset %d to compare them before writing: %w", n, off, err)
+		}
+		w.tally.read(n)
+		if bytes.Equal(held, p) {
+			w.tally.held(n)
+			return len(p), nil
+		}
+	}
+	w.tally.touch()
+	k, err := w.t.WriteAt(p, off)
+	if err != nil {
+		return k, err
+	}
+	w.tally.wrote(n, false)
+	return k, nil
 }

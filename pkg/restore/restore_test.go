@@ -119,17 +119,17 @@ func TestRestoreMemory(t *testing.T) {
 		t.Errorf("the unused range was written")
 	}
 
-	// Again: nothing fetched, only the table written (the MBR's head area
-	// and, by disk.WriteTable, a zeroed last sector against stale GPTs).
-	const table = memStart + 512
+	// Again: nothing fetched, nothing written, not even the table (the
+	// MBR's head area and, by disk.WriteTable, a zeroed last sector against
+	// stale GPTs): the target holds it.
 	dst.Written = 0
 	sum, err = Restore(ctx, f.r, f.snap, []Target{dst}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Fetches != 0 || sum.Fetched != 0 || dst.Written != table || !sum.Verified {
-		t.Errorf("Restore(same) fetched %d chunks (%d bytes), wrote %d bytes, verified %v; want 0, 0, only the %d-byte table, true",
-			sum.Fetches, sum.Fetched, dst.Written, sum.Verified, table)
+	if sum.Fetches != 0 || sum.Fetched != 0 || dst.Written != 0 || sum.Written != 0 || sum.Skipped != used+512 || !sum.Verified {
+		t.Errorf("Restore(same) fetched %d chunks (%d bytes), wrote %d bytes (summary %d), skipped %d, verified %v; want 0, 0, 0 (0), %d, true",
+			sum.Fetches, sum.Fetched, dst.Written, sum.Written, sum.Skipped, sum.Verified, used+512)
 	}
 
 	// Damage one chunk's range and the zero chunk: only they are written.
@@ -141,8 +141,8 @@ func TestRestoreMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.checkUsed(t, dst)
-	if sum.Fetches != 1 || sum.Zeroed != memCS || dst.Written != table+2*memCS {
-		t.Errorf("Restore(2 damaged chunks) fetched %d chunks, zeroed %d, wrote %d bytes; want 1, %d, %d", sum.Fetches, sum.Zeroed, dst.Written, memCS, table+2*memCS)
+	if sum.Fetches != 1 || sum.Zeroed != memCS || dst.Written != 2*memCS {
+		t.Errorf("Restore(2 damaged chunks) fetched %d chunks, zeroed %d, wrote %d bytes; want 1, %d, %d", sum.Fetches, sum.Zeroed, dst.Written, memCS, 2*memCS)
 	}
 
 	// ZeroUnused wipes the hole, Overwrite writes everything.
@@ -211,6 +211,59 @@ func TestRestoreCorruptChunk(t *testing.T) {
 	}
 	if sum != nil && sum.Verified {
 		t.Errorf("Restore(corrupt chunk) reports verified")
+	}
+}
+
+// failingReads is a disk whose reads fail: a target that cannot even be
+// compared before it is written.
+type failingReads struct{ *testutil.MemDisk }
+
+var errReadFailed = errors.New("injected read failure")
+
+func (failingReads) ReadAt(p []byte, off int64) (int, error) { return 0, errReadFailed }
+
+// TestRestorePartlyWritten stops a restore after it has written (a chunk
+// is damaged on the store): the error says the target is partly written
+// and that the same restore finishes it, which it does once the chunk is
+// repaired. A restore that stops before writing does not say so.
+func TestRestorePartlyWritten(t *testing.T) {
+	ctx := context.Background()
+	f := newMemFixture(t)
+	c := f.snap.Image.Disks[0].Partitions[0].Chunks[9]
+	name := filepath.Join(f.dir, "chunks", c.ID.String()[:2], c.ID.String())
+	good, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Clone(good)
+	bad[len(bad)-1] ^= 1
+	if err := os.WriteFile(name, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	dst := &testutil.MemDisk{B: make([]byte, len(f.src.B))}
+	_, err = Restore(ctx, f.r, f.snap, []Target{dst}, Options{Workers: 1, Fetches: 2})
+	const say = "the target disk is now partly written: run the same restore again to finish it once the cause is fixed; it writes only what is still missing"
+	if !errors.Is(err, ErrPartlyWritten) || !errors.Is(err, chunk.ErrCorrupt) || !strings.Contains(err.Error(), say) || dst.Written == 0 {
+		t.Fatalf("Restore(damaged chunk) = %v after writing %d bytes; want ErrPartlyWritten and chunk.ErrCorrupt, saying %q, after some writes", err, dst.Written, say)
+	}
+	t.Logf("the message: %v", err)
+
+	// Repaired, the same restore finishes: what was written stays.
+	if err := os.WriteFile(name, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := Restore(ctx, f.r, f.snap, []Target{dst}, Options{Workers: 1, Fetches: 2})
+	if err != nil || !sum.Verified || sum.Skips == 0 {
+		t.Fatalf("Restore(again, chunk repaired) = %+v, %v; want verified, resuming (some chunks skipped)", sum, err)
+	}
+	f.checkUsed(t, dst)
+
+	// Nothing written: no word of a partly written target.
+	fr := failingReads{&testutil.MemDisk{B: make([]byte, len(f.src.B))}}
+	_, err = Restore(ctx, f.r, f.snap, []Target{fr}, Options{})
+	if !errors.Is(err, errReadFailed) || errors.Is(err, ErrPartlyWritten) || strings.Contains(err.Error(), "partly") || fr.Written != 0 {
+		t.Errorf("Restore(target that fails reads) = %v after writing %d bytes; want the read error, not ErrPartlyWritten, nothing written", err, fr.Written)
 	}
 }
 

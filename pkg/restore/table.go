@@ -30,10 +30,7 @@ const maxBootBytes = 2 * disk.MaxHeadArea
 // loadTable reads a disk's boot areas from the repository and parses the
 // partition table they hold, checking it against the manifest.
 func loadTable(ctx context.Context, r *repo.Repository, cs int, d *repo.Disk) (*table, error) {
-	tb := &table{}
-	for _, p := range d.Partitions {
-		tb.need = max(tb.need, p.Offset+p.Length)
-	}
+	tb := &table{need: d.PartitionAreas().End()}
 	// Each boot area is read whole into memory: refuse a manifest that
 	// claims more than a capture ever stores before allocating it.
 	var boot int64

@@ -57,9 +57,7 @@ func Verify(ctx context.Context, img *repo.Image, disks []Source, opt VerifyOpti
 		}
 		n, err := verifyDisk(ctx, img.ChunkSize, i, &img.Disks[i], src, opt.Workers, opt.Progress)
 		res.Bytes += n
-		for _, p := range img.Disks[i].Partitions {
-			res.Chunks += int64(len(p.Chunks))
-		}
+		res.Chunks += img.Disks[i].PartitionAreas().Chunks()
 		if err != nil {
 			return res, err
 		}
@@ -76,19 +74,14 @@ type mismatch struct {
 // verifyDisk checks disk di of an image against src and returns the used
 // bytes it checked.
 func verifyDisk(ctx context.Context, cs, di int, d *repo.Disk, src Source, workers int, rep progress.Reporter) (int64, error) {
-	var need int64
-	for _, p := range d.Partitions {
-		need = max(need, p.Offset+p.Length)
-	}
+	need := d.PartitionAreas().End()
 	if src.Size() < need {
 		return 0, fmt.Errorf("disk %d is %s, but the image's partitions end at %s: it is not the disk this image was restored to: %w",
 			di+1, bytesExact(src.Size()), bytesExact(need), ErrMismatch)
 	}
-	var areas []*repo.Area
+	areas := d.PartitionAreas()
 	if src.Size() == d.Size {
-		for j := range d.Boot {
-			areas = append(areas, &d.Boot[j])
-		}
+		areas = d.Areas()
 	} else if d.Table != disk.TypeNone && d.Table != "" {
 		l, err := disk.ReadLayout(src, src.Size())
 		if err != nil {
@@ -97,12 +90,7 @@ func verifyDisk(ctx context.Context, cs, di int, d *repo.Disk, src Source, worke
 		if err := sameLayout(l, d); err != nil {
 			return 0, fmt.Errorf("disk %d: %w", di+1, err)
 		}
-		for _, a := range d.Boot {
-			rep.Add(progress.Done, a.UsedBytes)
-		}
-	}
-	for j := range d.Partitions {
-		areas = append(areas, &d.Partitions[j].Area)
+		rep.Add(progress.Done, d.BootAreas().UsedBytes())
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -113,30 +101,13 @@ func verifyDisk(ctx context.Context, cs, di int, d *repo.Disk, src Source, worke
 		bad     []mismatch
 		checked int64
 	)
-	g.Go(func() error {
-		defer close(jobs)
-		for _, a := range areas {
-			for _, ref := range a.Chunks {
-				j := &job{area: a, ref: ref, rng: a.Range(ref.I, cs)}
-				j.used = a.Masked(j.rng)
-				for _, m := range j.used {
-					j.n += m.Len
-				}
-				select {
-				case jobs <- j:
-				case <-gctx.Done():
-					return gctx.Err()
-				}
-			}
-		}
-		return nil
-	})
+	g.Go(func() error { return sendJobs(gctx, areas, cs, jobs) })
 	for range workers {
 		g.Go(func() error {
 			buf := make([]byte, cs)
 			for j := range jobs {
 				p := buf[:j.rng.Len]
-				if err := readMasked(src, j.area, j.rng, j.used, p); err != nil {
+				if _, err := j.area.ReadMasked(src, j.rng, p); err != nil {
 					return fmt.Errorf("disk %d: %w", di+1, err)
 				}
 				ok := matches(p, j.ref, &zeros)
