@@ -21,6 +21,7 @@ import (
 
 	"github.com/rewind-backup/rewind/pkg/blockmap"
 	"github.com/rewind-backup/rewind/pkg/disk"
+	"github.com/rewind-backup/rewind/pkg/human"
 	"github.com/rewind-backup/rewind/pkg/progress"
 	"github.com/rewind-backup/rewind/pkg/repo"
 )
@@ -112,6 +113,10 @@ func Capture(ctx context.Context, r *repo.Repository, disks []Source, opt Option
 		res.Warnings = append(res.Warnings, warns...)
 		img.Disks = append(img.Disks, d)
 		opt.Progress.Add(progress.Done, 1)
+	}
+	if size := img.EstimateSize(); size > repo.MaxSnapshotSize {
+		return nil, fmt.Errorf("an image of these disks would list too many chunks at this repository's chunk size (%s): its snapshot would be about %d MiB, more than the %d MiB a restore can load in the boot environment's memory; capture fewer disks per image, or use a repository made with a larger --chunk-size: %w",
+			human.Bytes(int64(cs)), size>>20, repo.MaxSnapshotSize>>20, repo.ErrSnapshotTooLarge)
 	}
 
 	stats, err := storeChunks(ctx, r, img, disks, opt)

@@ -369,3 +369,51 @@ func (a *Area) check(cs int, diskSize int64) error {
 	}
 	return nil
 }
+
+// Bytes of JSON a manifest spends, at most, on one chunk entry
+// ({"i":123456789,"id":"<64 hex>","zero":true},) and on one used extent
+// ({"off":1234567890123,"len":1234567890},): what EstimateSize counts with.
+const (
+	chunkEntryBytes  = 96
+	extentEntryBytes = 48
+)
+
+// EstimateSize bounds from above the size of the snapshot file of img
+// before its chunks are stored: from its areas' used extents, it counts the
+// chunks the capture will list. A capture calls it after planning the
+// layout, so that an image too large for a snapshot (MaxSnapshotSize) is
+// refused before hours of reading, not when it is saved.
+func (img *Image) EstimateSize() int64 {
+	size := int64(64 << 10) // the header, disks, partition fields and tables' metadata
+	for _, d := range img.Disks {
+		for _, a := range d.Areas() {
+			size += int64(len(a.Used)) * extentEntryBytes
+			size += a.plannedChunks(img.ChunkSize) * chunkEntryBytes
+		}
+	}
+	return size
+}
+
+// plannedChunks counts the chunks of the area that its used extents touch:
+// the entries a capture lists for it.
+func (a *Area) plannedChunks(cs int) int64 {
+	if cs <= 0 {
+		return 0
+	}
+	var n int64
+	last := int64(-1) // the index of the last chunk counted
+	for _, e := range a.Used {
+		if e.Len <= 0 {
+			continue
+		}
+		first, end := e.Off/int64(cs), (e.End()-1)/int64(cs)
+		if first <= last {
+			first = last + 1
+		}
+		if end >= first {
+			n += end - first + 1
+			last = end
+		}
+	}
+	return n
+}
