@@ -132,10 +132,8 @@ func (s *Settings) set(p Pair, dir string) error {
 	v := p.Value
 	switch p.Key {
 	case "repo":
-		if u, err := url.Parse(v); err == nil && u.User != nil {
-			if _, has := u.User.Password(); has {
-				return fmt.Errorf("%s: the repo URL carries a password; drop it from the URL and name a file holding it with password_file: %w", p.Where, ErrPassword)
-			}
+		if urlHasPassword(v) {
+			return fmt.Errorf("%s: the repo URL carries a password; drop it from the URL and name a file holding it with password_file: %w", p.Where, ErrPassword)
 		}
 		s.Repo = v
 	case "user":
@@ -259,3 +257,30 @@ func (s Settings) Summary() string {
 	}
 	return b.String()
 }
+
+// urlHasPassword reports whether a URL's user part holds a password, also
+// one hidden by percent-encoding (user%3Apassword, encoded more than once).
+func urlHasPassword(v string) bool {
+	_, rest, ok := strings.Cut(v, "://")
+	if !ok {
+		return false
+	}
+	authority, _, _ := strings.Cut(rest, "/")
+	at := strings.LastIndex(authority, "@")
+	if at < 0 {
+		return false
+	}
+	user := authority[:at]
+	for range 4 {
+		if strings.Contains(user, ":") {
+			return true
+		}
+		u, err := url.PathUnescape(user)
+		if err != nil || u == user {
+			return false
+		}
+		user = u
+	}
+	return true // still encoded after four rounds: nobody's user name
+}
+

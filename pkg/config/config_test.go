@@ -108,6 +108,12 @@ func TestBadValues(t *testing.T) {
 		{"rewind.task=format", ErrSetting},
 		{"rewind.after=explode", ErrSetting},
 		{"rewind.repo=smb://u:hunter2@nas/r", ErrPassword},
+		{"rewind.repo=smb://u%3Ahunter2@nas/r", ErrPassword},
+		{"rewind.repo=smb://u%3ahunter2@nas/r", ErrPassword},
+		{"rewind.repo=smb://u%253Ahunter2@nas/r", ErrPassword},
+		{"rewind.repo=smb://DOM;u%3Ahunter2@nas:4455/r", ErrPassword},
+		{"rewind.repo=smb://u@nas/r", nil},
+		{"rewind.repo=smb://nas/u:x", nil},
 	} {
 		in := tc.in
 		s := Default()
@@ -118,7 +124,7 @@ func TestBadValues(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("ApplyCmdline(%q) error %q quotes the password", in, err)
 		}
-		if s.Task != TaskWizard || s.After != AfterWait {
+		if tc.want != nil && (s.Task != TaskWizard || s.After != AfterWait || s.Repo != Default().Repo) {
 			t.Errorf("ApplyCmdline(%q) changed settings on error: %+v", in, s)
 		}
 	}
