@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"github.com/rewind-backup/rewind/pkg/store"
 )
@@ -199,21 +198,6 @@ func writeSync(f *os.File, data []byte) error {
 		return err
 	}
 	return f.Sync()
-}
-
-// syncDir makes a rename durable. Filesystems that cannot sync a directory
-// (some FAT and network mounts) say EINVAL; their renames are as durable as
-// they get.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) {
-		return fmt.Errorf("syncing folder %s: %w", dir, err)
-	}
-	return nil
 }
 
 // List implements store.Store.
