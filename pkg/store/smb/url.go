@@ -173,23 +173,45 @@ func (c Config) userName() string {
 // percent-encoded), and its query and fragment are dropped. Of a URL that
 // does not parse only the scheme is kept.
 func Redact(s string) string {
-	if !strings.Contains(s, "://") {
+	scheme, _, ok := strings.Cut(s, ":")
+	if !ok || !isScheme(scheme) {
+		// A folder (C:\ is a drive letter, not a scheme), unless it looks
+		// like a user part with a password in a URL whose scheme is bad.
+		if strings.Contains(s, "://") || strings.Contains(s, "@") && strings.ContainsAny(s, ":%") {
+			return "?://(a URL that is not valid)"
+		}
 		return s
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		scheme, _, _ := strings.Cut(s, "://")
-		if scheme == "" || strings.Trim(scheme, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
-			scheme = "?"
-		}
 		return scheme + "://(a URL that is not valid)"
 	}
 	return redact(u)
 }
 
+// isScheme reports whether s can be a URL's scheme of two letters or more
+// (RFC 3986: a letter, then letters, digits, '+', '-' and '.').
+func isScheme(s string) bool {
+	if len(s) < 2 {
+		return false
+	}
+	for i, c := range s {
+		letter := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+		if !letter && (i == 0 || !('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
+		}
+	}
+	return true
+}
+
 // redact returns u for a message: the user name but nothing else of the user
 // part, and no query or fragment.
 func redact(u *url.URL) string {
+	if u.Host == "" || u.Opaque != "" {
+		// smb:/user:pw@nas/share and the like put the user part in the
+		// path: keep none of it.
+		return u.Scheme + "://(a URL without a host)"
+	}
 	v := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}
 	if u.User != nil {
 		if name, _ := userName(u.User); name != "" {

@@ -104,7 +104,13 @@ func TestRedact(t *testing.T) {
 		{"smb://nas/backup?pw=hunter2#hunter2", "smb://nas/backup"},
 		{"smb://tech:hunter2@nas:bad port/backup", "smb://(a URL that is not valid)"},
 		{"1x;pw://nas", "?://(a URL that is not valid)"},
-		{"tech:hunter2@x://nas", "tech:"}, // an opaque URL: nothing after the scheme
+		{"tech:hunter2@x://nas", "tech://(a URL without a host)"}, // an opaque URL: nothing after the scheme
+		{"smb:/root:hunter2@nas/share", "smb://(a URL without a host)"},
+		{"smb:///root:hunter2@nas/share", "smb://(a URL without a host)"},
+		{"smb:root:hunter2@nas/share", "smb://(a URL without a host)"},
+		{"u;p:hunter2@nas/share", "?://(a URL that is not valid)"},
+		{`C:\rewind`, `C:\rewind`},
+		{"/mnt/usb/a:b", "/mnt/usb/a:b"},
 	} {
 		if got := Redact(tc.in); got != tc.want {
 			t.Errorf("Redact(%q) = %q, want %q", tc.in, got, tc.want)
