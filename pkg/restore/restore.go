@@ -313,6 +313,28 @@ type tableWriter struct {
 	buf       []byte
 }
 
+// IsBlock, SectorSize and Path pass on what disk.WriteTable asks of the
+// target (its sector-size guard, the device named in a refusal); a target
+// without them answers as if it had none.
+func (w *tableWriter) IsBlock() bool {
+	b, ok := w.t.(interface{ IsBlock() bool })
+	return !ok || b.IsBlock()
+}
+
+func (w *tableWriter) SectorSize() int {
+	if s, ok := w.t.(interface{ SectorSize() int }); ok {
+		return s.SectorSize()
+	}
+	return 0
+}
+
+func (w *tableWriter) Path() string {
+	if p, ok := w.t.(interface{ Path() string }); ok {
+		return p.Path()
+	}
+	return "(unnamed)"
+}
+
 func (w *tableWriter) WriteAt(p []byte, off int64) (int, error) {
 	n := int64(len(p))
 	if !w.overwrite {

@@ -518,3 +518,20 @@ func TestReadBackCatchesLostWrites(t *testing.T) {
 		t.Errorf("Restore(NoVerify) = %+v, %v; want no error and Verified false", sum, err)
 	}
 }
+
+// TestTableWriterKeepsTargetChecks: the compare-first writer that restore
+// hands disk.WriteTable still shows it the target's sector size, so that
+// WriteTable's own guard refuses a 4Kn target of a 512-byte-sector table.
+func TestTableWriterKeepsTargetChecks(t *testing.T) {
+	f := newMemFixture(t)
+	tb, err := loadTable(context.Background(), f.r, memCS, &f.snap.Image.Disks[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := bigSectors{&testutil.MemDisk{B: make([]byte, len(f.src.B))}}
+	w := &tableWriter{t: dst, tally: &tally{}}
+	err = disk.WriteTable(context.Background(), w, dst.Size(), tb.saved, tb.layout)
+	if !errors.Is(err, disk.ErrSectorSize) || dst.Written != 0 {
+		t.Errorf("WriteTable(tableWriter on a 4Kn target) = %v, wrote %d bytes; want disk.ErrSectorSize, nothing written", err, dst.Written)
+	}
+}
