@@ -13,6 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rewind-backup/rewind/pkg/store"
+	"github.com/rewind-backup/rewind/pkg/store/local"
 )
 
 // TestLatestDamaged: "latest" is the newest snapshot of the machine,
@@ -178,5 +181,46 @@ func TestHeadOfPrefixes(t *testing.T) {
 		if h.Machine != s.Machine || h.Kind != s.Kind || !h.Time.Equal(when) {
 			t.Errorf("parseHead(first %d bytes) = %s %s %v, want %s %s %v", n, h.Kind, h.Machine, h.Time, s.Kind, s.Machine, when)
 		}
+	}
+}
+
+// failReads is a store whose reads of one file fail, as a NAS's do on a
+// file the user may not read.
+type failReads struct {
+	store.Store
+	name string
+}
+
+var errNoAccess = errors.New("access denied (test)")
+
+func (f failReads) ReadAt(ctx context.Context, name string, b []byte, off int64) (int, error) {
+	if name == f.name {
+		return 0, errNoAccess
+	}
+	return f.Store.ReadAt(ctx, name, b, off)
+}
+
+// TestLatestUnreadable: a snapshot the store cannot read is not called
+// damaged (removing it would be the wrong advice), and "latest" still
+// refuses rather than picking the older image.
+func TestLatestUnreadable(t *testing.T) {
+	ctx := context.Background()
+	r, dir := newRepo(t)
+	storeImage(t, r, "ws1", pieces(1, 2))
+	newest := storeImage(t, r, "ws1", pieces(3, 2))
+	s, err := local.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := Open(ctx, failReads{s, "snapshots/" + newest.ID().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := r2.FindSnapshot(ctx, "ws1", KindImage, "latest")
+	if err == nil {
+		t.Fatalf("FindSnapshot(ws1, latest) with the newest unreadable = %s, want a refusal", ShortID(got.ID()))
+	}
+	if !errors.Is(err, errNoAccess) || errors.Is(err, ErrSnapshotDamaged) || strings.Contains(err.Error(), "forget") {
+		t.Errorf("FindSnapshot(ws1, latest) = %v; want the store's error, not damage, and no advice to remove it", err)
 	}
 }

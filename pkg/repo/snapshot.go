@@ -282,6 +282,9 @@ func (r *Repository) loadSnapshot(ctx context.Context, id ID, size int64) (*Snap
 	}
 	data := make([]byte, size)
 	n, err := r.s.ReadAt(ctx, snapshotsDir+"/"+id.String(), data, 0)
+	if n == len(data) && errors.Is(err, io.EOF) {
+		err = nil // io.ReaderAt may say EOF with the last byte
+	}
 	if errors.Is(err, io.EOF) {
 		return nil, damagedf("snapshot %s is damaged: it shrank from %d to %d bytes while being read", ShortID(id), size, n)
 	}
@@ -532,6 +535,10 @@ func (r *Repository) FindSnapshot(ctx context.Context, machine, kind, ref string
 	}
 	var h *Head
 	switch {
+	case latest && len(unknown) > 0 && !errors.Is(unknown[0].Err, ErrSnapshotDamaged):
+		// Not damage: the store could not read it (permissions, the NAS).
+		return nil, fmt.Errorf("%w; it may be the newest %s of %q, so there is no telling which is the latest: make the repository readable and try again, or name one with --image ID (%s lists them)",
+			unknown[0].Err, what, machine, listing)
 	case latest && len(unknown) > 0:
 		u := unknown[0]
 		return nil, fmt.Errorf("%w; it may be the newest %s of %q, so there is no telling which is the latest: name one with --image ID (%s lists them), and run 'rewind check' (remove the damaged snapshot with 'rewind forget --id %s' once nothing else can be done)",
