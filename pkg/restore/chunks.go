@@ -141,6 +141,10 @@ type chunkRestore struct {
 	tally     *tally
 	free      chan []byte // plaintext buffers of cs bytes
 	zeros     zeroIDs
+	// overlap is set when partitions overlap: then no write may carry
+	// another partition's bytes read earlier (writeUsed's scratch), or it
+	// could undo that partition's newer write.
+	overlap bool
 }
 
 // restoreChunks writes the chunks of d's partitions that t does not hold.
@@ -152,7 +156,7 @@ func restoreChunks(ctx context.Context, r *repo.Repository, cs, di int, d *repo.
 	// the plaintext buffers stay under ~200 MiB even with 16 MiB chunks,
 	// ~20 MiB with the default 1 MiB.
 	fetches := max(2, min(opt.Fetches, (64<<20)/cs))
-	c := &chunkRestore{r: r, t: t, cs: cs, di: di, overwrite: opt.Overwrite, tally: tl, free: make(chan []byte, 2*workers)}
+	c := &chunkRestore{r: r, t: t, cs: cs, di: di, overwrite: opt.Overwrite, tally: tl, free: make(chan []byte, 2*workers), overlap: overlapping(d)}
 	for range 2 * workers {
 		c.free <- make([]byte, cs)
 	}
@@ -240,9 +244,23 @@ func (c *chunkRestore) fetch(ctx context.Context, in <-chan *job, out chan<- *jo
 	return nil
 }
 
+// overlapping reports whether any two of d's partitions share bytes.
+func overlapping(d *repo.Disk) bool {
+	var parts []repo.Extent
+	var sum int64
+	for _, p := range d.Partitions {
+		parts = append(parts, repo.Extent{Off: p.Offset, Len: p.Length})
+		sum += max(p.Length, 0)
+	}
+	return repo.Size(union(parts)) < sum
+}
+
 // write decodes and checks each job's chunk and writes its used parts.
 func (c *chunkRestore) write(ctx context.Context, in <-chan *job) error {
-	scratch := make([]byte, c.cs)
+	var scratch []byte
+	if !c.overlap {
+		scratch = make([]byte, c.cs)
+	}
 	for j := range in {
 		buf, err := pipeline.Recv(ctx, c.free)
 		if err != nil {

@@ -19,11 +19,13 @@ package restore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/rewind-backup/rewind/pkg/disk"
@@ -249,48 +251,83 @@ func restoreDisk(ctx context.Context, r *repo.Repository, cs, di int, d *repo.Di
 	return nil
 }
 
-// zeroUnused zeroes every byte of d's partitions that is not in Used.
+// zeroUnused zeroes every byte of d's partitions that no partition uses:
+// where partitions overlap, one's free space may be another's data.
 func zeroUnused(ctx context.Context, di int, d *repo.Disk, t Target, tl *tally) error {
 	zr, _ := t.(zeroRanger)
 	var zeros []byte
-	for _, p := range d.Partitions {
-		var pos int64
-		gaps := []repo.Extent{}
-		for _, u := range p.Used {
-			if u.Off > pos {
-				gaps = append(gaps, repo.Extent{Off: pos, Len: u.Off - pos})
+	for _, g := range unusedRanges(d) {
+		off := g.Off
+		tl.touch()
+		if zr != nil {
+			if err := zr.ZeroRange(ctx, off, g.Len); err != nil {
+				return fmt.Errorf("zeroing %d unused bytes at offset %d of disk %d: %w", g.Len, off, di+1, err)
 			}
-			pos = u.End()
-		}
-		if pos < p.Length {
-			gaps = append(gaps, repo.Extent{Off: pos, Len: p.Length - pos})
-		}
-		for _, g := range gaps {
-			off := p.Offset + g.Off
-			tl.touch()
-			if zr != nil {
-				if err := zr.ZeroRange(ctx, off, g.Len); err != nil {
-					return fmt.Errorf("zeroing %d unused bytes at offset %d of disk %d: %w", g.Len, off, di+1, err)
-				}
-			} else {
-				if zeros == nil {
-					zeros = make([]byte, 1<<20)
-				}
-				for n := int64(0); n < g.Len; {
-					if err := ctx.Err(); err != nil {
-						return err
-					}
-					k := min(g.Len-n, int64(len(zeros)))
-					if _, err := t.WriteAt(zeros[:k], off+n); err != nil {
-						return fmt.Errorf("zeroing unused bytes at offset %d of disk %d: %w", off+n, di+1, err)
-					}
-					n += k
-				}
+		} else {
+			if zeros == nil {
+				zeros = make([]byte, 1<<20)
 			}
-			tl.wrote(g.Len, true)
+			for n := int64(0); n < g.Len; {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				k := min(g.Len-n, int64(len(zeros)))
+				if _, err := t.WriteAt(zeros[:k], off+n); err != nil {
+					return fmt.Errorf("zeroing unused bytes at offset %d of disk %d: %w", off+n, di+1, err)
+				}
+				n += k
+			}
 		}
+		tl.wrote(g.Len, true)
 	}
 	return nil
+}
+
+// unusedRanges returns, in disk offsets, the bytes inside d's partitions
+// that no partition uses. Each partition's used extents lie inside it, so
+// each merged used extent lies inside one merged partition range.
+func unusedRanges(d *repo.Disk) []repo.Extent {
+	var parts, used []repo.Extent
+	for _, p := range d.Partitions {
+		parts = append(parts, repo.Extent{Off: p.Offset, Len: p.Length})
+		for _, u := range p.Used {
+			used = append(used, repo.Extent{Off: p.Offset + u.Off, Len: u.Len})
+		}
+	}
+	parts, used = union(parts), union(used)
+	var gaps []repo.Extent
+	k := 0
+	for _, p := range parts {
+		pos := p.Off
+		for ; k < len(used) && used[k].Off < p.End(); k++ {
+			if used[k].Off > pos {
+				gaps = append(gaps, repo.Extent{Off: pos, Len: used[k].Off - pos})
+			}
+			pos = max(pos, used[k].End())
+		}
+		if pos < p.End() {
+			gaps = append(gaps, repo.Extent{Off: pos, Len: p.End() - pos})
+		}
+	}
+	return gaps
+}
+
+// union sorts ext and merges the extents that overlap or touch.
+func union(ext []repo.Extent) []repo.Extent {
+	ext = slices.Clone(ext)
+	slices.SortFunc(ext, func(a, b repo.Extent) int { return cmp.Compare(a.Off, b.Off) })
+	var out []repo.Extent
+	for _, e := range ext {
+		if e.Len <= 0 {
+			continue
+		}
+		if n := len(out); n > 0 && e.Off <= out[n-1].End() {
+			out[n-1].Len = max(out[n-1].End(), e.End()) - out[n-1].Off
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 // verifyTotal is the used bytes the read-back of the first n disks checks.
