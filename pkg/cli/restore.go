@@ -121,6 +121,7 @@ func runRestore(ctx context.Context, opt restoreOptions, o OS) (err error) {
 		}
 	}()
 	var targets []restore.Target
+	answers := bufio.NewReader(o.Stdin) // one reader: it may buffer the next disk's answer
 	for i, path := range opt.Targets {
 		d, err := disk.OpenWrite(path)
 		if err != nil {
@@ -130,7 +131,7 @@ func runRestore(ctx context.Context, opt restoreOptions, o OS) (err error) {
 		targets = append(targets, d)
 		src := snap.Image.Disks[i]
 		if !opt.Yes {
-			if err := confirm(o, pr, d, src, snap); err != nil {
+			if err := confirm(o, answers, pr, d, src, snap); err != nil {
 				return err
 			}
 		}
@@ -159,7 +160,7 @@ func runRestore(ctx context.Context, opt restoreOptions, o OS) (err error) {
 }
 
 // confirm shows the target and asks for its name to be typed back.
-func confirm(o OS, pr *printer, d *disk.Device, src repo.Disk, snap *repo.Snapshot) error {
+func confirm(o OS, answers *bufio.Reader, pr *printer, d *disk.Device, src repo.Disk, snap *repo.Snapshot) error {
 	name := d.Name()
 	if name == "" {
 		name = filepath.Base(d.Path())
@@ -176,7 +177,7 @@ func confirm(o OS, pr *printer, d *disk.Device, src repo.Disk, snap *repo.Snapsh
 	fmt.Fprintf(o.Stdout, "This overwrites %s with disk %s of image %s of %s taken %s.\nEverything on %s will be replaced. Type %s to go on: ",
 		what, src.Name, repo.ShortID(snap.ID()), snap.Machine, snap.Time.Local().Format("2006-01-02 15:04"), d.Path(), name)
 	pr.mu.Unlock()
-	line, err := bufio.NewReader(o.Stdin).ReadString('\n')
+	line, err := answers.ReadString('\n')
 	if err != nil && line == "" {
 		return errors.New("no confirmation given (standard input ended): nothing was written; use --yes to restore without asking")
 	}

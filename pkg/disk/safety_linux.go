@@ -134,7 +134,11 @@ func (h Host) diskRefusal(name string) error {
 // wraps ErrInUse, and ErrBootMedium for the running system's root disk.
 func (h Host) busyReason(name string) error {
 	family := h.family(name)
-	mounts, _ := h.mounts()
+	mounts, err := h.mounts()
+	if err != nil {
+		// Not knowing is not "not mounted".
+		return refused([]error{ErrInUse}, "cannot tell whether /dev/%s is mounted: reading the mount table: %v; nothing was done", name, err)
+	}
 	for _, m := range mounts {
 		if n, ok := family.match(m.devnum, m.source); ok && m.mountPoint == "/" {
 			return refused([]error{ErrBootMedium, ErrInUse}, "/dev/%s holds the running system's root filesystem%s; choose another disk", name, via(name, n))

@@ -437,3 +437,21 @@ func TestModelSerialFakeSysfs(t *testing.T) {
 		}
 	}
 }
+
+// TestUnreadableMountTable: a disk whose mounts cannot be read is not taken
+// for an unmounted one.
+func TestUnreadableMountTable(t *testing.T) {
+	h := fakeHost(t)
+	if err := os.Remove(filepath.Join(h.ProcRoot, "self", "mountinfo")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := h.ListDisks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range got {
+		if d.Name == "sda" && d.Refusal == "" {
+			t.Errorf("ListDisks without a mount table offers sda as writable, want it refused")
+		}
+	}
+}
