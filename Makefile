@@ -29,11 +29,14 @@ $(OUT)/rewind: FORCE
 deps:
 	scripts/deps
 
-# The suite: vet, every test (real Samba, real filesystems, QEMU), then each
+# The suite: vet (also of the Windows and macOS builds, which the files
+# agent ships), every test (real Samba, real filesystems, QEMU), then each
 # fuzz target briefly. REWIND_REQUIRE_TOOLS makes a missing tool a failure
 # rather than a skip.
 test: deps
 	$(GO) vet ./...
+	GOOS=windows $(GO) vet ./...
+	GOOS=darwin $(GO) vet ./...
 	REWIND_REQUIRE_TOOLS=1 $(GO) test -count=1 -timeout 45m ./...
 	scripts/fuzz $(FUZZTIME)
 
