@@ -66,6 +66,9 @@ func ParseURL(s string) (Config, error) {
 		if d, usr, ok := strings.Cut(c.User, ";"); ok {
 			c.Domain, c.User = d, usr
 		}
+		if strings.Contains(c.User, ";") {
+			return Config{}, store.Permanent(fmt.Errorf("repository URL %q: the user part has more than one ';'; the form is smb://[DOMAIN;]user@host/share", redact(u)))
+		}
 	}
 	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
 		return Config{}, store.Permanent(fmt.Errorf("repository URL %q has a ?query or #fragment, which rewind does not use; remove it", redact(u)))
