@@ -4,6 +4,7 @@ package restore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -301,35 +302,56 @@ func (c *chunkRestore) writeOne(j *job, buf, scratch []byte) error {
 // part. With a nil scratch every part is written on its own.
 func writeUsed(t readerWriterAt, j *job, p, scratch []byte) error {
 	parts := j.used
-	for len(parts) > 0 {
-		n := 1
-		for n < len(parts) && parts[n].Off-parts[n-1].End() < repo.ReadGap {
+	if scratch == nil {
+		for _, m := range parts {
+			if err := writeRun(t, p[m.Off:m.End()], j.diskOff()+m.Off); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, run := range repo.Coalesce(parts, repo.ReadGap) {
+		n := 1 // the parts the run joins
+		for n < len(parts) && parts[n].Off < run.End() {
 			n++
 		}
-		run := repo.Extent{Off: parts[0].Off, Len: parts[n-1].End() - parts[0].Off}
 		off := j.diskOff() + run.Off
 		data := p[run.Off:run.End()]
-		if n > 1 && scratch != nil {
+		if n > 1 {
 			data = scratch[:run.Len]
-			if k, err := t.ReadAt(data, off); k != len(data) {
-				if err == nil || err == io.EOF {
-					err = io.ErrUnexpectedEOF
-				}
+			if err := readFull(t, data, off); err != nil {
 				return fmt.Errorf("reading %d bytes at offset %d to merge writes: %w", len(data), off, err)
 			}
 			for _, m := range parts[:n] {
 				copy(data[m.Off-run.Off:], p[m.Off:m.End()])
 			}
-		} else if n > 1 {
-			run, n = parts[0], 1
-			off, data = j.diskOff()+run.Off, p[run.Off:run.End()]
 		}
-		if _, err := t.WriteAt(data, off); err != nil {
-			return fmt.Errorf("writing %d bytes at offset %d: %w", len(data), off, err)
+		if err := writeRun(t, data, off); err != nil {
+			return err
 		}
 		parts = parts[n:]
 	}
 	return nil
+}
+
+// writeRun writes data at off.
+func writeRun(t io.WriterAt, data []byte, off int64) error {
+	if _, err := t.WriteAt(data, off); err != nil {
+		return fmt.Errorf("writing %d bytes at offset %d: %w", len(data), off, err)
+	}
+	return nil
+}
+
+// readFull fills p from r at off; a short read is io.ErrUnexpectedEOF.
+func readFull(r io.ReaderAt, p []byte, off int64) error {
+	k, err := r.ReadAt(p, off)
+	if k == len(p) {
+		return nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // readerWriterAt is what writeUsed needs of a target.

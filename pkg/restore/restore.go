@@ -379,11 +379,7 @@ func (w *tableWriter) WriteAt(p []byte, off int64) (int, error) {
 			w.buf = make([]byte, len(p))
 		}
 		held := w.buf[:len(p)]
-		k, err := w.t.ReadAt(held, off)
-		if k != len(p) {
-			if err == nil || errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
+		if err := readFull(w.t, held, off); err != nil {
 			return 0, fmt.Errorf("reading %d bytes at offset %d to compare them before writing: %w", n, off, err)
 		}
 		w.tally.read(n)
