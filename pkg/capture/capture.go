@@ -114,6 +114,19 @@ func Capture(ctx context.Context, r *repo.Repository, disks []Source, opt Option
 		img.Disks = append(img.Disks, d)
 		opt.Progress.Add(progress.Done, 1)
 	}
+	// In a repository of packs a chunk may be of any size: an image too
+	// large to list at the repository's size is cut coarser, as finely as
+	// its snapshot allows. The size depends only on the layout, so the
+	// same machine's next capture picks it again and shares its chunks.
+	for r.Packed() && img.EstimateSize() > repo.MaxSnapshotSize && img.ChunkSize < repo.MaxChunkSize {
+		rechunk(img, 2*img.ChunkSize)
+	}
+	if cs != img.ChunkSize {
+		w := fmt.Sprintf("these disks hold too much to list in %s chunks; this image uses %s chunks, so a week of changes stores more anew", human.Bytes(int64(cs)), human.Bytes(int64(img.ChunkSize)))
+		opt.Progress.Note(w)
+		res.Warnings = append(res.Warnings, w)
+		cs = img.ChunkSize
+	}
 	if size := img.EstimateSize(); size > repo.MaxSnapshotSize {
 		return nil, fmt.Errorf("an image of these disks would list too many chunks at this repository's chunk size (%s): its snapshot would be about %d MiB, more than the %d MiB a restore can load in the boot environment's memory; capture fewer disks per image, or use a repository made with a larger --chunk-size: %w",
 			human.Bytes(int64(cs)), size>>20, repo.MaxSnapshotSize>>20, repo.ErrSnapshotTooLarge)
@@ -266,6 +279,16 @@ func planDisk(ctx context.Context, src Source, cs int, opt Options) (repo.Disk, 
 		d.Partitions = append(d.Partitions, rp)
 	}
 	return d, warns, nil
+}
+
+// rechunk cuts every area of img into chunks of cs bytes.
+func rechunk(img *repo.Image, cs int) {
+	img.ChunkSize = cs
+	for i := range img.Disks {
+		for _, a := range img.Disks[i].Areas() {
+			a.Chunks = chunkList(a.Used, cs)
+		}
+	}
 }
 
 // chunkList lists the chunks of an area that overlap used, in order, with

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rewind-backup/rewind/pkg/chunk"
 	"github.com/rewind-backup/rewind/pkg/internal/pipeline"
+	"github.com/rewind-backup/rewind/pkg/pack"
 	"github.com/rewind-backup/rewind/pkg/progress"
 	"github.com/rewind-backup/rewind/pkg/repo"
 )
@@ -97,6 +98,7 @@ func (t *tally) stored(n int64) {
 // buffers, passed back and forth through free lists.
 type chunkStore struct {
 	r         *repo.Repository
+	saver     *repo.Saver
 	cs        int
 	spanSize  int
 	known     *chunkSet
@@ -112,17 +114,15 @@ func storeChunks(ctx context.Context, r *repo.Repository, img *repo.Image, disks
 	cs := img.ChunkSize
 	known := &chunkSet{size: make(map[chunk.ID]int64)}
 	opt.Progress.Phase("index", 0)
-	err := r.ListChunks(ctx, func(c repo.StoredChunk) error {
-		known.size[c.ID] = c.Size
-		return nil
-	}, nil)
+	idx, err := r.LoadIndex(ctx)
 	if err != nil {
-		return st, fmt.Errorf("listing the chunks %s holds: %w", r.Location(), err)
+		return st, fmt.Errorf("learning which chunks %s holds: %w", r.Location(), err)
 	}
+	idx.Each(func(id chunk.ID, l repo.Loc) { known.size[id] = int64(l.Len) })
 	opt.Progress.Phase("chunks", img.UsedBytes())
 
 	c := &chunkStore{
-		r: r, cs: cs, spanSize: max(opt.ReadSize/cs, 1) * cs, known: known,
+		r: r, saver: r.NewSaver(idx), cs: cs, spanSize: max(opt.ReadSize/cs, 1) * cs, known: known,
 		tally:     &tally{rep: opt.Progress},
 		freeSpans: make(chan []byte, opt.Workers+1),
 		freeEnc:   make(chan []byte, opt.Workers+opt.Uploads),
@@ -140,6 +140,12 @@ func storeChunks(ctx context.Context, r *repo.Repository, img *repo.Image, disks
 	pipeline.Stage(g, opt.Workers, uploads, func() error { return c.encode(gctx, spans, uploads) })
 	pipeline.Stage[upload](g, opt.Uploads, nil, func() error { return c.store(gctx, uploads) })
 	err = g.Wait()
+	if err == nil {
+		err = c.saver.Flush(ctx)
+	}
+	if err == nil {
+		err = r.Locate(img, idx)
+	}
 	st.ReadBytes = c.tally.read.Load()
 	st.NewBytes = c.tally.newBytes.Load()
 	st.NewChunks = c.tally.newChunks.Load()
@@ -220,7 +226,7 @@ func (c *chunkStore) encode(ctx context.Context, in <-chan *span, out chan<- upl
 // store saves each encoded chunk in the repository.
 func (c *chunkStore) store(ctx context.Context, in <-chan upload) error {
 	for u := range in {
-		if err := c.r.SaveChunk(ctx, u.id, u.enc); err != nil {
+		if err := c.saver.Save(ctx, pack.Data, u.id, u.enc); err != nil {
 			return err
 		}
 		n := int64(len(u.enc))

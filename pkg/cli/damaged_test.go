@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/rewind-backup/rewind/pkg/internal/testutil"
+	"github.com/rewind-backup/rewind/pkg/pack"
 	"github.com/rewind-backup/rewind/pkg/repo"
 	"github.com/rewind-backup/rewind/pkg/store/local"
 )
@@ -122,17 +123,24 @@ func TestCorruptChunkAdvice(t *testing.T) {
 	if _, errs, code := runIn(t, "", "capture", "--repo", repoDir, "--machine", "ws1", src); code != 0 {
 		t.Fatalf("capture: %s", errs)
 	}
-	files, err := filepath.Glob(filepath.Join(repoDir, "chunks", "*", "*"))
+	files, err := filepath.Glob(filepath.Join(repoDir, "packs", "*", "*"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Every stored chunk, so that whichever the restore reads first (the
-	// partition table's or a partition's) is corrupt.
+	// partition table's or a partition's) is corrupt: flip a byte in the
+	// middle of every 4 KiB of the packs' blobs (the trailer left as it is).
 	var corrupted []string
 	for _, f := range files {
 		if fi, err := os.Stat(f); err == nil && fi.Size() > 64 {
 			b, _ := os.ReadFile(f)
-			b[len(b)-1] ^= 0xff
+			n, err := pack.TrailerLen(b[len(b)-pack.FooterSize:], int64(len(b)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 2048; i < len(b)-pack.FooterSize-n; i += 4096 {
+				b[i] ^= 0xff
+			}
 			if err := os.WriteFile(f, b, 0o644); err != nil {
 				t.Fatal(err)
 			}

@@ -17,6 +17,7 @@ import (
 type initOptions struct {
 	repoOptions
 	ChunkSize int
+	Format    int
 }
 
 func newInitCommand(o OS) *cobra.Command {
@@ -35,7 +36,8 @@ func newInitCommand(o OS) *cobra.Command {
 	}
 	fs := cmd.Flags()
 	opt.register(fs)
-	fs.IntVar(&opt.ChunkSize, "chunk-size", repo.DefaultChunkSize, "`BYTES` per disk-image chunk, a power of two from 64 KiB to 16 MiB")
+	fs.IntVar(&opt.ChunkSize, "chunk-size", 0, "`BYTES` per disk-image chunk, a power of two from 16 KiB to 16 MiB (format 1: from 64 KiB); default 64 KiB in format 2, 1 MiB in format 1")
+	fs.IntVar(&opt.Format, "format", repo.FormatVersion, "repository format `VERSION`: 2 keeps chunks in pack files; 1 is one file per chunk, for rewind before packs")
 	return cmd
 }
 
@@ -53,7 +55,7 @@ func runInit(ctx context.Context, opt initOptions, o OS) error {
 		return err
 	}
 	defer s.Close()
-	r, err := repo.Init(ctx, s, repo.InitOptions{ChunkSize: opt.ChunkSize})
+	r, err := repo.Init(ctx, s, repo.InitOptions{Version: opt.Format, ChunkSize: opt.ChunkSize})
 	if err != nil {
 		return err
 	}

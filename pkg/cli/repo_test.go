@@ -18,6 +18,7 @@ import (
 
 	"github.com/rewind-backup/rewind/pkg/chunk"
 	"github.com/rewind-backup/rewind/pkg/internal/sambatest"
+	"github.com/rewind-backup/rewind/pkg/pack"
 	"github.com/rewind-backup/rewind/pkg/repo"
 	"github.com/rewind-backup/rewind/pkg/store/local"
 )
@@ -55,18 +56,29 @@ func addImage(t *testing.T, dir, machine string, seed byte) []chunk.ID {
 	var c lz4.Compressor
 	area := repo.Area{Offset: 1 << 20, Length: 3 * int64(cs), Used: []repo.Extent{{Off: 0, Len: 3 * int64(cs)}}, UsedBytes: 3 * int64(cs)}
 	var ids []chunk.ID
+	idx, err := r.LoadIndex(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saver := r.NewSaver(idx)
 	for i := range 3 {
 		p := bytes.Repeat([]byte{seed, byte(i), 7}, cs/3+1)[:cs]
 		id := chunk.Hash(p)
-		if err := r.SaveChunk(ctx, id, chunk.Encode(&c, nil, p)); err != nil {
+		if err := saver.Save(ctx, pack.Data, id, chunk.Encode(&c, nil, p)); err != nil {
 			t.Fatal(err)
 		}
 		area.Chunks = append(area.Chunks, repo.ChunkRef{I: int64(i), ID: id})
 		ids = append(ids, id)
 	}
-	_, err = r.SaveSnapshot(ctx, &repo.Snapshot{Kind: repo.KindImage, Machine: machine, Time: time.Now(), Note: "test",
-		Image: &repo.Image{ChunkSize: cs, Disks: []repo.Disk{{Name: "sda", Size: 8 << 20, SectorSize: 512, Table: "gpt",
-			Partitions: []repo.Partition{{Index: 1, Type: "x", Mode: "used-blocks", Area: area}}}}}})
+	if err := saver.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	img := &repo.Image{ChunkSize: cs, Disks: []repo.Disk{{Name: "sda", Size: 8 << 20, SectorSize: 512, Table: "gpt",
+		Partitions: []repo.Partition{{Index: 1, Type: "x", Mode: "used-blocks", Area: area}}}}}
+	if err := r.Locate(img, idx); err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.SaveSnapshot(ctx, &repo.Snapshot{Kind: repo.KindImage, Machine: machine, Time: time.Now(), Note: "test", Image: img})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +87,8 @@ func addImage(t *testing.T, dir, machine string, seed byte) []chunk.ID {
 
 func TestLocalRepositoryCycle(t *testing.T) {
 	dir := t.TempDir()
-	out, errs, code := run(t, nil, "init", "--repo", dir, "--chunk-size", "65536")
+	// Format 1: addImage stores chunk files, and the damage below is to one.
+	out, errs, code := run(t, nil, "init", "--repo", dir, "--format", "1", "--chunk-size", "65536")
 	if code != 0 || !strings.Contains(out, "created repository") {
 		t.Fatalf("init = %d, %q %q", code, out, errs)
 	}

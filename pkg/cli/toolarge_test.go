@@ -11,13 +11,14 @@ import (
 	"github.com/rewind-backup/rewind/pkg/internal/testutil"
 )
 
-// TestCaptureTooLargeRefusedFirst: an image whose manifest would pass the
-// snapshot size bound is refused after the layout is planned, before any
-// data is read or stored, with what to do about it.
+// TestCaptureTooLargeRefusedFirst: in a format-1 repository, an image
+// whose manifest would pass the snapshot size bound is refused after the
+// layout is planned, before any data is read or stored, with what to do
+// about it. (Format 2 cuts such an image into larger chunks instead.)
 func TestCaptureTooLargeRefusedFirst(t *testing.T) {
 	dir := t.TempDir()
 	repoDir := filepath.Join(dir, "repo")
-	if _, errs, code := run(t, nil, "init", "--repo", repoDir, "--chunk-size", "65536"); code != 0 {
+	if _, errs, code := run(t, nil, "init", "--repo", repoDir, "--format", "1", "--chunk-size", "65536"); code != 0 {
 		t.Fatalf("init = %d, %q", code, errs)
 	}
 	// 40 GiB with no partition table is imaged raw: 655,360 chunks of

@@ -283,4 +283,3 @@ func urlHasPassword(v string) bool {
 	}
 	return true // still encoded after four rounds: nobody's user name
 }
-

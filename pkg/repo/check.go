@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/rewind-backup/rewind/pkg/chunk"
+	"github.com/rewind-backup/rewind/pkg/pack"
 	"github.com/rewind-backup/rewind/pkg/progress"
 	"github.com/rewind-backup/rewind/pkg/store"
 )
@@ -29,6 +30,7 @@ type CheckOptions struct {
 // restore would fail); Warnings are things to tidy.
 type CheckResult struct {
 	Snapshots  int
+	Packs      int   // stored (format 2)
 	Chunks     int   // stored
 	ChunkBytes int64 // stored, as stored
 	Read       int   // chunks read with ReadData
@@ -84,7 +86,18 @@ func (r *Repository) Check(ctx context.Context, opt CheckOptions) (*CheckResult,
 	opt.Progress.Phase("chunks", 0)
 	stored := make(map[chunk.ID]int64)
 	var temps int
-	err = r.ListChunks(ctx, func(c StoredChunk) error {
+	var packs map[chunk.ID]*storedPack
+	if r.Packed() {
+		packs, err = r.checkPacks(ctx, stored, problem, res)
+		if err != nil {
+			return nil, err
+		}
+	}
+	listChunks := r.ListChunks
+	if r.Packed() {
+		listChunks = func(context.Context, func(StoredChunk) error, func(string, store.Info) error) error { return nil }
+	}
+	err = listChunks(ctx, func(c StoredChunk) error {
 		stored[c.ID] = c.Size
 		res.ChunkBytes += c.Size
 		return nil
@@ -126,7 +139,12 @@ func (r *Repository) Check(ctx context.Context, opt CheckOptions) (*CheckResult,
 		}
 	}
 
-	if opt.ReadData {
+	switch {
+	case opt.ReadData && r.Packed():
+		if err := r.checkPackData(ctx, opt, packs, needs, users, problem, res); err != nil {
+			return nil, err
+		}
+	case opt.ReadData:
 		if err := r.checkData(ctx, opt, stored, needs, users, problem, res); err != nil {
 			return nil, err
 		}
@@ -196,6 +214,135 @@ func (r *Repository) checkData(ctx context.Context, opt CheckOptions, stored map
 				read.Lock()
 				res.Read++
 				read.Unlock()
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// checkPacks learns, for Check, what the packs of a format-2 repository
+// hold: each blob's stored size goes to stored.
+func (r *Repository) checkPacks(ctx context.Context, stored map[chunk.ID]int64, problem func(string, ...any), res *CheckResult) (map[chunk.ID]*storedPack, error) {
+	indexed := make(map[chunk.ID]bool)
+	packs, _, temps, err := r.packInventory(ctx, func(name string, err error) {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%s cannot be used (%v); prune replaces it", name, err))
+	}, func(name chunk.ID, err error) {
+		problem("%v", err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Which packs an index lists, to tell a capture's leftovers.
+	err = r.eachIndex(ctx, func(_, pk chunk.ID, _ []pack.Blob) error {
+		indexed[pk] = true
+		if _, ok := packs[pk]; !ok {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("an index lists pack %s, which is gone; prune tidies the index", pk.Short()))
+		}
+		return nil
+	}, nil)
+	if err != nil {
+		return nil, err
+	}
+	var unindexed int
+	for name, p := range packs {
+		if !indexed[name] {
+			unindexed++
+		}
+		res.Packs++
+		res.ChunkBytes += p.size
+		for _, b := range p.blobs {
+			if _, ok := stored[b.ID]; !ok {
+				stored[b.ID] = int64(b.Length)
+			}
+		}
+	}
+	res.Chunks = len(stored)
+	if unindexed > 0 {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%d packs are in no index (left by an interrupted capture or prune); prune removes or indexes them", unindexed))
+	}
+	if len(temps) > 0 {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%d temporary files in the pack folders, left by interrupted writes; prune removes them after a day", len(temps)))
+	}
+	return packs, nil
+}
+
+// checkPackData reads every pack whole: its bytes against its name, its
+// trailer against what the index files say it holds, and every blob
+// against its id.
+func (r *Repository) checkPackData(ctx context.Context, opt CheckOptions, packs map[chunk.ID]*storedPack, needs map[chunk.ID]int32, users []*Head, problem func(string, ...any), res *CheckResult) error {
+	var total int64
+	for _, p := range packs {
+		total += p.size
+	}
+	opt.Progress.Phase("read-data", total)
+	who := func(id chunk.ID) string {
+		if u, ok := needs[id]; ok {
+			return fmt.Sprintf("snapshot %s of %s needs it", ShortID(users[u].ID), users[u].Machine)
+		}
+		return "no snapshot needs it, prune removes it"
+	}
+	names := make(chan chunk.ID)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(names)
+		for name := range packs {
+			select {
+			case names <- name:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		return nil
+	})
+	var mu sync.Mutex
+	// A pack is read whole: at most 4 at once, so that memory stays
+	// bounded (4 × (pack + largest chunk)).
+	for range min(opt.Workers, 4) {
+		g.Go(func() error {
+			var buf []byte
+			for name := range names {
+				p := packs[name]
+				data, err := r.s.ReadFile(gctx, packName(name))
+				if gctx.Err() != nil {
+					return gctx.Err()
+				}
+				if err != nil {
+					problem("pack %s cannot be read: %v", name.Short(), err)
+					continue
+				}
+				blobs, err := pack.Parse(data, name)
+				if err != nil {
+					var needed int
+					for _, b := range p.blobs {
+						if _, ok := needs[b.ID]; ok {
+							needed++
+						}
+					}
+					problem("pack %s is damaged: %v; %d chunks that snapshots need are in it", name, err, needed)
+					// Name the damaged chunks, if its trailer can still
+					// be read.
+					if blobs, err = pack.Trailer(data); err != nil {
+						continue
+					}
+				}
+				inPack := make(map[pack.Blob]bool, len(blobs))
+				for _, b := range blobs {
+					inPack[b] = true
+					if buf, err = chunk.Decode(buf, data[b.Offset:b.End()], b.ID, r.cfg.MaxChunkSize); err != nil {
+						problem("pack %s: %v; %s", name.Short(), err, who(b.ID))
+					}
+				}
+				for _, b := range p.blobs {
+					if !inPack[b] {
+						problem("an index lists chunk %s in pack %s at %d, but the pack does not hold it there; %s", b.ID, name.Short(), b.Offset, who(b.ID))
+					}
+				}
+				opt.Progress.Add(progress.Done, p.size)
+				opt.Progress.Add(progress.Fetched, p.size)
+				mu.Lock()
+				res.Read += len(blobs)
+				mu.Unlock()
 			}
 			return nil
 		})

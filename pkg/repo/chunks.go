@@ -80,6 +80,9 @@ func (r *Repository) LoadChunkEncoded(ctx context.Context, id chunk.ID) ([]byte,
 // DecodeChunk checks and decodes enc as LoadChunk does.
 func (r *Repository) DecodeChunk(enc []byte, id chunk.ID, buf []byte) ([]byte, error) {
 	p, err := chunk.Decode(buf, enc, id, r.cfg.MaxChunkSize)
+	if err != nil && r.Packed() {
+		return nil, fmt.Errorf("%w (in %s)", err, r.s.Location())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w (in %s/%s)", err, r.s.Location(), chunkName(id))
 	}

@@ -20,6 +20,9 @@ type Image struct {
 	// Stats are what the capture counted; images written without them
 	// leave it nil.
 	Stats *ImageStats `json:"stats,omitempty"`
+	// Packs names the packs that hold the image's chunks (format 2);
+	// ChunkRef.Pack counts from 1 into it.
+	Packs []chunk.ID `json:"packs,omitempty"`
 }
 
 // ImageStats are a capture's byte counts, for listings of images.
@@ -111,10 +114,34 @@ func Coalesce(ext []Extent, gap int64) []Extent {
 
 // ChunkRef places chunk ID at index I of an area. A Zero chunk is all zero
 // bytes: it is not stored, and its ID is the hash of that many zero bytes.
+//
+// In format 2 a chunk that is not zero also says where it lies: in pack
+// number Pack (from 1) of the image's Packs, Len bytes at Off. That is a
+// hint, checked by the chunk's ID on every read; when a prune has moved the
+// chunk, a restore finds it through the index files.
 type ChunkRef struct {
 	I    int64    `json:"i"`
 	ID   chunk.ID `json:"id"`
 	Zero bool     `json:"zero,omitempty"`
+	Pack int32    `json:"p,omitempty"`
+	Off  uint32   `json:"o,omitempty"`
+	Len  uint32   `json:"n,omitempty"`
+}
+
+// checkLoc checks a chunk's place in an image of packs packs: every
+// chunk that is not zero has one in format 2, none has one in format 1.
+func (c ChunkRef) checkLoc(cs, packs int) error {
+	switch {
+	case packs == 0 && (c.Pack != 0 || c.Off != 0 || c.Len != 0):
+		return errors.New("a place in a pack, but the image names no packs")
+	case packs == 0 || c.Zero:
+		return nil // a zero chunk is never read: its place does not matter
+	case c.Pack < 1 || int(c.Pack) > packs:
+		return fmt.Errorf("pack number %d, but the image names %d packs", c.Pack, packs)
+	case c.Len < 9 || int64(c.Len) > int64(chunk.MaxEncodedLen(cs)):
+		return fmt.Errorf("%d bytes as stored, impossible for a chunk of up to %d bytes", c.Len, cs)
+	}
+	return nil
 }
 
 // Range returns the byte range chunk index i covers, relative to the area.
@@ -308,12 +335,12 @@ func (img *Image) check(maxChunk int) error {
 			return fmt.Errorf("disk %d has sector size %d", i+1, d.SectorSize)
 		}
 		for j := range d.Boot {
-			if err := d.Boot[j].check(cs, d.Size); err != nil {
+			if err := d.Boot[j].check(cs, d.Size, len(img.Packs)); err != nil {
 				return fmt.Errorf("disk %d boot area %d: %w", i+1, j+1, err)
 			}
 		}
 		for j := range d.Partitions {
-			if err := d.Partitions[j].check(cs, d.Size); err != nil {
+			if err := d.Partitions[j].check(cs, d.Size, len(img.Packs)); err != nil {
 				return fmt.Errorf("disk %d partition %d: %w", i+1, d.Partitions[j].Index, err)
 			}
 		}
@@ -321,7 +348,7 @@ func (img *Image) check(maxChunk int) error {
 	return nil
 }
 
-func (a *Area) check(cs int, diskSize int64) error {
+func (a *Area) check(cs int, diskSize int64, packs int) error {
 	if a.Offset < 0 || a.Length < 0 || a.Offset > diskSize || a.Length > diskSize-a.Offset {
 		return fmt.Errorf("range %d+%d lies outside the disk (%d bytes)", a.Offset, a.Length, diskSize)
 	}
@@ -366,15 +393,18 @@ func (a *Area) check(cs int, diskSize int64) error {
 		if len(a.Masked(a.Range(c.I, cs))) == 0 {
 			return fmt.Errorf("chunk index %d holds no used bytes", c.I)
 		}
+		if err := c.checkLoc(cs, packs); err != nil {
+			return fmt.Errorf("chunk index %d: %w", c.I, err)
+		}
 	}
 	return nil
 }
 
 // Bytes of JSON a manifest spends, at most, on one chunk entry
-// ({"i":123456789,"id":"<64 hex>","zero":true},) and on one used extent
+// ({"i":123456789,"id":"<64 hex>","p":123456,"o":4294967295,"n":16777225},) and on one used extent
 // ({"off":1234567890123,"len":1234567890},): what EstimateSize counts with.
 const (
-	chunkEntryBytes  = 96
+	chunkEntryBytes  = 128
 	extentEntryBytes = 48
 )
 

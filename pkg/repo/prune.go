@@ -37,6 +37,10 @@ type PruneResult struct {
 	StaleLocks   int
 	KeptChunks   int
 	KeptBytes    int64
+	// Packs (format 2): stored before, removed (nothing in them used, or
+	// left without an index by an interrupted capture), and rewritten
+	// because most of what they held was unused.
+	Packs, RemovedPacks, Repacked int
 }
 
 // Prune removes the chunks no snapshot refers to, leftover temporary files
@@ -89,6 +93,9 @@ func (r *Repository) Prune(ctx context.Context, opt PruneOptions) (*PruneResult,
 		return nil, err
 	}
 
+	if r.Packed() {
+		return res, r.prunePacks(ctx, opt, used, res)
+	}
 	opt.Progress.Phase("chunks", 0)
 	var unused []StoredChunk
 	var temps []string
@@ -111,17 +118,11 @@ func (r *Repository) Prune(ctx context.Context, opt PruneOptions) (*PruneResult,
 	if err != nil {
 		return nil, err
 	}
-	for _, dir := range []string{snapshotsDir, locksDir} {
-		err := r.s.List(ctx, dir, func(fi store.Info) error {
-			if isTemp(fi.Name) && now.Sub(fi.ModTime) > tempMaxAge {
-				temps = append(temps, dir+"/"+fi.Name)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
+	more, err := r.oldTemps(ctx, now, snapshotsDir, locksDir)
+	if err != nil {
+		return nil, err
 	}
+	temps = append(temps, more...)
 
 	res.Removed = len(unused)
 	for _, c := range unused {
@@ -138,11 +139,33 @@ func (r *Repository) Prune(ctx context.Context, opt PruneOptions) (*PruneResult,
 		}
 		opt.Progress.Add(progress.Done, 1)
 	}
-	for _, name := range temps {
-		if err := r.s.Remove(ctx, name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return res, fmt.Errorf("removing %s: %w", name, err)
+	return res, r.removeAll(ctx, temps, opt.Progress)
+}
+
+// oldTemps lists the temporary files in dirs old enough to be leftovers.
+func (r *Repository) oldTemps(ctx context.Context, now time.Time, dirs ...string) ([]string, error) {
+	var temps []string
+	for _, dir := range dirs {
+		err := r.s.List(ctx, dir, func(fi store.Info) error {
+			if isTemp(fi.Name) && now.Sub(fi.ModTime) > tempMaxAge {
+				temps = append(temps, dir+"/"+fi.Name)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("listing %s in %s: %w", dir, r.s.Location(), err)
 		}
-		opt.Progress.Add(progress.Done, 1)
 	}
-	return res, nil
+	return temps, nil
+}
+
+// removeAll removes the files names; one gone already is no error.
+func (r *Repository) removeAll(ctx context.Context, names []string, rep progress.Reporter) error {
+	for _, name := range names {
+		if err := r.s.Remove(ctx, name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("removing %s from %s: %w", name, r.s.Location(), err)
+		}
+		rep.Add(progress.Done, 1)
+	}
+	return nil
 }

@@ -19,18 +19,24 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"sync"
 
+	"github.com/rewind-backup/rewind/pkg/pack"
 	"github.com/rewind-backup/rewind/pkg/store"
 )
 
 // FormatVersion is the repository format this package writes and the newest
 // it reads.
-const FormatVersion = 1
+const FormatVersion = 2
 
 // Default chunking parameters of a new repository.
 const (
 	DefaultChunkSize = 1 << 20  // 1 MiB: fine-grained enough that a week of changes touches few chunks
 	MaxChunkSize     = 16 << 20 // no chunk's plaintext is larger
+	// DefaultPackedChunkSize is the chunk size of a new format-2
+	// repository: small, so that a week of scattered changes stores little
+	// anew; packs keep the file count down.
+	DefaultPackedChunkSize = 64 << 10
 )
 
 // Config is the repository's config file, written once by Init.
@@ -44,6 +50,11 @@ type Config struct {
 	ChunkSize int `json:"chunk_size"`
 	// MaxChunkSize bounds every chunk's plaintext; readers refuse larger.
 	MaxChunkSize int `json:"max_chunk_size"`
+	// Cipher seals blobs, packs' trailers and indexes: "none" (format 2;
+	// format 1 has no such field). Encryption at rest will be a value here.
+	Cipher string `json:"cipher,omitempty"`
+	// PackSize is the size a writer fills a pack to (format 2).
+	PackSize int `json:"pack_size,omitempty"`
 }
 
 // Files and folders of a repository.
@@ -61,20 +72,42 @@ var ErrNotRepository = errors.New("not a rewind repository")
 type Repository struct {
 	s   store.Store
 	cfg Config
+
+	fallbackMu sync.Mutex
+	fallback   *Index // loaded when a manifest's pack is gone (relocate)
 }
 
 // InitOptions change the parameters of a new repository.
 type InitOptions struct {
-	ChunkSize int // 0: DefaultChunkSize; a power of two from 64 KiB to MaxChunkSize
+	// Version is the format: 0 or 2 for blobs in packs, 1 for a chunk file
+	// per chunk (what rewind wrote before packs).
+	Version int
+	// ChunkSize is the size of a disk image's chunks. 0 picks the format's
+	// default (DefaultPackedChunkSize, DefaultChunkSize); otherwise a power
+	// of two from 16 KiB (format 2; 64 KiB in format 1) to MaxChunkSize.
+	ChunkSize int
 }
 
 // Init creates a repository in s, which must not hold one already.
 func Init(ctx context.Context, s store.Store, opt InitOptions) (*Repository, error) {
+	if opt.Version == 0 {
+		opt.Version = FormatVersion
+	}
+	if opt.Version != 1 && opt.Version != 2 {
+		return nil, fmt.Errorf("format version %d: this rewind writes versions 1 and 2", opt.Version)
+	}
+	smallest := 64 << 10
+	if opt.Version >= 2 {
+		smallest = 16 << 10
+	}
 	if opt.ChunkSize == 0 {
 		opt.ChunkSize = DefaultChunkSize
+		if opt.Version >= 2 {
+			opt.ChunkSize = DefaultPackedChunkSize
+		}
 	}
-	if opt.ChunkSize < 64<<10 || opt.ChunkSize > MaxChunkSize || opt.ChunkSize&(opt.ChunkSize-1) != 0 {
-		return nil, fmt.Errorf("chunk size %d: want a power of two from 64 KiB to %d MiB", opt.ChunkSize, MaxChunkSize>>20)
+	if opt.ChunkSize < smallest || opt.ChunkSize > MaxChunkSize || opt.ChunkSize&(opt.ChunkSize-1) != 0 {
+		return nil, fmt.Errorf("chunk size %d: want a power of two from %d KiB to %d MiB", opt.ChunkSize, smallest>>10, MaxChunkSize>>20)
 	}
 	_, err := s.Stat(ctx, configFile)
 	if err == nil {
@@ -87,11 +120,17 @@ func Init(ctx context.Context, s store.Store, opt InitOptions) (*Repository, err
 	rand.Read(id[:])
 	cfg := Config{
 		Format:       "rewind",
-		Version:      FormatVersion,
+		Version:      opt.Version,
 		ID:           hex.EncodeToString(id[:]),
 		Hash:         "sha256",
 		ChunkSize:    opt.ChunkSize,
 		MaxChunkSize: MaxChunkSize,
+	}
+	folders := []string{snapshotsDir, locksDir}
+	if cfg.Version >= 2 {
+		cfg.Cipher = "none"
+		cfg.PackSize = DefaultPackSize
+		folders = append(folders, indexDir)
 	}
 	data, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
@@ -100,11 +139,14 @@ func Init(ctx context.Context, s store.Store, opt InitOptions) (*Repository, err
 	// The folders first, the config last: a repository with a config is
 	// complete.
 	for i := range 256 {
+		if cfg.Version >= 2 {
+			break // packs/xx appear with their first pack
+		}
 		if err := s.Save(ctx, fmt.Sprintf("%s/%02x/%s", chunksDir, i, keepFile), nil); err != nil {
 			return nil, fmt.Errorf("creating %s in %s: %w", chunksDir, s.Location(), err)
 		}
 	}
-	for _, d := range []string{snapshotsDir, locksDir} {
+	for _, d := range folders {
 		if err := s.Save(ctx, d+"/"+keepFile, nil); err != nil {
 			return nil, fmt.Errorf("creating %s in %s: %w", d, s.Location(), err)
 		}
@@ -154,6 +196,10 @@ func ParseConfig(data []byte) (Config, error) {
 		return Config{}, fmt.Errorf("config's max_chunk_size %d is out of range", cfg.MaxChunkSize)
 	case cfg.ChunkSize < 1 || cfg.ChunkSize > cfg.MaxChunkSize:
 		return Config{}, fmt.Errorf("config's chunk_size %d is out of range (1 to %d)", cfg.ChunkSize, cfg.MaxChunkSize)
+	case cfg.Version >= 2 && cfg.Cipher != "none":
+		return Config{}, fmt.Errorf("config names cipher %q; this rewind knows none (an encrypted repository needs a newer rewind)", cfg.Cipher)
+	case cfg.Version >= 2 && (cfg.PackSize < 1<<20 || cfg.PackSize > pack.MaxSize/2):
+		return Config{}, fmt.Errorf("config's pack_size %d is out of range (1 MiB to %d MiB)", cfg.PackSize, pack.MaxSize>>21)
 	}
 	return cfg, nil
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -20,6 +21,8 @@ import (
 	"github.com/pierrec/lz4/v4"
 
 	"github.com/rewind-backup/rewind/pkg/chunk"
+	"github.com/rewind-backup/rewind/pkg/pack"
+	"github.com/rewind-backup/rewind/pkg/store"
 	"github.com/rewind-backup/rewind/pkg/store/local"
 )
 
@@ -27,12 +30,21 @@ const testChunk = 64 << 10
 
 func newRepo(t testing.TB) (*Repository, string) {
 	t.Helper()
+	return newRepoV(t, FormatVersion)
+}
+
+// formats are the repository formats tests that depend on the layout run
+// over.
+var formats = []int{1, 2}
+
+func newRepoV(t testing.TB, version int) (*Repository, string) {
+	t.Helper()
 	dir := t.TempDir()
 	s, err := local.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := Init(context.Background(), s, InitOptions{ChunkSize: testChunk})
+	r, err := Init(context.Background(), s, InitOptions{Version: version, ChunkSize: testChunk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,6 +87,11 @@ func storeImage(t testing.TB, r *Repository, machine string, ps [][]byte) *Snaps
 	t.Helper()
 	ctx := context.Background()
 	var c lz4.Compressor
+	idx, err := r.LoadIndex(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saver := r.NewSaver(idx)
 	area := Area{Offset: 1 << 20, Length: int64(len(ps)) * testChunk}
 	if len(ps) > 0 {
 		area.Used = []Extent{{0, area.Length}}
@@ -85,10 +102,15 @@ func storeImage(t testing.TB, r *Repository, machine string, ps [][]byte) *Snaps
 		ref := ChunkRef{I: int64(i), ID: id}
 		if chunk.IsZero(p) {
 			ref.Zero = true
-		} else if err := r.SaveChunk(ctx, id, chunk.Encode(&c, nil, p)); err != nil {
+		} else if _, ok := idx.Lookup(id); ok {
+			// stored already
+		} else if err := saver.Save(ctx, pack.Data, id, chunk.Encode(&c, nil, p)); err != nil {
 			t.Fatal(err)
 		}
 		area.Chunks = append(area.Chunks, ref)
+	}
+	if err := saver.Flush(ctx); err != nil {
+		t.Fatal(err)
 	}
 	s := &Snapshot{
 		Kind: KindImage, Machine: machine, Time: time.Now(), Host: "test",
@@ -97,10 +119,34 @@ func storeImage(t testing.TB, r *Repository, machine string, ps [][]byte) *Snaps
 			Partitions: []Partition{{Index: 1, Type: "0FC63DAF-8483-4772-8E79-3D69D8477DE4", Mode: "used-blocks", Area: area}},
 		}}},
 	}
+	if err := r.Locate(s.Image, idx); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := r.SaveSnapshot(ctx, s); err != nil {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// loadByID reads blob id through the index, as a restore whose manifest's
+// pack is gone does.
+func loadByID(ctx context.Context, r *Repository, id chunk.ID) ([]byte, error) {
+	x, err := r.LoadIndex(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l, ok := x.Lookup(id)
+	if !ok {
+		return nil, fmt.Errorf("chunk %s: %w", id, fs.ErrNotExist)
+	}
+	if !r.Packed() {
+		return r.LoadChunk(ctx, id, nil)
+	}
+	enc, err := r.readBlob(ctx, x.Pack(l.Pack), l.Off, l.Len)
+	if err != nil {
+		return nil, err
+	}
+	return r.DecodeChunk(enc, id, nil)
 }
 
 func mustCheck(t *testing.T, r *Repository, readData bool) *CheckResult {
@@ -126,7 +172,7 @@ func TestInitOpen(t *testing.T) {
 	if _, err := Open(ctx, empty); !errors.Is(err, ErrNotRepository) || !strings.Contains(err.Error(), "rewind init") {
 		t.Errorf("Open(empty folder) = %v, want ErrNotRepository pointing at rewind init", err)
 	}
-	for _, cs := range []int{1000, 32 << 10, 32 << 20} {
+	for _, cs := range []int{1000, 8 << 10, 32 << 20} {
 		if _, err := Init(ctx, empty, InitOptions{ChunkSize: cs}); err == nil {
 			t.Errorf("Init(chunk size %d) = nil error, want one", cs)
 		}
@@ -157,7 +203,7 @@ func TestOpenDamagedConfig(t *testing.T) {
 
 func TestChunkRoundTripAndCorruption(t *testing.T) {
 	ctx := context.Background()
-	r, dir := newRepo(t)
+	r, dir := newRepoV(t, 1)
 	ps := pieces(1, 3)
 	snap := storeImage(t, r, "ws1", ps)
 	for _, p := range ps {
@@ -198,16 +244,18 @@ func TestChunkRoundTripAndCorruption(t *testing.T) {
 }
 
 func TestZeroChunksNotStored(t *testing.T) {
-	r, dir := newRepo(t)
-	ps := pieces(2, 2)
-	ps = append(ps, make([]byte, testChunk))
-	storeImage(t, r, "ws1", ps)
-	res := mustCheck(t, r, true)
-	if res.Chunks != 2 || len(res.Problems) != 0 {
-		t.Errorf("Check = %d chunks stored, problems %q; want 2 stored (the zero chunk not) and none", res.Chunks, res.Problems)
-	}
-	if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(chunkName(chunk.Hash(make([]byte, testChunk)))))); err == nil {
-		t.Errorf("the zero chunk was stored")
+	for _, v := range formats {
+		r, _ := newRepoV(t, v)
+		ps := pieces(2, 2)
+		ps = append(ps, make([]byte, testChunk))
+		storeImage(t, r, "ws1", ps)
+		res := mustCheck(t, r, true)
+		if res.Chunks != 2 || len(res.Problems) != 0 {
+			t.Errorf("format %d: Check = %d chunks stored, problems %q; want 2 stored (the zero chunk not) and none", v, res.Chunks, res.Problems)
+		}
+		if _, err := loadByID(context.Background(), r, chunk.Hash(make([]byte, testChunk))); err == nil {
+			t.Errorf("format %d: the zero chunk was stored", v)
+		}
 	}
 }
 
@@ -252,7 +300,11 @@ func FuzzParseSnapshot(f *testing.F) {
 	r, dir := newRepo(f)
 	s := storeImage(f, r, "ws1", pieces(4, 3))
 	b, _ := os.ReadFile(filepath.Join(dir, "snapshots", s.ID().String()))
-	f.Add(b)
+	f.Add(b) // format 2: chunks placed in packs
+	r1, dir1 := newRepoV(f, 1)
+	s1 := storeImage(f, r1, "ws1", pieces(4, 3))
+	b1, _ := os.ReadFile(filepath.Join(dir1, "snapshots", s1.ID().String()))
+	f.Add(b1)
 	f.Add([]byte(`{"version":1,"kind":"files","machine":"m","time":"2026-01-01T00:00:00Z","files":{"tree":"` + strings.Repeat("ab", 32) + `"}}`))
 	f.Add([]byte(`{"version":1,"kind":"image","machine":"m","time":"2026-01-01T00:00:00Z","image":{"chunk_size":4096,"disks":[{"size":1,"sector_size":512,"partitions":[{"offset":0,"length":1,"used":[{"off":0,"len":1}],"used_bytes":1,"chunks":[{"i":99999999999}]}]}]}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -268,6 +320,13 @@ func FuzzParseSnapshot(f *testing.F) {
 						rng := p.Range(c.I, s.Image.ChunkSize)
 						if rng.Off < 0 || rng.Len <= 0 || rng.End() > p.Length || p.Offset+p.Length > d.Size {
 							t.Fatalf("accepted chunk %d outside its area: %+v", c.I, rng)
+						}
+						// A restore reads a chunk where its ref says: in
+						// one of the image's packs, a possible length.
+						packs := len(s.Image.Packs)
+						placed := c.Pack >= 1 && int(c.Pack) <= packs && c.Len >= 9 && int(c.Len) <= chunk.MaxEncodedLen(s.Image.ChunkSize)
+						if !c.Zero && packs > 0 && !placed || packs == 0 && c.Pack != 0 {
+							t.Fatalf("accepted chunk %d placed at pack %d of %d, %d bytes", c.I, c.Pack, packs, c.Len)
 						}
 					}
 				}
@@ -287,18 +346,30 @@ func FuzzParseConfig(f *testing.F) {
 }
 
 func TestPrune(t *testing.T) {
+	for _, v := range formats {
+		t.Run(fmt.Sprintf("format%d", v), func(t *testing.T) { testPrune(t, v) })
+	}
+}
+
+func testPrune(t *testing.T, version int) {
 	ctx := context.Background()
-	r, dir := newRepo(t)
+	r, dir := newRepoV(t, version)
+	folder := "chunks"
+	if version >= 2 {
+		folder = "packs"
+	}
 	all := pieces(5, 6)
 	old := storeImage(t, r, "ws1", all[:4])
 	storeImage(t, r, "ws1", all[2:]) // shares two chunks with old
 	// A leftover temporary file from a crashed write, two days old, and a
 	// fresh one that may belong to a write in progress.
-	oldTmp := filepath.Join(dir, "chunks", "00", ".tmp-123")
+	oldTmp := filepath.Join(dir, folder, "00", ".tmp-123")
+	os.MkdirAll(filepath.Dir(oldTmp), 0o755)
 	os.WriteFile(oldTmp, []byte("x"), 0o644)
 	twoDays := time.Now().Add(-48 * time.Hour)
 	os.Chtimes(oldTmp, twoDays, twoDays)
-	newTmp := filepath.Join(dir, "chunks", "01", ".tmp-456")
+	newTmp := filepath.Join(dir, folder, "01", ".tmp-456")
+	os.MkdirAll(filepath.Dir(newTmp), 0o755)
 	os.WriteFile(newTmp, []byte("x"), 0o644)
 
 	if err := r.RemoveSnapshots(ctx, []*Snapshot{old}); err != nil {
@@ -322,7 +393,7 @@ func TestPrune(t *testing.T) {
 		t.Errorf("Prune = %+v, want 2 removed, 4 kept, 1 temporary", res)
 	}
 	for i, p := range all {
-		_, err := r.LoadChunk(ctx, chunk.Hash(p), nil)
+		_, err := loadByID(ctx, r, chunk.Hash(p))
 		if wantGone := i < 2; wantGone != (err != nil) {
 			t.Errorf("chunk %d after prune: err = %v, want gone = %v", i, err, wantGone)
 		}
@@ -540,6 +611,13 @@ func TestForget(t *testing.T) {
 // as a capture writing chunks and a snapshot into a repository, so that
 // tests can run several at once or kill one.
 func TestMain(m *testing.M) {
+	if spec := os.Getenv("REWIND_TEST_PRUNE"); spec != "" {
+		if err := pruner(spec); err != nil {
+			fmt.Fprintln(os.Stderr, "pruner:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if spec := os.Getenv("REWIND_TEST_WRITER"); spec != "" {
 		if err := writer(spec); err != nil {
 			fmt.Fprintln(os.Stderr, "writer:", err)
@@ -628,38 +706,64 @@ func TestConcurrentWriters(t *testing.T) {
 	}
 }
 
+// TestKilledWriter kills a capture-like writer at 20 random moments of its
+// run: the repository is clean by check --read-data after each kill, and a
+// run to the end completes with everything stored.
 func TestKilledWriter(t *testing.T) {
-	r, dir := newRepo(t)
-	cmd := writerCmd(t, dir, 9, 0, 400, "ws1")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	for _, v := range formats {
+		t.Run(fmt.Sprintf("format%d", v), func(t *testing.T) { testKilledWriter(t, v) })
 	}
-	// Kill it once it has stored some chunks but (very likely) not all.
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		n := 0
-		r.ListChunks(context.Background(), func(StoredChunk) error { n++; return nil }, nil)
-		if n >= 20 {
-			break
+}
+
+func testKilledWriter(t *testing.T, version int) {
+	r, dir := newRepoV(t, version)
+	// How long a whole run takes, into a repository of its own.
+	_, other := newRepoV(t, version)
+	start := time.Now()
+	if out, err := writerCmd(t, other, 9, 0, 400, "ws1").Output(); err != nil {
+		t.Fatalf("undisturbed writer: %v %s", err, out)
+	}
+	full := time.Since(start)
+	rng := rand.New(rand.NewPCG(uint64(version), 5))
+	kills := 20
+	if version == 1 {
+		kills = 5 // format 1 has been killed this way for a long time
+	}
+	for i := range kills {
+		cmd := writerCmd(t, dir, 9, 0, 400, "ws1")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(time.Duration(rng.Int64N(int64(full))))
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		res := mustCheck(t, r, true)
+		if len(res.Problems) != 0 {
+			t.Fatalf("kill %d: Check after SIGKILL = %q, want a valid repository", i, res.Problems)
+		}
+		if i%5 == 0 {
+			t.Logf("kill %d: %d chunks, %d snapshots", i, res.Chunks, res.Snapshots)
+		}
 	}
-	cmd.Process.Signal(syscall.SIGKILL)
-	cmd.Wait()
-	res := mustCheck(t, r, true)
-	if len(res.Problems) != 0 {
-		t.Fatalf("Check after SIGKILL = %q, want a valid repository", res.Problems)
-	}
-	t.Logf("killed after %d chunks, %d snapshots", res.Chunks, res.Snapshots)
-	// The next run completes (the dead writer's lock is stale: same host,
-	// process gone).
+	// The next run completes (the dead writers' locks are stale: same
+	// host, process gone).
 	again := writerCmd(t, dir, 9, 0, 400, "ws1")
 	if out, err := again.Output(); err != nil {
-		t.Fatalf("writer after the kill: %v %s", err, out)
+		t.Fatalf("writer after the kills: %v %s", err, out)
 	}
-	res = mustCheck(t, r, true)
+	res := mustCheck(t, r, true)
 	if len(res.Problems) != 0 || res.Snapshots < 1 || res.Chunks != 400 {
-		t.Errorf("Check after the second run = %+v, want a snapshot and 400 chunks", res)
+		t.Errorf("Check after the last run = %+v, want a snapshot and 400 chunks", res)
+	}
+	// Prune leaves exactly what the snapshots need.
+	if _, err := r.Prune(context.Background(), PruneOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Temporaries of the killed writes are left: they are less than a day
+	// old, and prune cannot tell them from writes in progress.
+	res = mustCheck(t, r, true)
+	if len(res.Problems) != 0 || res.Chunks != 400 || len(res.Warnings) > 1 || len(res.Warnings) == 1 && !strings.Contains(res.Warnings[0], "temporary files") {
+		t.Errorf("Check after prune = %+v, want 400 chunks and nothing to say but temporaries", res)
 	}
 }
 
@@ -726,5 +830,188 @@ func TestReports(t *testing.T) {
 	}
 	if reps, _ := r.Reports(ctx, "ws1"); len(reps) != 2 {
 		t.Errorf("prune removed reports: %d left", len(reps))
+	}
+}
+
+// TestPackCorruption: in format 2, a changed byte in a pack is found by
+// check --read-data, named with its chunk and the snapshot that needs it,
+// and refused by a read; a pack that is gone makes its chunks missing.
+func TestPackCorruption(t *testing.T) {
+	ctx := context.Background()
+	r, dir := newRepoV(t, 2)
+	ps := pieces(1, 3)
+	snap := storeImage(t, r, "ws1", ps)
+	img := snap.Image
+	refs := img.Disks[0].Partitions[0].Chunks
+	for i, ref := range refs {
+		got, err := r.LoadRef(ctx, img, ref, nil)
+		if err != nil || !bytes.Equal(got, ps[i]) {
+			t.Fatalf("LoadRef(chunk %d) = %d bytes, %v; want the stored %d", i, len(got), err, len(ps[i]))
+		}
+	}
+	if res := mustCheck(t, r, true); len(res.Problems) != 0 || res.Chunks != 3 || res.Read != 3 || res.Packs != 1 {
+		t.Fatalf("Check(read data) on a good repository = %+v, want 1 pack, 3 chunks read, no problems", res)
+	}
+	if len(img.Packs) != 1 {
+		t.Fatalf("image names %d packs, want 1", len(img.Packs))
+	}
+	path := filepath.Join(dir, filepath.FromSlash(packName(img.Packs[0])))
+	data, _ := os.ReadFile(path)
+	bad := refs[1]
+	data[int(bad.Off)+int(bad.Len)-100] ^= 0xff
+	os.WriteFile(path, data, 0o644)
+
+	if _, err := r.LoadRef(ctx, img, bad, nil); !errors.Is(err, chunk.ErrCorrupt) || !strings.Contains(err.Error(), bad.ID.String()) {
+		t.Errorf("LoadRef(corrupted) = %v, want ErrCorrupt naming %s", err, bad.ID)
+	}
+	if res := mustCheck(t, r, false); len(res.Problems) != 0 {
+		t.Errorf("Check without read data = %v, want no problems (it does not read packs)", res.Problems)
+	}
+	res := mustCheck(t, r, true)
+	if len(res.Problems) != 2 || !strings.Contains(res.Problems[0], img.Packs[0].String()) || !strings.Contains(res.Problems[0], "damaged") ||
+		!strings.Contains(res.Problems[1], bad.ID.String()) || !strings.Contains(res.Problems[1], ShortID(snap.ID())) {
+		t.Errorf("Check(read data) problems = %q, want pack %s damaged, then chunk %s that snapshot %s needs", res.Problems, img.Packs[0], bad.ID, ShortID(snap.ID()))
+	}
+	if _, err := r.Prune(ctx, PruneOptions{}); err != nil {
+		t.Errorf("Prune with nothing to repack = %v", err)
+	}
+
+	os.Remove(path)
+	res = mustCheck(t, r, false)
+	if len(res.Problems) != 3 || !strings.Contains(res.Problems[0], "missing") || !strings.Contains(res.Problems[0], ShortID(snap.ID())) {
+		t.Errorf("Check after removing the pack = %q, want its chunks missing for snapshot %s", res.Problems, ShortID(snap.ID()))
+	}
+	if _, err := r.LoadRef(ctx, img, bad, nil); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("LoadRef(pack gone) = %v, want fs.ErrNotExist", err)
+	}
+}
+
+// TestRepackKeepsRestores: after a prune moves a snapshot's chunks to a new
+// pack, the snapshot's manifest still names the old one; reads find the
+// chunks through the index, and check --read-data is clean.
+func TestRepackKeepsRestores(t *testing.T) {
+	ctx := context.Background()
+	r, _ := newRepoV(t, 2)
+	all := pieces(8, 8)
+	old := storeImage(t, r, "ws1", all)
+	keep := storeImage(t, r, "ws2", all[6:]) // two of eight chunks: the pack is mostly unused once old goes
+	if err := r.RemoveSnapshots(ctx, []*Snapshot{old}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Prune(ctx, PruneOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Repacked != 1 || res.Removed != 6 || res.KeptChunks != 2 {
+		t.Errorf("Prune = %+v, want 1 pack repacked, 6 chunks removed, 2 kept", res)
+	}
+	for i, ref := range keep.Image.Disks[0].Partitions[0].Chunks {
+		got, err := r.LoadRef(ctx, keep.Image, ref, nil)
+		if err != nil || !bytes.Equal(got, all[6+i]) {
+			t.Errorf("LoadRef(chunk %d) after repack = %d bytes, %v", i, len(got), err)
+		}
+	}
+	if res := mustCheck(t, r, true); len(res.Problems) != 0 || len(res.Warnings) != 0 || res.Packs != 1 || res.Chunks != 2 {
+		t.Errorf("Check after repack = %+v, want 1 pack of 2 chunks, no problems or warnings", res)
+	}
+}
+
+// slowWrites delays every save and removal, so that a kill lands in the
+// middle of a prune's steps.
+type slowWrites struct {
+	store.Store
+	delay time.Duration
+}
+
+func (s slowWrites) Save(ctx context.Context, name string, data []byte) error {
+	time.Sleep(s.delay)
+	return s.Store.Save(ctx, name, data)
+}
+
+func (s slowWrites) Remove(ctx context.Context, name string) error {
+	time.Sleep(s.delay)
+	return s.Store.Remove(ctx, name)
+}
+
+// pruner: "DIR" prunes the repository in DIR, slowly.
+func pruner(dir string) error {
+	s, err := local.Open(dir)
+	if err != nil {
+		return err
+	}
+	r, err := Open(context.Background(), slowWrites{s, 5 * time.Millisecond})
+	if err != nil {
+		return err
+	}
+	_, err = r.Prune(context.Background(), PruneOptions{})
+	return err
+}
+
+// TestKilledPrune kills a prune (removing two of three machines' images:
+// packs to drop and packs to repack) at 20 random moments. Each time the
+// repository is clean by check --read-data and what is left restores; the
+// prune run again completes.
+func TestKilledPrune(t *testing.T) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(11, 12))
+	// How long an undisturbed prune takes, to spread the kills over it.
+	setup := func() (*Repository, string, *Snapshot, [][]byte) {
+		r, dir := newRepoV(t, 2)
+		r.cfg.PackSize = 1 << 20 // many small packs: many steps to land in
+		all := pieces(21, 48)
+		a := storeImage(t, r, "ws1", all[:32])
+		b := storeImage(t, r, "ws2", all[16:])
+		keep := storeImage(t, r, "ws3", all[28:36])
+		if err := r.RemoveSnapshots(ctx, []*Snapshot{a, b}); err != nil {
+			t.Fatal(err)
+		}
+		return r, dir, keep, all[28:36]
+	}
+	_, dir, _, _ := setup()
+	start := time.Now()
+	if out, err := pruneCmd(dir).CombinedOutput(); err != nil {
+		t.Fatalf("undisturbed prune: %v %s", err, out)
+	}
+	full := time.Since(start)
+	t.Logf("an undisturbed prune takes %v", full)
+	for i := range 20 {
+		r, dir, keep, want := setup()
+		cmd := pruneCmd(dir)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(rng.Int64N(int64(full))))
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		res := mustCheck(t, r, true)
+		if len(res.Problems) != 0 {
+			t.Fatalf("kill %d: Check after SIGKILL = %q", i, res.Problems)
+		}
+		checkRestores(t, r, keep, want)
+		if _, err := r.Prune(ctx, PruneOptions{}); err != nil {
+			t.Fatalf("kill %d: prune after the kill = %v", i, err)
+		}
+		if res := mustCheck(t, r, true); len(res.Problems) != 0 || len(res.Warnings) != 0 || res.Chunks != len(want) {
+			t.Fatalf("kill %d: Check after the second prune = %+v, want %d chunks and nothing to say", i, res, len(want))
+		}
+		checkRestores(t, r, keep, want)
+	}
+}
+
+func pruneCmd(dir string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "REWIND_TEST_PRUNE="+dir)
+	return cmd
+}
+
+// checkRestores reads every chunk of snapshot s as a restore does and
+// compares it with ps.
+func checkRestores(t *testing.T, r *Repository, s *Snapshot, ps [][]byte) {
+	t.Helper()
+	for i, ref := range s.Image.Disks[0].Partitions[0].Chunks {
+		got, err := r.LoadRef(context.Background(), s.Image, ref, nil)
+		if err != nil || !bytes.Equal(got, ps[i]) {
+			t.Fatalf("chunk %d of %s reads %d bytes, %v; want what was stored", i, ShortID(s.ID()), len(got), err)
+		}
 	}
 }

@@ -136,6 +136,7 @@ func (t *tally) addTo(s *Summary) {
 // positional, so the workers share no file offset.
 type chunkRestore struct {
 	r         *repo.Repository
+	img       *repo.Image
 	t         Target
 	cs, di    int
 	overwrite bool
@@ -149,7 +150,8 @@ type chunkRestore struct {
 }
 
 // restoreChunks writes the chunks of d's partitions that t does not hold.
-func restoreChunks(ctx context.Context, r *repo.Repository, cs, di int, d *repo.Disk, t Target, opt Options, tl *tally) error {
+func restoreChunks(ctx context.Context, r *repo.Repository, img *repo.Image, di int, d *repo.Disk, t Target, opt Options, tl *tally) error {
+	cs := img.ChunkSize
 	areas := d.PartitionAreas()
 	opt.Progress.Phase("chunks", areas.UsedBytes())
 	workers := opt.Workers
@@ -157,7 +159,7 @@ func restoreChunks(ctx context.Context, r *repo.Repository, cs, di int, d *repo.
 	// the plaintext buffers stay under ~200 MiB even with 16 MiB chunks,
 	// ~20 MiB with the default 1 MiB.
 	fetches := max(2, min(opt.Fetches, (64<<20)/cs))
-	c := &chunkRestore{r: r, t: t, cs: cs, di: di, overwrite: opt.Overwrite, tally: tl, free: make(chan []byte, 2*workers), overlap: overlapping(d)}
+	c := &chunkRestore{r: r, img: img, t: t, cs: cs, di: di, overwrite: opt.Overwrite, tally: tl, free: make(chan []byte, 2*workers), overlap: overlapping(d)}
 	for range 2 * workers {
 		c.free <- make([]byte, cs)
 	}
@@ -232,7 +234,7 @@ func (c *chunkRestore) compareOne(j *job, p []byte) (bool, error) {
 // fetch reads each job's chunk from the repository, as stored.
 func (c *chunkRestore) fetch(ctx context.Context, in <-chan *job, out chan<- *job) error {
 	for j := range in {
-		enc, err := c.r.LoadChunkEncoded(ctx, j.ref.ID)
+		enc, err := c.r.LoadEncoded(ctx, c.img, j.ref)
 		if err != nil {
 			return fmt.Errorf("fetching the chunk for disk %d at offset %d: %w", c.di+1, j.diskOff(), err)
 		}

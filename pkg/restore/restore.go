@@ -173,7 +173,7 @@ func Restore(ctx context.Context, r *repo.Repository, snap *repo.Snapshot, targe
 	tables := make([]*table, len(targets))
 	for i, t := range targets {
 		d := &img.Disks[i]
-		tb, err := loadTable(ctx, r, img.ChunkSize, d)
+		tb, err := loadTable(ctx, r, img, d)
 		if err != nil {
 			return nil, fmt.Errorf("disk %d (%s) of image %s: %w", i+1, d.Name, repo.ShortID(snap.ID()), err)
 		}
@@ -187,7 +187,7 @@ func Restore(ctx context.Context, r *repo.Repository, snap *repo.Snapshot, targe
 	var sum Summary
 	for i, t := range targets {
 		d := &img.Disks[i]
-		if err := restoreDisk(ctx, r, img.ChunkSize, i, d, tables[i], t, opt, tl); err != nil {
+		if err := restoreDisk(ctx, r, img, i, d, tables[i], t, opt, tl); err != nil {
 			tl.addTo(&sum)
 			sum.Duration = opt.Now().Sub(start)
 			if tl.touched.Load() {
@@ -221,7 +221,7 @@ func Restore(ctx context.Context, r *repo.Repository, snap *repo.Snapshot, targe
 }
 
 // restoreDisk writes one disk's table and chunks onto t.
-func restoreDisk(ctx context.Context, r *repo.Repository, cs, di int, d *repo.Disk, tb *table, t Target, opt Options, tl *tally) error {
+func restoreDisk(ctx context.Context, r *repo.Repository, img *repo.Image, di int, d *repo.Disk, tb *table, t Target, opt Options, tl *tally) error {
 	if tb.layout != nil {
 		w := &tableWriter{t: t, overwrite: opt.Overwrite, tally: tl}
 		if err := disk.WriteTable(ctx, w, t.Size(), tb.saved, tb.layout); err != nil {
@@ -230,7 +230,7 @@ func restoreDisk(ctx context.Context, r *repo.Repository, cs, di int, d *repo.Di
 	}
 	opt.Progress.Add(progress.Done, 1)
 
-	if err := restoreChunks(ctx, r, cs, di, d, t, opt, tl); err != nil {
+	if err := restoreChunks(ctx, r, img, di, d, t, opt, tl); err != nil {
 		return err
 	}
 	if opt.ZeroUnused {

@@ -194,15 +194,7 @@ func TestRestoreCorruptChunk(t *testing.T) {
 	f := newMemFixture(t)
 	p := f.snap.Image.Disks[0].Partitions[0]
 	c := p.Chunks[2]
-	name := filepath.Join(f.dir, "chunks", c.ID.String()[:2], c.ID.String())
-	enc, err := os.ReadFile(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc[len(enc)-1] ^= 1
-	if err := os.WriteFile(name, enc, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	damageChunk(t, f.r, f.dir, f.snap.Image, c)
 	dst := &testutil.MemDisk{B: make([]byte, len(f.src.B))}
 	sum, err := Restore(ctx, f.r, f.snap, []Target{dst}, Options{})
 	off := p.Offset + 2*memCS
@@ -230,19 +222,10 @@ func TestRestorePartlyWritten(t *testing.T) {
 	ctx := context.Background()
 	f := newMemFixture(t)
 	c := f.snap.Image.Disks[0].Partitions[0].Chunks[9]
-	name := filepath.Join(f.dir, "chunks", c.ID.String()[:2], c.ID.String())
-	good, err := os.ReadFile(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bad := bytes.Clone(good)
-	bad[len(bad)-1] ^= 1
-	if err := os.WriteFile(name, bad, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	name, good := damageChunk(t, f.r, f.dir, f.snap.Image, c)
 
 	dst := &testutil.MemDisk{B: make([]byte, len(f.src.B))}
-	_, err = Restore(ctx, f.r, f.snap, []Target{dst}, Options{Workers: 1, Fetches: 2})
+	_, err := Restore(ctx, f.r, f.snap, []Target{dst}, Options{Workers: 1, Fetches: 2})
 	const say = "the target disk is now partly written: run the same restore again to finish it once the cause is fixed; it writes only what is still missing"
 	if !errors.Is(err, ErrPartlyWritten) || !errors.Is(err, chunk.ErrCorrupt) || !strings.Contains(err.Error(), say) || dst.Written == 0 {
 		t.Fatalf("Restore(damaged chunk) = %v after writing %d bytes; want ErrPartlyWritten and chunk.ErrCorrupt, saying %q, after some writes", err, dst.Written, say)
@@ -526,7 +509,7 @@ func TestReadBackCatchesLostWrites(t *testing.T) {
 // WriteTable's own guard refuses a 4Kn target of a 512-byte-sector table.
 func TestTableWriterKeepsTargetChecks(t *testing.T) {
 	f := newMemFixture(t)
-	tb, err := loadTable(context.Background(), f.r, memCS, &f.snap.Image.Disks[0])
+	tb, err := loadTable(context.Background(), f.r, f.snap.Image, &f.snap.Image.Disks[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -536,4 +519,26 @@ func TestTableWriterKeepsTargetChecks(t *testing.T) {
 	if !errors.Is(err, disk.ErrSectorSize) || dst.Written != 0 {
 		t.Errorf("WriteTable(tableWriter on a 4Kn target) = %v, wrote %d bytes; want disk.ErrSectorSize, nothing written", err, dst.Written)
 	}
+}
+
+// damageChunk flips the last stored byte of chunk c of img in the
+// repository in dir, and returns the file it changed and its content
+// before.
+func damageChunk(t *testing.T, r *repo.Repository, dir string, img *repo.Image, c repo.ChunkRef) (string, []byte) {
+	t.Helper()
+	rel, off, n := r.Place(img, c)
+	name := filepath.Join(dir, filepath.FromSlash(rel))
+	good, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 0 {
+		n = int64(len(good)) - off
+	}
+	bad := bytes.Clone(good)
+	bad[off+n-1] ^= 1
+	if err := os.WriteFile(name, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return name, good
 }

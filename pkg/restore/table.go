@@ -29,7 +29,8 @@ const maxBootBytes = 2 * disk.MaxHeadArea
 
 // loadTable reads a disk's boot areas from the repository and parses the
 // partition table they hold, checking it against the manifest.
-func loadTable(ctx context.Context, r *repo.Repository, cs int, d *repo.Disk) (*table, error) {
+func loadTable(ctx context.Context, r *repo.Repository, img *repo.Image, d *repo.Disk) (*table, error) {
+	cs := img.ChunkSize
 	tb := &table{need: d.PartitionAreas().End()}
 	// Each boot area is read whole into memory: refuse a manifest that
 	// claims more than a capture ever stores before allocating it.
@@ -48,7 +49,7 @@ func loadTable(ctx context.Context, r *repo.Repository, cs int, d *repo.Disk) (*
 			if c.Zero {
 				continue
 			}
-			p, err := r.LoadChunk(ctx, c.ID, nil)
+			p, err := r.LoadRef(ctx, img, c, nil)
 			if errors.Is(err, chunk.ErrCorrupt) {
 				return nil, fmt.Errorf("the partition table's chunk at disk offset %d: %w; the repository is damaged: run 'rewind check --read-data' on it to find every damaged chunk, and restore an older image", a.Offset+rng.Off, err)
 			}

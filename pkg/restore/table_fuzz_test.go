@@ -88,8 +88,9 @@ func FuzzLoadTable(f *testing.F) {
 		if err != nil || s.Image == nil {
 			return
 		}
-		cs := s.Image.ChunkSize
-		d := &s.Image.Disks[0]
+		img := s.Image
+		cs := img.ChunkSize
+		d := &img.Disks[0]
 		// Store what the boot areas' chunks hold, taken from boot in order,
 		// and name them by their hash as a capture does. Bound what is made
 		// up: the claims themselves are loadTable's to check.
@@ -115,7 +116,7 @@ func FuzzLoadTable(f *testing.F) {
 		}
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		tb, err := loadTable(ctx, r, cs, d)
+		tb, err := loadTable(ctx, r, img, d)
 		runtime.ReadMemStats(&after)
 		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20+2*uint64(made) {
 			t.Fatalf("loadTable allocated %d bytes for %d bytes of boot areas' chunks", alloc, made)

@@ -1,0 +1,460 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+	"sync"
+
+	"github.com/rewind-backup/rewind/pkg/chunk"
+	"github.com/rewind-backup/rewind/pkg/pack"
+	"github.com/rewind-backup/rewind/pkg/store"
+)
+
+// Format 2 keeps blobs in packs (package pack): packs/<2 hex>/<pack name>,
+// with index files under index/ that list what the packs hold. A pack is
+// saved before any index names it, an index before any snapshot relies on
+// it; prune writes new packs and a new index before it removes old ones.
+const (
+	packsDir = "packs"
+	indexDir = "index"
+)
+
+// DefaultPackSize is the size a format-2 writer fills a pack to before it
+// saves it: large enough that a 60 GB image is a few thousand files, small
+// enough that a capture keeps a few in memory.
+const DefaultPackSize = 16 << 20
+
+// indexEvery is how many packs a writer saves before it writes an index of
+// them, so that an interrupted capture's packs are known to the next one.
+const indexEvery = 32
+
+func packName(id chunk.ID) string {
+	s := id.String()
+	return packsDir + "/" + s[:2] + "/" + s
+}
+
+// Packed reports whether the repository keeps blobs in packs (format 2).
+func (r *Repository) Packed() bool { return r.cfg.Version >= 2 }
+
+// Loc is where a blob lies: in a pack (an index into Index's pack names),
+// at an offset, of a length as stored. In a format-1 repository Pack is -1
+// and Len the chunk file's size.
+type Loc struct {
+	Pack     int32
+	Off, Len uint32
+}
+
+// Index is what the repository holds: each blob's location. It is a hint
+// built from index files (or, in format 1, the chunk folders): a writer
+// stores what it does not list, and every reader checks what it reads.
+// Safe for concurrent use.
+type Index struct {
+	mu    sync.RWMutex
+	packs []chunk.ID
+	pos   map[chunk.ID]int32
+	blobs map[chunk.ID]Loc
+}
+
+func newIndex() *Index {
+	return &Index{pos: make(map[chunk.ID]int32), blobs: make(map[chunk.ID]Loc)}
+}
+
+// Lookup returns where blob id lies, if the index lists it.
+func (x *Index) Lookup(id chunk.ID) (Loc, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	l, ok := x.blobs[id]
+	return l, ok
+}
+
+// Pack returns the name of pack number i.
+func (x *Index) Pack(i int32) chunk.ID {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.packs[i]
+}
+
+// Each calls fn for every blob listed. fn must not call the Index.
+func (x *Index) Each(fn func(chunk.ID, Loc)) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	for id, l := range x.blobs {
+		fn(id, l)
+	}
+}
+
+// Len returns the number of blobs listed.
+func (x *Index) Len() int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return len(x.blobs)
+}
+
+// addPack lists the blobs of pack name; a blob listed already keeps its
+// first location.
+func (x *Index) addPack(name chunk.ID, blobs []pack.Blob) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	p, ok := x.pos[name]
+	if !ok {
+		p = int32(len(x.packs))
+		x.packs = append(x.packs, name)
+		x.pos[name] = p
+	}
+	for _, b := range blobs {
+		if _, ok := x.blobs[b.ID]; !ok {
+			x.blobs[b.ID] = Loc{Pack: p, Off: b.Offset, Len: b.Length}
+		}
+	}
+}
+
+// ListPacks calls fn for each pack stored, with its size. Other files in
+// the pack folders go to other, if it is not nil, with their name relative
+// to the repository.
+func (r *Repository) ListPacks(ctx context.Context, fn func(name chunk.ID, size int64) error, other func(name string, fi store.Info) error) error {
+	for i := range 256 {
+		dir := fmt.Sprintf("%s/%02x", packsDir, i)
+		err := r.s.List(ctx, dir, func(fi store.Info) error {
+			id, err := chunk.ParseID(fi.Name)
+			if err != nil || !strings.HasPrefix(fi.Name, dir[len(packsDir)+1:]) {
+				if other != nil {
+					return other(dir+"/"+fi.Name, fi)
+				}
+				return nil
+			}
+			return fn(id, fi.Size)
+		})
+		if err != nil {
+			return fmt.Errorf("listing %s in %s: %w", dir, r.s.Location(), err)
+		}
+	}
+	return nil
+}
+
+// eachIndex calls fn for every pack an index file lists, with the index
+// file's name. An index file that cannot be used goes to bad, if it is not
+// nil, and is otherwise skipped: indexes are hints.
+func (r *Repository) eachIndex(ctx context.Context, fn func(file, pack chunk.ID, blobs []pack.Blob) error, bad func(name string, err error)) error {
+	var files []store.Info
+	err := r.s.List(ctx, indexDir, func(fi store.Info) error {
+		files = append(files, fi)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("listing %s in %s: %w", indexDir, r.s.Location(), err)
+	}
+	for _, fi := range files {
+		name := indexDir + "/" + fi.Name
+		id, err := chunk.ParseID(fi.Name)
+		if err != nil {
+			if bad != nil && !strings.HasPrefix(fi.Name, ".") {
+				bad(name, errors.New("not an index file"))
+			}
+			continue
+		}
+		if fi.Size > pack.MaxIndexSize {
+			if bad != nil {
+				bad(name, fmt.Errorf("%d bytes, larger than an index may be", fi.Size))
+			}
+			continue
+		}
+		data, err := r.s.ReadFile(ctx, name)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed by a prune since the listing
+		}
+		if err != nil {
+			return fmt.Errorf("reading %s in %s: %w", name, r.s.Location(), err)
+		}
+		err = pack.ParseIndex(data, id, func(pk chunk.ID, blobs []pack.Blob) error { return fn(id, pk, blobs) })
+		if errors.Is(err, pack.ErrCorrupt) {
+			if bad != nil {
+				bad(name, err)
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LoadIndex returns what the repository holds. In format 2 it reads the
+// index files and keeps the entries of packs that are stored; in format 1
+// it lists the chunk folders.
+func (r *Repository) LoadIndex(ctx context.Context) (*Index, error) {
+	x := newIndex()
+	if !r.Packed() {
+		err := r.ListChunks(ctx, func(c StoredChunk) error {
+			x.blobs[c.ID] = Loc{Pack: -1, Len: uint32(min(c.Size, 1<<32-1))}
+			return nil
+		}, nil)
+		return x, err
+	}
+	stored := make(map[chunk.ID]bool)
+	err := r.ListPacks(ctx, func(name chunk.ID, _ int64) error {
+		stored[name] = true
+		return nil
+	}, nil)
+	if err != nil {
+		return nil, err
+	}
+	err = r.eachIndex(ctx, func(_, pk chunk.ID, blobs []pack.Blob) error {
+		if stored[pk] {
+			x.addPack(pk, blobs)
+		}
+		return nil
+	}, nil)
+	return x, err
+}
+
+// Saver stores blobs: in format 2 it fills packs and saves each when it
+// is full, with an index file every few packs; in format 1 each blob is a
+// chunk file. Its methods may be called concurrently; several packs may be
+// on their way at once. Flush must be called before anything names what
+// was saved.
+type Saver struct {
+	r   *Repository
+	idx *Index
+
+	mu sync.Mutex // guards w
+	w  *pack.Writer
+
+	imu sync.Mutex // guards iw, the packs saved but in no index file yet
+	iw  pack.IndexWriter
+	// written names every pack and index file saved, by store name.
+	written map[string]bool
+}
+
+// NewSaver returns a Saver that adds what it stores to idx.
+func (r *Repository) NewSaver(idx *Index) *Saver {
+	return &Saver{r: r, idx: idx}
+}
+
+// Save stores blob enc, the chunk encoding of plaintext id. The blob is
+// durable, and listed in the index, only once Flush returns.
+func (s *Saver) Save(ctx context.Context, typ byte, id chunk.ID, enc []byte) error {
+	if !s.r.Packed() {
+		if err := s.r.SaveChunk(ctx, id, enc); err != nil {
+			return err
+		}
+		s.idx.mu.Lock()
+		s.idx.blobs[id] = Loc{Pack: -1, Len: uint32(len(enc))}
+		s.idx.mu.Unlock()
+		return nil
+	}
+	size := s.r.packSize()
+	s.mu.Lock()
+	if s.w == nil {
+		s.w = pack.NewWriter(size + size/8)
+	}
+	s.w.Add(typ, id, enc)
+	if s.w.Size() < size {
+		s.mu.Unlock()
+		return nil
+	}
+	blobs := append([]pack.Blob(nil), s.w.Blobs()...)
+	data, name := s.w.Finish()
+	s.mu.Unlock()
+	return s.savePack(ctx, name, data, blobs)
+}
+
+// Flush saves the last pack and indexes every pack saved.
+func (s *Saver) Flush(ctx context.Context) error {
+	if !s.r.Packed() {
+		return nil
+	}
+	s.mu.Lock()
+	var blobs []pack.Blob
+	var data []byte
+	var name chunk.ID
+	if s.w != nil && s.w.Len() > 0 {
+		blobs = append(blobs, s.w.Blobs()...)
+		data, name = s.w.Finish()
+	}
+	s.mu.Unlock()
+	if data != nil {
+		if err := s.savePack(ctx, name, data, blobs); err != nil {
+			return err
+		}
+	}
+	s.imu.Lock()
+	defer s.imu.Unlock()
+	return s.writeIndex(ctx)
+}
+
+func (s *Saver) savePack(ctx context.Context, name chunk.ID, data []byte, blobs []pack.Blob) error {
+	if err := s.r.s.Save(ctx, packName(name), data); err != nil {
+		return fmt.Errorf("storing pack %s in %s: %w", name.Short(), s.r.s.Location(), err)
+	}
+	s.idx.addPack(name, blobs)
+	s.imu.Lock()
+	defer s.imu.Unlock()
+	s.wrote(packName(name))
+	s.iw.Add(name, blobs)
+	if s.iw.Packs() >= indexEvery {
+		return s.writeIndex(ctx)
+	}
+	return nil
+}
+
+// writeIndex saves an index file of the packs saved since the last one.
+// The caller holds imu.
+func (s *Saver) writeIndex(ctx context.Context) error {
+	if s.iw.Packs() == 0 {
+		return nil
+	}
+	data, name := s.iw.Finish()
+	if err := s.r.s.Save(ctx, indexDir+"/"+name.String(), data); err != nil {
+		return fmt.Errorf("storing index %s in %s: %w", name.Short(), s.r.s.Location(), err)
+	}
+	s.wrote(indexDir + "/" + name.String())
+	return nil
+}
+
+// wrote records a file saved. The caller holds imu.
+func (s *Saver) wrote(name string) {
+	if s.written == nil {
+		s.written = make(map[string]bool)
+	}
+	s.written[name] = true
+}
+
+// Wrote reports whether the Saver saved the file name (a store name): a
+// pack or index of the same content as one that existed is saved again
+// under the same name, and must not then be removed as the old one.
+func (s *Saver) Wrote(name string) bool {
+	s.imu.Lock()
+	defer s.imu.Unlock()
+	return s.written[name]
+}
+
+func (r *Repository) packSize() int {
+	if r.cfg.PackSize > 0 {
+		return r.cfg.PackSize
+	}
+	return DefaultPackSize
+}
+
+// Locate fills in the locations of img's chunks from idx, which must list
+// every chunk that is not zero: the manifest then tells a restore where
+// each blob lies, and no restore needs an index. Format 1 images name
+// chunk files and need no locations.
+func (r *Repository) Locate(img *Image, idx *Index) error {
+	if !r.Packed() {
+		return nil
+	}
+	img.Packs = nil
+	table := make(map[int32]int32) // idx's pack number → 1 + position in img.Packs
+	for i := range img.Disks {
+		for _, a := range img.Disks[i].Areas() {
+			for k := range a.Chunks {
+				c := &a.Chunks[k]
+				c.Pack, c.Off, c.Len = 0, 0, 0
+				if c.Zero {
+					continue
+				}
+				l, ok := idx.Lookup(c.ID)
+				if !ok {
+					return fmt.Errorf("chunk %s was not stored (internal error): nothing was saved as a snapshot", c.ID)
+				}
+				p, ok := table[l.Pack]
+				if !ok {
+					img.Packs = append(img.Packs, idx.Pack(l.Pack))
+					p = int32(len(img.Packs))
+					table[l.Pack] = p
+				}
+				c.Pack, c.Off, c.Len = p, l.Off, l.Len
+			}
+		}
+	}
+	return nil
+}
+
+// LoadEncoded reads chunk ref of img as stored, without decoding it: from
+// its chunk file (format 1), or from the pack the manifest names at the
+// offset it names. When that pack is gone (a prune repacked it), the blob
+// is looked up in the index files. DecodeChunk checks what it returns.
+func (r *Repository) LoadEncoded(ctx context.Context, img *Image, ref ChunkRef) ([]byte, error) {
+	if !r.Packed() {
+		return r.LoadChunkEncoded(ctx, ref.ID)
+	}
+	if ref.Pack < 1 || int(ref.Pack) > len(img.Packs) {
+		return nil, fmt.Errorf("chunk %s has no place in the image's packs", ref.ID)
+	}
+	pk := img.Packs[ref.Pack-1]
+	enc, err := r.readBlob(ctx, pk, ref.Off, ref.Len)
+	if errors.Is(err, fs.ErrNotExist) {
+		l, pk2, ok, lerr := r.relocate(ctx, ref.ID)
+		if lerr != nil {
+			return nil, lerr
+		}
+		if !ok {
+			return nil, fmt.Errorf("chunk %s is missing from %s: pack %s is gone and no index lists it elsewhere: %w", ref.ID, r.s.Location(), pk.Short(), fs.ErrNotExist)
+		}
+		return r.readBlob(ctx, pk2, l.Off, l.Len)
+	}
+	return enc, err
+}
+
+// readBlob reads n bytes at off of pack pk.
+func (r *Repository) readBlob(ctx context.Context, pk chunk.ID, off, n uint32) ([]byte, error) {
+	if int64(n) > int64(chunk.MaxEncodedLen(r.cfg.MaxChunkSize)) {
+		return nil, fmt.Errorf("blob of %d bytes in pack %s is larger than any chunk may be: %w", n, pk.Short(), chunk.ErrCorrupt)
+	}
+	buf := make([]byte, n)
+	k, err := r.s.ReadAt(ctx, packName(pk), buf, int64(off))
+	if k == len(buf) {
+		return buf, nil
+	}
+	if errors.Is(err, io.EOF) || err == nil {
+		return nil, fmt.Errorf("pack %s ends before the blob at %d (%d bytes): %w", pk.Short(), off, n, chunk.ErrCorrupt)
+	}
+	return nil, fmt.Errorf("reading pack %s: %w", pk.Short(), err)
+}
+
+// relocate finds blob id through the index files, loading them once per
+// Repository: only a restore from a manifest whose packs were repacked
+// needs it.
+func (r *Repository) relocate(ctx context.Context, id chunk.ID) (Loc, chunk.ID, bool, error) {
+	r.fallbackMu.Lock()
+	defer r.fallbackMu.Unlock()
+	if r.fallback == nil {
+		x, err := r.LoadIndex(ctx)
+		if err != nil {
+			return Loc{}, chunk.ID{}, false, fmt.Errorf("looking for a repacked chunk: %w", err)
+		}
+		r.fallback = x
+	}
+	l, ok := r.fallback.Lookup(id)
+	if !ok {
+		return Loc{}, chunk.ID{}, false, nil
+	}
+	return l, r.fallback.Pack(l.Pack), true, nil
+}
+
+// LoadRef reads and checks chunk ref of img and returns its plaintext, in
+// buf when it is large enough.
+func (r *Repository) LoadRef(ctx context.Context, img *Image, ref ChunkRef, buf []byte) ([]byte, error) {
+	enc, err := r.LoadEncoded(ctx, img, ref)
+	if err != nil {
+		return nil, err
+	}
+	return r.DecodeChunk(enc, ref.ID, buf)
+}
+
+// Place returns where chunk ref of img is stored as the manifest says: the
+// file's name in the store, and the byte range in it. Tests and tools that
+// damage or inspect a chunk use it; a format-1 chunk is its whole file.
+func (r *Repository) Place(img *Image, ref ChunkRef) (name string, off, n int64) {
+	if !r.Packed() || ref.Pack < 1 || int(ref.Pack) > len(img.Packs) {
+		return chunkName(ref.ID), 0, -1
+	}
+	return packName(img.Packs[ref.Pack-1]), int64(ref.Off), int64(ref.Len)
+}
