@@ -115,19 +115,25 @@ func Capture(ctx context.Context, r *repo.Repository, disks []Source, opt Option
 		opt.Progress.Add(progress.Done, 1)
 	}
 	// In a repository of packs a chunk may be of any size: an image too
-	// large to list at the repository's size is cut coarser, as finely as
-	// its snapshot allows. The size depends only on the layout, so the
+	// large to hold in memory at the repository's size is cut coarser, as
+	// finely as that allows. The size depends only on the layout, so the
 	// same machine's next capture picks it again and shares its chunks.
-	for r.Packed() && img.EstimateSize() > repo.MaxSnapshotSize && img.ChunkSize < repo.MaxChunkSize {
+	for r.Packed() && img.PlannedChunks() > repo.MaxImageChunks && img.ChunkSize < repo.MaxChunkSize {
 		rechunk(img, 2*img.ChunkSize)
 	}
 	if cs != img.ChunkSize {
 		w := fmt.Sprintf("these disks hold too much to list in %s chunks; this image uses %s chunks, so a week of changes stores more anew", human.Bytes(int64(cs)), human.Bytes(int64(img.ChunkSize)))
+		// (The restore's lists cost ~56 bytes a chunk: MaxImageChunks of
+		// them stay within the boot environment's memory.)
 		opt.Progress.Note(w)
 		res.Warnings = append(res.Warnings, w)
 		cs = img.ChunkSize
 	}
-	if size := img.EstimateSize(); size > repo.MaxSnapshotSize {
+	if n := img.PlannedChunks(); r.Packed() && n > repo.MaxImageChunks {
+		return nil, fmt.Errorf("an image of these disks would list %d chunks even at %s each, more than the %d a restore can hold in the boot environment's memory; capture fewer disks per image: %w",
+			n, human.Bytes(int64(img.ChunkSize)), repo.MaxImageChunks, repo.ErrSnapshotTooLarge)
+	}
+	if size := img.EstimateSize(r.Packed()); size > repo.MaxSnapshotSize {
 		return nil, fmt.Errorf("an image of these disks would list too many chunks at this repository's chunk size (%s): its snapshot would be about %d MiB, more than the %d MiB a restore can load in the boot environment's memory; capture fewer disks per image, or use a repository made with a larger --chunk-size: %w",
 			human.Bytes(int64(cs)), size>>20, repo.MaxSnapshotSize>>20, repo.ErrSnapshotTooLarge)
 	}

@@ -91,7 +91,7 @@ func ParseIndex(data []byte, name chunk.ID, fn func(pack chunk.ID, blobs []Blob)
 		var pos int64
 		for k := 0; k < len(entries); k += EntrySize {
 			b := ParseEntry(entries[k : k+EntrySize])
-			if (b.Type != Data && b.Type != Tree) || int64(b.Offset) != pos || b.Length < MinBlob || b.End() > MaxSize {
+			if b.Type > List || int64(b.Offset) != pos || b.Length < MinBlob || b.End() > MaxSize {
 				return fmt.Errorf("index entry %d of pack %s is invalid: %w", len(blobs), pk.Short(), ErrCorrupt)
 			}
 			pos = b.End()

@@ -28,6 +28,7 @@ import (
 const (
 	Data byte = 0 // disk image or file content
 	Tree byte = 1 // a folder of a files snapshot (format defined with it)
+	List byte = 2 // a piece of a disk image's chunk lists
 )
 
 // EntrySize is the size of one entry of the trailer.
@@ -154,7 +155,7 @@ func ParseTrailer(entries []byte, size int64) ([]Blob, error) {
 	for k := 0; k < len(entries); k += EntrySize {
 		b := ParseEntry(entries[k : k+EntrySize])
 		switch {
-		case b.Type != Data && b.Type != Tree:
+		case b.Type > List:
 			return nil, fmt.Errorf("blob %d has unknown type %d: %w", len(blobs), b.Type, ErrCorrupt)
 		case int64(b.Offset) != pos:
 			return nil, fmt.Errorf("blob %d starts at %d, the one before ends at %d: %w", len(blobs), b.Offset, pos, ErrCorrupt)

@@ -113,7 +113,9 @@ func (r *Repository) Check(ctx context.Context, opt CheckOptions) (*CheckResult,
 	if err != nil {
 		return nil, err
 	}
-	res.Chunks = len(stored)
+	if !r.Packed() {
+		res.Chunks = len(stored)
+	}
 	if temps > 0 {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("%d temporary files left by interrupted writes; prune removes them after a day", temps))
 	}
@@ -245,6 +247,7 @@ func (r *Repository) checkPacks(ctx context.Context, stored map[chunk.ID]int64, 
 		return nil, err
 	}
 	var unindexed int
+	data := make(map[chunk.ID]bool)
 	for name, p := range packs {
 		if !indexed[name] {
 			unindexed++
@@ -255,9 +258,13 @@ func (r *Repository) checkPacks(ctx context.Context, stored map[chunk.ID]int64, 
 			if _, ok := stored[b.ID]; !ok {
 				stored[b.ID] = int64(b.Length)
 			}
+			if b.Type == pack.Data {
+				data[b.ID] = true
+			}
 		}
 	}
-	res.Chunks = len(stored)
+	// Chunks counts the disks' data; the images' chunk lists are blobs too.
+	res.Chunks = len(data)
 	if unindexed > 0 {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("%d packs are in no index (left by an interrupted capture or prune); prune removes or indexes them", unindexed))
 	}
@@ -327,8 +334,12 @@ func (r *Repository) checkPackData(ctx context.Context, opt CheckOptions, packs 
 					}
 				}
 				inPack := make(map[pack.Blob]bool, len(blobs))
+				var read int
 				for _, b := range blobs {
 					inPack[b] = true
+					if b.Type == pack.Data {
+						read++
+					}
 					if buf, err = chunk.Decode(buf, data[b.Offset:b.End()], b.ID, r.cfg.MaxChunkSize); err != nil {
 						problem("pack %s: %v; %s", name.Short(), err, who(b.ID))
 					}
@@ -341,7 +352,7 @@ func (r *Repository) checkPackData(ctx context.Context, opt CheckOptions, packs 
 				opt.Progress.Add(progress.Done, p.size)
 				opt.Progress.Add(progress.Fetched, p.size)
 				mu.Lock()
-				res.Read += len(blobs)
+				res.Read += read
 				mu.Unlock()
 			}
 			return nil

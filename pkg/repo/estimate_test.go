@@ -41,7 +41,7 @@ func TestEstimateSizeBoundsTheManifest(t *testing.T) {
 		a.Used = append(a.Used, Extent{Off: i * 3 * cs / 2, Len: cs / 3})
 	}
 	img := &Image{ChunkSize: cs, Disks: []Disk{{Partitions: []Partition{{Area: a}}}}}
-	est := img.EstimateSize()
+	est := img.EstimateSize(false)
 	p := &img.Disks[0].Partitions[0].Area
 	for _, e := range p.Used {
 		for i := e.Off / cs; i <= (e.End()-1)/cs; i++ {
@@ -50,7 +50,7 @@ func TestEstimateSizeBoundsTheManifest(t *testing.T) {
 			}
 			var id chunk.ID
 			id[0] = byte(i)
-			p.Chunks = append(p.Chunks, ChunkRef{I: i, ID: id})
+			p.Chunks = append(p.Chunks, ChunkRef{I: i, ID: id, Pack: 1 << 30, Off: 1<<32 - 1, Len: 1<<24 + 9})
 		}
 	}
 	s := &Snapshot{Kind: KindImage, Machine: "ws1", Image: img}
@@ -60,6 +60,20 @@ func TestEstimateSizeBoundsTheManifest(t *testing.T) {
 	}
 	if int64(len(b)) > est {
 		t.Errorf("EstimateSize = %d, but the snapshot takes %d bytes", est, len(b))
+	}
+	// Format 2: the chunk lists are in packs, the snapshot names the packs
+	// (one per MiB of used data at the very least).
+	p.UsedBytes = Size(p.Used)
+	for range p.UsedBytes>>20 + 1 {
+		img.Packs = append(img.Packs, chunk.ID{})
+	}
+	img.Lists = make([]ListRef, len(p.Chunks)*60/listBlobSize+1)
+	b, err = json.Marshal(s.withoutChunks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if est := img.EstimateSize(true); int64(len(b)) > est {
+		t.Errorf("EstimateSize(listed) = %d, but the snapshot takes %d bytes", est, len(b))
 	}
 	if int64(len(p.Chunks)) != p.plannedChunks(cs) {
 		t.Errorf("plannedChunks = %d, the capture lists %d", p.plannedChunks(cs), len(p.Chunks))

@@ -20,9 +20,12 @@ type Image struct {
 	// Stats are what the capture counted; images written without them
 	// leave it nil.
 	Stats *ImageStats `json:"stats,omitempty"`
-	// Packs names the packs that hold the image's chunks (format 2);
-	// ChunkRef.Pack counts from 1 into it.
+	// Packs names the packs that hold the image's chunks and chunk lists
+	// (format 2); ChunkRef.Pack and ListRef.Pack count from 1 into it.
 	Packs []chunk.ID `json:"packs,omitempty"`
+	// Lists are the blobs that hold the areas' chunk lists (format 2),
+	// in order; the areas' Chunks are then not in the snapshot's JSON.
+	Lists []ListRef `json:"lists,omitempty"`
 }
 
 // ImageStats are a capture's byte counts, for listings of images.
@@ -177,6 +180,9 @@ func (a *Area) Masked(rng Extent) []Extent {
 }
 
 func (img *Image) refs(fn func(chunk.ID)) {
+	for _, l := range img.Lists {
+		fn(l.ID)
+	}
 	for i := range img.Disks {
 		for _, a := range img.Disks[i].Areas() {
 			a.refs(fn)
@@ -318,7 +324,10 @@ func (a *Area) ReadMasked(src io.ReaderAt, rng Extent, p []byte) (int64, error) 
 // from them: 2^26 chunks of 64 KiB is 4 TiB, of 1 MiB 64 TiB.
 const maxChunksPerArea = 1 << 26
 
-func (img *Image) check(maxChunk int) error {
+// check validates what a reader relies on. Without chunks (a format-2
+// snapshot whose chunk lists are not loaded yet), the areas' chunk lists
+// are not checked: they must be empty.
+func (img *Image) check(maxChunk int, chunks bool) error {
 	cs := img.ChunkSize
 	if cs < 4096 || cs > maxChunk || cs&(cs-1) != 0 {
 		return fmt.Errorf("image chunk size %d is not a power of two from 4096 to %d", cs, maxChunk)
@@ -335,12 +344,12 @@ func (img *Image) check(maxChunk int) error {
 			return fmt.Errorf("disk %d has sector size %d", i+1, d.SectorSize)
 		}
 		for j := range d.Boot {
-			if err := d.Boot[j].check(cs, d.Size, len(img.Packs)); err != nil {
+			if err := d.Boot[j].check(cs, d.Size, len(img.Packs), chunks); err != nil {
 				return fmt.Errorf("disk %d boot area %d: %w", i+1, j+1, err)
 			}
 		}
 		for j := range d.Partitions {
-			if err := d.Partitions[j].check(cs, d.Size, len(img.Packs)); err != nil {
+			if err := d.Partitions[j].check(cs, d.Size, len(img.Packs), chunks); err != nil {
 				return fmt.Errorf("disk %d partition %d: %w", i+1, d.Partitions[j].Index, err)
 			}
 		}
@@ -348,7 +357,7 @@ func (img *Image) check(maxChunk int) error {
 	return nil
 }
 
-func (a *Area) check(cs int, diskSize int64, packs int) error {
+func (a *Area) check(cs int, diskSize int64, packs int, chunks bool) error {
 	if a.Offset < 0 || a.Length < 0 || a.Offset > diskSize || a.Length > diskSize-a.Offset {
 		return fmt.Errorf("range %d+%d lies outside the disk (%d bytes)", a.Offset, a.Length, diskSize)
 	}
@@ -366,6 +375,12 @@ func (a *Area) check(cs int, diskSize int64, packs int) error {
 	}
 	if sum != a.UsedBytes {
 		return fmt.Errorf("used ranges add up to %d bytes, manifest says %d", sum, a.UsedBytes)
+	}
+	if !chunks {
+		if a.Chunks != nil {
+			return errors.New("chunks listed in the manifest as well as in chunk lists")
+		}
+		return nil
 	}
 	// Every chunk that overlaps Used must be listed, or a restore would
 	// leave a hole.
@@ -405,6 +420,7 @@ func (a *Area) check(cs int, diskSize int64, packs int) error {
 // ({"off":1234567890123,"len":1234567890},): what EstimateSize counts with.
 const (
 	chunkEntryBytes  = 128
+	packEntryBytes   = 67 // "<64 hex>",
 	extentEntryBytes = 48
 )
 
@@ -413,15 +429,33 @@ const (
 // chunks the capture will list. A capture calls it after planning the
 // layout, so that an image too large for a snapshot (MaxSnapshotSize) is
 // refused before hours of reading, not when it is saved.
-func (img *Image) EstimateSize() int64 {
+//
+// listed says the chunk lists go into packs (format 2): the snapshot then
+// holds only the packs' names, about one per 16 MiB of used data.
+func (img *Image) EstimateSize(listed bool) int64 {
 	size := int64(64 << 10) // the header, disks, partition fields and tables' metadata
 	for _, d := range img.Disks {
 		for _, a := range d.Areas() {
 			size += int64(len(a.Used)) * extentEntryBytes
-			size += a.plannedChunks(img.ChunkSize) * chunkEntryBytes
+			if listed {
+				size += (a.UsedBytes/(1<<20) + 2) * packEntryBytes
+			} else {
+				size += a.plannedChunks(img.ChunkSize) * chunkEntryBytes
+			}
 		}
 	}
 	return size
+}
+
+// PlannedChunks counts the chunks a capture of img will list.
+func (img *Image) PlannedChunks() int64 {
+	var n int64
+	for _, d := range img.Disks {
+		for _, a := range d.Areas() {
+			n += a.plannedChunks(img.ChunkSize)
+		}
+	}
+	return n
 }
 
 // plannedChunks counts the chunks of the area that its used extents touch:

@@ -152,7 +152,9 @@ func (r *Repository) prunePacks(ctx context.Context, opt PruneOptions, used map[
 	for name, p := range packs {
 		var live int64
 		for _, b := range p.blobs {
-			res.Chunks++
+			if b.Type == pack.Data {
+				res.Chunks++
+			}
 			if _, ok := used[b.ID]; ok && !kept[b.ID] {
 				live += int64(b.Length)
 			}
@@ -174,25 +176,34 @@ func (r *Repository) prunePacks(ctx context.Context, opt PruneOptions, used map[
 		}
 	}
 	// What stays: the blobs of kept packs, and the used blobs of repacked
-	// ones (counted again below when they move).
-	moved := make(map[chunk.ID]bool)
+	// ones, each copied once. The counts are of the disks' data; chunk
+	// lists are blobs too, and move the same way.
+	count := func(b pack.Blob, n *int, bytes *int64) {
+		if b.Type == pack.Data {
+			*n++
+			*bytes += int64(b.Length)
+		}
+	}
+	moved := make(map[chunk.ID]bool)    // in a kept pack, or to be copied
+	inKeptPack := make(map[chunk.ID]bool) // in a kept pack
 	for _, name := range keep {
 		for _, b := range packs[name].blobs {
-			res.KeptChunks++
-			res.KeptBytes += int64(b.Length)
-			moved[b.ID] = true // present in a kept pack: not copied again
+			count(b, &res.KeptChunks, &res.KeptBytes)
+			moved[b.ID] = true
+			inKeptPack[b.ID] = true
 		}
 	}
-	for _, name := range append(append([]chunk.ID(nil), drop...), repack...) {
+	for _, name := range append(append([]chunk.ID(nil), repack...), drop...) {
 		for _, b := range packs[name].blobs {
-			_, isUsed := used[b.ID]
-			if isUsed && !moved[b.ID] {
+			if _, isUsed := used[b.ID]; isUsed && !moved[b.ID] {
+				moved[b.ID] = true
+				count(b, &res.KeptChunks, &res.KeptBytes)
 				continue
 			}
-			res.Removed++
-			res.RemovedBytes += int64(b.Length)
+			count(b, &res.Removed, &res.RemovedBytes)
 		}
 	}
+	copied := make(map[chunk.ID]bool)
 	res.RemovedPacks = len(drop)
 	res.Repacked = len(repack)
 	res.Temps = len(old)
@@ -214,7 +225,7 @@ func (r *Repository) prunePacks(ctx context.Context, opt PruneOptions, used map[
 			return fmt.Errorf("pack %s in %s is damaged (%w), so prune cannot copy what it holds; nothing was removed. Run 'rewind check --read-data'", name.Short(), r.s.Location(), err)
 		}
 		for _, b := range blobs {
-			if _, ok := used[b.ID]; !ok || moved[b.ID] {
+			if _, ok := used[b.ID]; !ok || copied[b.ID] || inKeptPack[b.ID] {
 				continue
 			}
 			enc := data[b.Offset:b.End()]
@@ -224,9 +235,7 @@ func (r *Repository) prunePacks(ctx context.Context, opt PruneOptions, used map[
 			if err := saver.Save(ctx, b.Type, b.ID, enc); err != nil {
 				return err
 			}
-			moved[b.ID] = true
-			res.KeptChunks++
-			res.KeptBytes += int64(b.Length)
+			copied[b.ID] = true
 		}
 		opt.Progress.Add(progress.Done, 1)
 	}

@@ -849,15 +849,13 @@ func TestPackCorruption(t *testing.T) {
 			t.Fatalf("LoadRef(chunk %d) = %d bytes, %v; want the stored %d", i, len(got), err, len(ps[i]))
 		}
 	}
-	if res := mustCheck(t, r, true); len(res.Problems) != 0 || res.Chunks != 3 || res.Read != 3 || res.Packs != 1 {
-		t.Fatalf("Check(read data) on a good repository = %+v, want 1 pack, 3 chunks read, no problems", res)
+	// Two packs: the chunks', and the one of the image's chunk lists.
+	if res := mustCheck(t, r, true); len(res.Problems) != 0 || res.Chunks != 3 || res.Read != 3 || res.Packs != 2 {
+		t.Fatalf("Check(read data) on a good repository = %+v, want 2 packs, 3 chunks read, no problems", res)
 	}
-	if len(img.Packs) != 1 {
-		t.Fatalf("image names %d packs, want 1", len(img.Packs))
-	}
-	path := filepath.Join(dir, filepath.FromSlash(packName(img.Packs[0])))
-	data, _ := os.ReadFile(path)
 	bad := refs[1]
+	path := filepath.Join(dir, filepath.FromSlash(packName(img.Packs[bad.Pack-1])))
+	data, _ := os.ReadFile(path)
 	data[int(bad.Off)+int(bad.Len)-100] ^= 0xff
 	os.WriteFile(path, data, 0o644)
 
@@ -868,9 +866,9 @@ func TestPackCorruption(t *testing.T) {
 		t.Errorf("Check without read data = %v, want no problems (it does not read packs)", res.Problems)
 	}
 	res := mustCheck(t, r, true)
-	if len(res.Problems) != 2 || !strings.Contains(res.Problems[0], img.Packs[0].String()) || !strings.Contains(res.Problems[0], "damaged") ||
+	if pk := img.Packs[bad.Pack-1]; len(res.Problems) != 2 || !strings.Contains(res.Problems[0], pk.String()) || !strings.Contains(res.Problems[0], "damaged") ||
 		!strings.Contains(res.Problems[1], bad.ID.String()) || !strings.Contains(res.Problems[1], ShortID(snap.ID())) {
-		t.Errorf("Check(read data) problems = %q, want pack %s damaged, then chunk %s that snapshot %s needs", res.Problems, img.Packs[0], bad.ID, ShortID(snap.ID()))
+		t.Errorf("Check(read data) problems = %q, want pack %s damaged, then chunk %s that snapshot %s needs", res.Problems, pk, bad.ID, ShortID(snap.ID()))
 	}
 	if _, err := r.Prune(ctx, PruneOptions{}); err != nil {
 		t.Errorf("Prune with nothing to repack = %v", err)
@@ -902,8 +900,9 @@ func TestRepackKeepsRestores(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Repacked != 1 || res.Removed != 6 || res.KeptChunks != 2 {
-		t.Errorf("Prune = %+v, want 1 pack repacked, 6 chunks removed, 2 kept", res)
+	// Blobs: the chunk lists count, one per snapshot.
+	if res.Repacked != 1 || res.RemovedPacks != 1 || res.Removed != 6 || res.KeptChunks != 2 {
+		t.Errorf("Prune = %+v, want 1 pack repacked and old's lists' removed, 6 chunks removed, 2 kept", res)
 	}
 	for i, ref := range keep.Image.Disks[0].Partitions[0].Chunks {
 		got, err := r.LoadRef(ctx, keep.Image, ref, nil)
@@ -911,8 +910,8 @@ func TestRepackKeepsRestores(t *testing.T) {
 			t.Errorf("LoadRef(chunk %d) after repack = %d bytes, %v", i, len(got), err)
 		}
 	}
-	if res := mustCheck(t, r, true); len(res.Problems) != 0 || len(res.Warnings) != 0 || res.Packs != 1 || res.Chunks != 2 {
-		t.Errorf("Check after repack = %+v, want 1 pack of 2 chunks, no problems or warnings", res)
+	if res := mustCheck(t, r, true); len(res.Problems) != 0 || len(res.Warnings) != 0 || res.Packs != 2 || res.Chunks != 2 {
+		t.Errorf("Check after repack = %+v, want 2 chunks in a pack (and a pack of lists), no problems or warnings", res)
 	}
 }
 

@@ -146,7 +146,9 @@ func validMachine(m string) error {
 func ValidMachine(m string) error { return validMachine(m) }
 
 // check validates what a reader relies on.
-func (s *Snapshot) check(chunkSize, maxChunk int) error {
+// Without chunks, the image's chunk lists are not loaded yet and not
+// checked.
+func (s *Snapshot) check(maxChunk int, chunks bool) error {
 	if s.Version < 1 || s.Version > SnapshotVersion {
 		return fmt.Errorf("snapshot format version %d is not one this rewind reads (1 to %d)", s.Version, SnapshotVersion)
 	}
@@ -161,8 +163,11 @@ func (s *Snapshot) check(chunkSize, maxChunk int) error {
 		if s.Image == nil || s.Files != nil {
 			return errors.New("image snapshot without an image")
 		}
-		if err := s.Image.check(maxChunk); err != nil {
+		if err := s.Image.check(maxChunk, chunks); err != nil {
 			return err
+		}
+		if !chunks {
+			return nil
 		}
 		return s.Image.checkZeroRefs()
 	case KindFiles:
@@ -179,10 +184,21 @@ func (s *Snapshot) check(chunkSize, maxChunk int) error {
 // names is stored: the snapshot is what makes a backup visible.
 func (r *Repository) SaveSnapshot(ctx context.Context, s *Snapshot) (ID, error) {
 	s.Version = SnapshotVersion
-	if err := s.check(r.cfg.ChunkSize, r.cfg.MaxChunkSize); err != nil {
+	if s.Image != nil {
+		s.Image.Lists = nil
+	}
+	if err := s.check(r.cfg.MaxChunkSize, true); err != nil {
 		return ID{}, fmt.Errorf("refusing to store a bad snapshot: %w", err)
 	}
-	data, err := json.Marshal(s)
+	stored := s
+	if r.Packed() && s.Image != nil {
+		// The chunk lists go into packs; the JSON names them.
+		if err := r.saveLists(ctx, s.Image); err != nil {
+			return ID{}, err
+		}
+		stored = s.withoutChunks()
+	}
+	data, err := json.Marshal(stored)
 	if err != nil {
 		return ID{}, err
 	}
@@ -213,11 +229,36 @@ func ParseSnapshot(data []byte, id ID, maxChunk int) (*Snapshot, error) {
 	if err := json.Unmarshal(data, &s); err != nil {
 		return nil, damagedf("snapshot %s is damaged: %v", ShortID(id), err)
 	}
-	if err := s.check(0, maxChunk); err != nil {
+	if err := s.check(maxChunk, !s.listed()); err != nil {
 		return nil, damagedf("snapshot %s is invalid: %w", ShortID(id), err)
 	}
 	s.id = id
 	return &s, nil
+}
+
+// listed reports whether the snapshot's chunk lists are in packs (format
+// 2), to be loaded after the snapshot itself.
+func (s *Snapshot) listed() bool { return s.Image != nil && len(s.Image.Lists) > 0 }
+
+// withoutChunks returns a copy of s whose image's areas list no chunks:
+// what a format-2 snapshot stores as JSON.
+func (s *Snapshot) withoutChunks() *Snapshot {
+	c := *s
+	img := *s.Image
+	img.Disks = append([]Disk(nil), img.Disks...)
+	for i := range img.Disks {
+		d := &img.Disks[i]
+		d.Boot = append([]Area(nil), d.Boot...)
+		for j := range d.Boot {
+			d.Boot[j].Chunks = nil
+		}
+		d.Partitions = append([]Partition(nil), d.Partitions...)
+		for j := range d.Partitions {
+			d.Partitions[j].Chunks = nil
+		}
+	}
+	c.Image = &img
+	return &c
 }
 
 // checkZeroRefs checks that every chunk flagged all-zero has the id of that
@@ -291,7 +332,17 @@ func (r *Repository) loadSnapshot(ctx context.Context, id ID, size int64) (*Snap
 	if err != nil {
 		return nil, fmt.Errorf("reading snapshot %s: %w", ShortID(id), err)
 	}
-	return ParseSnapshot(data, id, r.cfg.MaxChunkSize)
+	s, err := ParseSnapshot(data, id, r.cfg.MaxChunkSize)
+	if err != nil || !s.listed() {
+		return s, err
+	}
+	if err := r.loadLists(ctx, id, s.Image); err != nil {
+		return nil, err
+	}
+	if err := s.check(r.cfg.MaxChunkSize, true); err != nil {
+		return nil, damagedf("snapshot %s is invalid: %w", ShortID(id), err)
+	}
+	return s, nil
 }
 
 // headSize is how much of a snapshot file readHead reads. The fields it
