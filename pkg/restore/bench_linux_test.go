@@ -65,24 +65,36 @@ func BenchmarkCaptureRestore(b *testing.B) {
 	os.Remove(fsFile)
 	os.RemoveAll(tree)
 
-	b.Run("local", func(b *testing.B) {
-		for range b.N {
-			rp, _ := newLocalRepo(b, 0)
-			benchRepo(b, rp, d)
-		}
-	})
-	b.Run("changed10", func(b *testing.B) {
-		for range b.N {
-			benchChanged(b, d, files, sizes)
-		}
-	})
-	b.Run("smb", func(b *testing.B) {
-		srv := sambatest.Start(b, sambatest.Options{})
-		var retries atomic.Int64
-		for i := range b.N {
-			benchRepo(b, smbRepo(b, srv, fmt.Sprintf("bench%d", i), &retries), d)
-		}
-	})
+	// Each step for both repository formats, one after the other on the
+	// same data: format 1 (1 MiB chunk files) and format 2 (packs).
+	for _, v := range []int{1, 2} {
+		b.Run(fmt.Sprintf("local/format%d", v), func(b *testing.B) {
+			for range b.N {
+				rp, _ := newLocalRepoV(b, 0, v)
+				benchRepo(b, rp, d)
+			}
+		})
+	}
+	for _, v := range []int{1, 2} {
+		b.Run(fmt.Sprintf("smb/format%d", v), func(b *testing.B) {
+			srv := sambatest.Start(b, sambatest.Options{})
+			var retries atomic.Int64
+			for i := range b.N {
+				benchRepo(b, smbRepoV(b, srv, fmt.Sprintf("bench%d", i), &retries, v), d)
+			}
+		})
+	}
+	// Last: it changes the disk. Each format gets a copy of it as it was.
+	for _, v := range []int{1, 2} {
+		b.Run(fmt.Sprintf("changed10/format%d", v), func(b *testing.B) {
+			for range b.N {
+				c := *d
+				c.path = filepath.Join(b.TempDir(), "disk.img")
+				run(b, "cp", "--sparse=always", d.path, c.path)
+				benchChanged(b, &c, files, sizes, v)
+			}
+		})
+	}
 }
 
 // benchRepo captures d into rp, restores it onto a blank disk and over
@@ -175,9 +187,9 @@ func (s *syncTimer) Sync() error {
 // restores the second image over a copy of the first state. It reports the
 // new bytes the second capture stored and the bytes the restore fetched,
 // against a full image. d is left changed.
-func benchChanged(b *testing.B, d *testDisk, files []string, sizes []int) {
+func benchChanged(b *testing.B, d *testDisk, files []string, sizes []int, version int) {
 	dir := b.TempDir()
-	rp, _ := newLocalRepo(b, 0)
+	rp, _ := newLocalRepoV(b, 0, version)
 	first := captureImage(b, rp, d.path, "bench")
 	old := filepath.Join(dir, "old.img")
 	run(b, "cp", "--sparse=always", d.path, old)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -140,6 +141,7 @@ type chunkRestore struct {
 	t         Target
 	cs, di    int
 	overwrite bool
+	runBytes  int64
 	tally     *tally
 	free      chan []byte // plaintext buffers of cs bytes
 	zeros     zeroIDs
@@ -159,7 +161,7 @@ func restoreChunks(ctx context.Context, r *repo.Repository, img *repo.Image, di 
 	// the plaintext buffers stay under ~200 MiB even with 16 MiB chunks,
 	// ~20 MiB with the default 1 MiB.
 	fetches := max(2, min(opt.Fetches, (64<<20)/cs))
-	c := &chunkRestore{r: r, img: img, t: t, cs: cs, di: di, overwrite: opt.Overwrite, tally: tl, free: make(chan []byte, 2*workers), overlap: overlapping(d)}
+	c := &chunkRestore{r: r, img: img, runBytes: opt.RunBytes, t: t, cs: cs, di: di, overwrite: opt.Overwrite, tally: tl, free: make(chan []byte, 2*workers), overlap: overlapping(d)}
 	for range 2 * workers {
 		c.free <- make([]byte, cs)
 	}
@@ -231,18 +233,97 @@ func (c *chunkRestore) compareOne(j *job, p []byte) (bool, error) {
 	return true, nil
 }
 
-// fetch reads each job's chunk from the repository, as stored.
+// fetch reads each job's chunk from the repository, as stored. In a
+// repository of packs, jobs waiting in the queue whose chunks lie next to
+// each other in a pack are read together, up to repo.MaxRunBytes: small
+// chunks then cost one request per run, not one each.
 func (c *chunkRestore) fetch(ctx context.Context, in <-chan *job, out chan<- *job) error {
+	var batch []*job
 	for j := range in {
+		batch = append(batch[:0], j)
+		if c.r.Packed() {
+			batch = gather(batch, in, c.runBytes)
+		}
+		for _, run := range runs(batch, c.runBytes) {
+			if err := c.fetchRun(ctx, run); err != nil {
+				return err
+			}
+			for _, j := range run {
+				if err := pipeline.Send(ctx, out, j); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// gather adds to batch the jobs waiting in in, without waiting for more,
+// up to max bytes.
+func gather(batch []*job, in <-chan *job, max int64) []*job {
+	var n int64
+	for _, j := range batch {
+		n += int64(j.ref.Len)
+	}
+	for n < max {
+		select {
+		case j, ok := <-in:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, j)
+			n += int64(j.ref.Len)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// runs sorts batch by place and cuts it into runs of adjacent chunks of
+// at most max bytes (a chunk larger than that is a run of its own).
+func runs(batch []*job, max int64) [][]*job {
+	sort.Slice(batch, func(a, b int) bool {
+		x, y := batch[a].ref, batch[b].ref
+		return x.Pack < y.Pack || x.Pack == y.Pack && x.Off < y.Off
+	})
+	var out [][]*job
+	start := 0
+	var n int64
+	for k := range batch {
+		if k > start && (!repo.Adjacent(batch[k-1].ref, batch[k].ref) || n+int64(batch[k].ref.Len) > max) {
+			out = append(out, batch[start:k])
+			start, n = k, 0
+		}
+		n += int64(batch[k].ref.Len)
+	}
+	return append(out, batch[start:])
+}
+
+// fetchRun reads the chunks of run, adjacent in one pack (or a single
+// chunk), into their jobs.
+func (c *chunkRestore) fetchRun(ctx context.Context, run []*job) error {
+	if len(run) == 1 {
+		j := run[0]
 		enc, err := c.r.LoadEncoded(ctx, c.img, j.ref)
 		if err != nil {
 			return fmt.Errorf("fetching the chunk for disk %d at offset %d: %w", c.di+1, j.diskOff(), err)
 		}
 		j.enc = enc
 		c.tally.chunkFetched(int64(len(enc)))
-		if err := pipeline.Send(ctx, out, j); err != nil {
-			return err
-		}
+		return nil
+	}
+	refs := make([]repo.ChunkRef, len(run))
+	for k, j := range run {
+		refs[k] = j.ref
+	}
+	encs, err := c.r.LoadRun(ctx, c.img, refs)
+	if err != nil {
+		return fmt.Errorf("fetching %d chunks for disk %d from offset %d: %w", len(run), c.di+1, run[0].diskOff(), err)
+	}
+	for k, j := range run {
+		j.enc = encs[k]
+		c.tally.chunkFetched(int64(len(encs[k])))
 	}
 	return nil
 }

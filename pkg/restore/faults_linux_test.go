@@ -120,7 +120,8 @@ func restoreHelper(spec string) error {
 	if err != nil {
 		return err
 	}
-	r, err := repo.Open(ctx, &slowStore{Store: s, limit: limit})
+	slow := &slowStore{Store: s}
+	r, err := repo.Open(ctx, slow)
 	if err != nil {
 		return err
 	}
@@ -128,12 +129,16 @@ func restoreHelper(spec string) error {
 	if err != nil {
 		return err
 	}
+	// Count from the restore's first read: loading the snapshot read its
+	// chunk lists from packs too.
+	slow.limit = limit
 	dst, err := disk.OpenWrite(target)
 	if err != nil {
 		return err
 	}
 	defer dst.Close()
-	_, err = Restore(ctx, r, snap, []Target{dst}, Options{Fetches: 2, Progress: &writtenNotes{out: os.Stdout}})
+	// One chunk per read, so that the limit counts chunks.
+	_, err = Restore(ctx, r, snap, []Target{dst}, Options{Fetches: 2, RunBytes: 1, Progress: &writtenNotes{out: os.Stdout}})
 	return err
 }
 
@@ -202,6 +207,10 @@ func TestResumeAfterKill(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// Bounded: a helper that never writes enough is killed, and the scan
+	// below ends.
+	stop := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
+	defer stop.Stop()
 	sc := bufio.NewScanner(stdout)
 	var written int64
 	for written < half && sc.Scan() {

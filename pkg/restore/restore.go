@@ -89,6 +89,9 @@ type Options struct {
 	// Workers hash, decode and write (0: one per CPU); Fetches is how many
 	// chunk reads are in flight (0: 8).
 	Workers, Fetches int
+	// RunBytes bounds a read of chunks that lie next to each other in a
+	// pack (0: repo.MaxRunBytes; 1: every chunk on its own).
+	RunBytes int64
 	// Overwrite writes every chunk without first comparing the target's
 	// bytes: for a target known to be blank, where the comparison only
 	// costs reads.
@@ -111,6 +114,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Fetches <= 0 {
 		o.Fetches = 8
+	}
+	if o.RunBytes <= 0 || o.RunBytes > repo.MaxRunBytes {
+		o.RunBytes = repo.MaxRunBytes
 	}
 	if o.Progress == nil {
 		o.Progress = progress.Discard

@@ -34,12 +34,19 @@ func fixedMap(ext ...blockmap.Extent) capture.Mapper {
 
 func newLocalRepo(t testing.TB, cs int) (*repo.Repository, string) {
 	t.Helper()
+	return newLocalRepoV(t, cs, 0)
+}
+
+// newLocalRepoV makes a local repository of format version (0: the
+// default).
+func newLocalRepoV(t testing.TB, cs, version int) (*repo.Repository, string) {
+	t.Helper()
 	dir := t.TempDir()
 	s, err := local.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := repo.Init(context.Background(), s, repo.InitOptions{ChunkSize: cs})
+	r, err := repo.Init(context.Background(), s, repo.InitOptions{ChunkSize: cs, Version: version})
 	if err != nil {
 		t.Fatal(err)
 	}

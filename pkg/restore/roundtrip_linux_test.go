@@ -115,6 +115,13 @@ func TestRoundTripLocal(t *testing.T) {
 // wrapper; retries counts the retries.
 func smbRepo(t testing.TB, srv *sambatest.Server, folder string, retries *atomic.Int64) *repo.Repository {
 	t.Helper()
+	return smbRepoV(t, srv, folder, retries, 0)
+}
+
+// smbRepoV makes a repository of format version (0: the default) on the
+// share.
+func smbRepoV(t testing.TB, srv *sambatest.Server, folder string, retries *atomic.Int64, version int) *repo.Repository {
+	t.Helper()
 	ctx := context.Background()
 	if err := os.MkdirAll(filepath.Join(srv.ShareDir, folder), 0o777); err != nil {
 		t.Fatal(err)
@@ -134,7 +141,7 @@ func smbRepo(t testing.TB, srv *sambatest.Server, folder string, retries *atomic
 			t.Logf("retrying %s %s after %v: %v", op, name, wait, err)
 		}})
 	t.Cleanup(func() { rs.Close() })
-	r, err := repo.Init(ctx, rs, repo.InitOptions{})
+	r, err := repo.Init(ctx, rs, repo.InitOptions{Version: version})
 	if err != nil {
 		t.Fatal(err)
 	}
