@@ -36,7 +36,7 @@ func newInitCommand(o OS) *cobra.Command {
 	}
 	fs := cmd.Flags()
 	opt.register(fs)
-	fs.IntVar(&opt.ChunkSize, "chunk-size", 0, "`BYTES` per disk-image chunk, a power of two from 16 KiB to 16 MiB (format 1: from 64 KiB); default 64 KiB in format 2, 1 MiB in format 1")
+	fs.IntVar(&opt.ChunkSize, "chunk-size", 0, "`BYTES` per disk-image chunk, a power of two from 16 KiB to 16 MiB (format 1: from 64 KiB); default 32 KiB in format 2, 1 MiB in format 1")
 	fs.IntVar(&opt.Format, "format", repo.FormatVersion, "repository format `VERSION`: 2 keeps chunks in pack files; 1 is one file per chunk, for rewind before packs")
 	return cmd
 }
