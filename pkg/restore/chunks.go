@@ -32,21 +32,53 @@ type job struct {
 // diskOff returns where the chunk starts on the disk.
 func (j *job) diskOff() int64 { return j.area.Offset + j.rng.Off }
 
-// sendJobs sends a job for every chunk of areas to out, in order, and
-// closes out. It is the producer of a restore and of a verification.
-func sendJobs(ctx context.Context, areas repo.Areas, cs int, out chan<- *job) error {
+// span is consecutive chunks of one area, read from a target in one
+// request when they are compared or verified.
+type span []*job
+
+// rng returns the range of the area the span covers.
+func (sp span) rng() repo.Extent {
+	first, last := sp[0].rng, sp[len(sp)-1].rng
+	return repo.Extent{Off: first.Off, Len: last.End() - first.Off}
+}
+
+// spanBytes bounds a span: small chunks are compared and verified a
+// megabyte at a time, not a pread each.
+const spanBytes = 1 << 20
+
+// sendSpans sends a job for every chunk of areas to out, in order, in
+// spans of chunks that lie within spanBytes (a larger chunk is a span of
+// its own), and closes out. It is the producer of a restore and of a
+// verification.
+func sendSpans(ctx context.Context, areas repo.Areas, cs int, out chan<- span) error {
 	defer close(out)
 	for _, a := range areas {
+		var sp span
 		for _, ref := range a.Chunks {
 			j := &job{area: a, ref: ref, rng: a.Range(ref.I, cs)}
 			j.used = a.Masked(j.rng)
 			j.n = repo.Size(j.used)
-			if err := pipeline.Send(ctx, out, j); err != nil {
+			if len(sp) > 0 && j.rng.End()-sp[0].rng.Off > spanBytes {
+				if err := pipeline.Send(ctx, out, sp); err != nil {
+					return err
+				}
+				sp = nil
+			}
+			sp = append(sp, j)
+		}
+		if len(sp) > 0 {
+			if err := pipeline.Send(ctx, out, sp); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// readSpan reads the used bytes of span sp from t into p (its range's
+// length), zeros elsewhere, and returns the bytes read.
+func readSpan(t io.ReaderAt, sp span, p []byte) (int64, error) {
+	return sp[0].area.ReadMasked(t, sp.rng(), p)
 }
 
 // tally counts what a restore does, once: each count goes to the Reporter
@@ -143,7 +175,7 @@ type chunkRestore struct {
 	overwrite bool
 	runBytes  int64
 	tally     *tally
-	free      chan []byte // plaintext buffers of cs bytes
+	free      chan []byte // plaintext buffers of cs bytes, for write
 	zeros     zeroIDs
 	// overlap is set when partitions overlap: then no write may carry
 	// another partition's bytes read earlier (writeUsed's scratch), or it
@@ -161,16 +193,17 @@ func restoreChunks(ctx context.Context, r *repo.Repository, img *repo.Image, di 
 	// the plaintext buffers stay under ~200 MiB even with 16 MiB chunks,
 	// ~20 MiB with the default 1 MiB.
 	fetches := max(2, min(opt.Fetches, (64<<20)/cs))
-	c := &chunkRestore{r: r, img: img, runBytes: opt.RunBytes, t: t, cs: cs, di: di, overwrite: opt.Overwrite, tally: tl, free: make(chan []byte, 2*workers), overlap: overlapping(d)}
+	c := &chunkRestore{r: r, img: img, runBytes: opt.RunBytes, t: t, cs: cs, di: di, overwrite: opt.Overwrite, tally: tl,
+		free: make(chan []byte, 2*workers), overlap: overlapping(d)}
 	for range 2 * workers {
 		c.free <- make([]byte, cs)
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	jobs := make(chan *job, workers)
-	toFetch := make(chan *job, fetches)
+	jobs := make(chan span, workers)
+	toFetch := make(chan []*job, fetches)
 	toWrite := make(chan *job, workers)
-	g.Go(func() error { return sendJobs(gctx, areas, cs, jobs) })
+	g.Go(func() error { return sendSpans(gctx, areas, cs, jobs) })
 	pipeline.Stage(g, workers, toFetch, func() error { return c.compare(gctx, jobs, toFetch) })
 	pipeline.Stage(g, fetches, toWrite, func() error { return c.fetch(gctx, toFetch, toWrite) })
 	pipeline.Stage[*job](g, workers, nil, func() error { return c.write(gctx, toWrite) })
@@ -178,28 +211,46 @@ func restoreChunks(ctx context.Context, r *repo.Repository, img *repo.Image, di 
 }
 
 // compare passes on the jobs whose chunk the target does not hold and
-// that are not zero chunks, which it writes itself. With overwrite it
-// reads nothing: every chunk is fetched and written.
-func (c *chunkRestore) compare(ctx context.Context, in <-chan *job, out chan<- *job) error {
-	for j := range in {
-		c.tally.chunk()
-		if c.overwrite && !j.ref.Zero {
-			if err := pipeline.Send(ctx, out, j); err != nil {
+// that are not zero chunks, which it writes itself. It reads each span of
+// the target in one request into its own buffer, and passes on the span's
+// jobs to fetch in runs of neighbours in a pack (runs), which the fetchers
+// read in one request each. With overwrite it reads nothing: every chunk
+// is fetched and written.
+func (c *chunkRestore) compare(ctx context.Context, in <-chan span, out chan<- []*job) error {
+	buf := make([]byte, max(c.cs, spanBytes))
+	var zeros []byte // for zero chunks when nothing was read
+	for sp := range in {
+		var p []byte
+		var need []*job
+		start := sp[0].rng.Off
+		if !c.overwrite {
+			p = buf[:sp.rng().Len]
+			if _, err := readSpan(c.t, sp, p); err != nil {
+				return fmt.Errorf("disk %d: comparing it with the image before writing: %w", c.di+1, err)
+			}
+		}
+		for _, j := range sp {
+			c.tally.chunk()
+			var q []byte
+			if p != nil {
+				q = p[j.rng.Off-start : j.rng.End()-start]
+				c.tally.read(j.n)
+			} else if j.ref.Zero {
+				if zeros == nil {
+					zeros = make([]byte, c.cs)
+				}
+				q = zeros[:j.rng.Len]
+			}
+			done, err := c.settle(j, q, p != nil)
+			if err != nil {
 				return err
 			}
-			continue
+			if !done {
+				need = append(need, j)
+			}
 		}
-		buf, err := pipeline.Recv(ctx, c.free)
-		if err != nil {
-			return err
-		}
-		done, err := c.compareOne(j, buf[:j.rng.Len])
-		c.free <- buf
-		if err != nil {
-			return err
-		}
-		if !done {
-			if err := pipeline.Send(ctx, out, j); err != nil {
+		for _, run := range runs(need, c.runBytes) {
+			if err := pipeline.Send(ctx, out, run); err != nil {
 				return err
 			}
 		}
@@ -207,82 +258,49 @@ func (c *chunkRestore) compare(ctx context.Context, in <-chan *job, out chan<- *
 	return nil
 }
 
-// compareOne settles job j if it can, with p (the chunk's size) as its
-// buffer: it returns true when the target holds the chunk or j was a zero
-// chunk, now written.
-func (c *chunkRestore) compareOne(j *job, p []byte) (bool, error) {
-	if !c.overwrite {
-		if _, err := j.area.ReadMasked(c.t, j.rng, p); err != nil {
-			return false, fmt.Errorf("disk %d: comparing it with the image before writing: %w", c.di+1, err)
-		}
-		c.tally.read(j.n)
-		if matches(p, j.ref, &c.zeros) {
-			c.tally.chunkSkipped(j.n)
-			return true, nil
-		}
+// settle settles job j if it can, with q its range as read from the target
+// (read) or a buffer of its size: it returns true when the target holds
+// the chunk or j was a zero chunk, now written.
+func (c *chunkRestore) settle(j *job, q []byte, read bool) (bool, error) {
+	if read && matches(q, j.ref, &c.zeros) {
+		c.tally.chunkSkipped(j.n)
+		return true, nil
 	}
 	if !j.ref.Zero {
 		return false, nil
 	}
-	clear(p)
+	clear(q)
 	c.tally.touch()
-	if err := writeUsed(c.t, j, p, nil); err != nil {
+	if err := writeUsed(c.t, j, q, nil); err != nil {
 		return false, fmt.Errorf("disk %d: %w", c.di+1, err)
 	}
 	c.tally.chunkWritten(j.n, true)
 	return true, nil
 }
 
-// fetch reads each job's chunk from the repository, as stored. In a
-// repository of packs, jobs waiting in the queue whose chunks lie next to
-// each other in a pack are read together, up to repo.MaxRunBytes: small
-// chunks then cost one request per run, not one each.
-func (c *chunkRestore) fetch(ctx context.Context, in <-chan *job, out chan<- *job) error {
-	var batch []*job
-	for j := range in {
-		batch = append(batch[:0], j)
-		if c.r.Packed() {
-			batch = gather(batch, in, c.runBytes)
+// fetch reads each run's chunks from the repository, as stored, and
+// passes the jobs on.
+func (c *chunkRestore) fetch(ctx context.Context, in <-chan []*job, out chan<- *job) error {
+	for run := range in {
+		if err := c.fetchRun(ctx, run); err != nil {
+			return err
 		}
-		for _, run := range runs(batch, c.runBytes) {
-			if err := c.fetchRun(ctx, run); err != nil {
+		for _, j := range run {
+			if err := pipeline.Send(ctx, out, j); err != nil {
 				return err
-			}
-			for _, j := range run {
-				if err := pipeline.Send(ctx, out, j); err != nil {
-					return err
-				}
 			}
 		}
 	}
 	return nil
 }
 
-// gather adds to batch the jobs waiting in in, without waiting for more,
-// up to max bytes.
-func gather(batch []*job, in <-chan *job, max int64) []*job {
-	var n int64
-	for _, j := range batch {
-		n += int64(j.ref.Len)
-	}
-	for n < max {
-		select {
-		case j, ok := <-in:
-			if !ok {
-				return batch
-			}
-			batch = append(batch, j)
-			n += int64(j.ref.Len)
-		default:
-			return batch
-		}
-	}
-	return batch
-}
-
 // runs sorts batch by place and cuts it into runs of adjacent chunks of
-// at most max bytes (a chunk larger than that is a run of its own).
+// at most max bytes (a chunk larger than that is a run of its own). An
+// empty batch has no runs.
 func runs(batch []*job, max int64) [][]*job {
+	if len(batch) == 0 {
+		return nil
+	}
 	sort.Slice(batch, func(a, b int) bool {
 		x, y := batch[a].ref, batch[b].ref
 		return x.Pack < y.Pack || x.Pack == y.Pack && x.Off < y.Off

@@ -94,31 +94,34 @@ func verifyDisk(ctx context.Context, cs, di int, d *repo.Disk, src Source, worke
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	jobs := make(chan *job, workers)
+	jobs := make(chan span, workers)
 	var zeros zeroIDs
 	var (
 		mu      sync.Mutex
 		bad     []mismatch
 		checked int64
 	)
-	g.Go(func() error { return sendJobs(gctx, areas, cs, jobs) })
+	g.Go(func() error { return sendSpans(gctx, areas, cs, jobs) })
 	for range workers {
 		g.Go(func() error {
-			buf := make([]byte, cs)
-			for j := range jobs {
-				p := buf[:j.rng.Len]
-				if _, err := j.area.ReadMasked(src, j.rng, p); err != nil {
+			buf := make([]byte, max(cs, spanBytes))
+			for sp := range jobs {
+				p := buf[:sp.rng().Len]
+				if _, err := readSpan(src, sp, p); err != nil {
 					return fmt.Errorf("disk %d: %w", di+1, err)
 				}
-				ok := matches(p, j.ref, &zeros)
-				mu.Lock()
-				checked += j.n
-				if !ok {
-					bad = append(bad, mismatch{j.ref.ID, j.diskOff()})
+				start := sp[0].rng.Off
+				for _, j := range sp {
+					ok := matches(p[j.rng.Off-start:j.rng.End()-start], j.ref, &zeros)
+					mu.Lock()
+					checked += j.n
+					if !ok {
+						bad = append(bad, mismatch{j.ref.ID, j.diskOff()})
+					}
+					mu.Unlock()
+					rep.Add(progress.Read, j.n)
+					rep.Add(progress.Done, j.n)
 				}
-				mu.Unlock()
-				rep.Add(progress.Read, j.n)
-				rep.Add(progress.Done, j.n)
 			}
 			return nil
 		})
