@@ -1014,3 +1014,60 @@ func checkRestores(t *testing.T, r *Repository, s *Snapshot, ps [][]byte) {
 		}
 	}
 }
+
+// TestCaptureDuringPrune: a capture started while a prune holds its
+// exclusive lock waits for it and then completes; the repository is clean
+// and both what prune kept and what the capture stored read back.
+func TestCaptureDuringPrune(t *testing.T) {
+	ctx := context.Background()
+	r, dir := newRepoV(t, 2)
+	r.cfg.PackSize = 1 << 20
+	all := pieces(41, 40)
+	old := storeImage(t, r, "ws1", all[:30])
+	keep := storeImage(t, r, "ws2", all[25:35])
+	if err := r.RemoveSnapshots(ctx, []*Snapshot{old}); err != nil {
+		t.Fatal(err)
+	}
+	prune := pruneCmd(dir)
+	if err := prune.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait (bounded) for the prune's exclusive lock.
+	locked := false
+	for deadline := time.Now().Add(30 * time.Second); !locked && time.Now().Before(deadline); {
+		locks, _ := r.Locks(ctx)
+		for _, l := range locks {
+			locked = locked || l.Exclusive
+		}
+		if !locked {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	if !locked {
+		prune.Process.Kill()
+		prune.Wait()
+		t.Fatal("the prune never took its lock")
+	}
+	// A capture of other data and of some the prune is removing.
+	out, err := writerCmd(t, dir, 41, 20, 20, "ws3").Output()
+	if err != nil {
+		t.Fatalf("capture during prune: %v", err)
+	}
+	if err := prune.Wait(); err != nil {
+		t.Fatalf("prune: %v", err)
+	}
+	res := mustCheck(t, r, true)
+	if len(res.Problems) != 0 || res.Snapshots != 2 {
+		t.Fatalf("Check after a capture during a prune = %+v, want 2 snapshots and no problems", res)
+	}
+	checkRestores(t, r, keep, all[25:35])
+	id, err := chunk.ParseID(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatalf("the capture said %q, not a snapshot id", out)
+	}
+	snap, err := r.LoadSnapshot(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRestores(t, r, snap, all[20:40])
+}
