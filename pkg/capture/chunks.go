@@ -28,11 +28,20 @@ type span struct {
 	buf   []byte
 }
 
-// upload is an encoded chunk on its way to the repository.
+// upload is encoded chunks on their way to the repository: in format 2,
+// up to a megabyte of a span's new chunks, stored next to each other in a
+// pack so that a restore reads them in one request; in format 1, one
+// chunk. encs are slices of buf.
 type upload struct {
-	id  chunk.ID
-	enc []byte
+	ids  []chunk.ID
+	encs [][]byte
+	buf  []byte
 }
+
+// batchBytes is how much of a span's plaintext one upload carries in
+// format 2: restore reads runs of up to repo.MaxRunBytes, that much
+// plaintext and its headers.
+const batchBytes = repo.RunPlaintext
 
 // chunkSet is what the repository holds or this run is storing, with the
 // stored size of each (-1 while its upload runs). Safe for concurrent use.
@@ -95,7 +104,8 @@ func (t *tally) stored(n int64) {
 //   - store (Uploads): network writes only, several in flight.
 //
 // Memory is bounded: Workers+1 span buffers and Workers+Uploads encode
-// buffers, passed back and forth through free lists.
+// buffers (one chunk each in format 1, up to batchBytes of chunks in
+// format 2), passed back and forth through free lists.
 type chunkStore struct {
 	r         *repo.Repository
 	saver     *repo.Saver
@@ -105,6 +115,7 @@ type chunkStore struct {
 	tally     *tally
 	freeSpans chan []byte
 	freeEnc   chan []byte
+	batch     int // chunks per upload
 }
 
 // storeChunks reads, hashes, compresses and stores the chunks img lists,
@@ -126,12 +137,16 @@ func storeChunks(ctx context.Context, r *repo.Repository, img *repo.Image, disks
 		tally:     &tally{rep: opt.Progress},
 		freeSpans: make(chan []byte, opt.Workers+1),
 		freeEnc:   make(chan []byte, opt.Workers+opt.Uploads),
+		batch:     1,
+	}
+	if r.Packed() {
+		c.batch = max(1, batchBytes/cs)
 	}
 	for range opt.Workers + 1 {
 		c.freeSpans <- make([]byte, c.spanSize)
 	}
 	for range opt.Workers + opt.Uploads {
-		c.freeEnc <- make([]byte, 0, chunk.MaxEncodedLen(cs))
+		c.freeEnc <- make([]byte, 0, c.batch*chunk.MaxEncodedLen(cs))
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	spans := make(chan *span, opt.Workers)
@@ -195,9 +210,19 @@ func (c *chunkStore) read(ctx context.Context, img *repo.Image, disks []Source, 
 }
 
 // encode hashes every chunk of each span, filling in its ref, and
-// compresses the chunks that are neither zero nor known for the store.
+// compresses the chunks that are neither zero nor known for the store, in
+// uploads of up to c.batch chunks.
 func (c *chunkStore) encode(ctx context.Context, in <-chan *span, out chan<- upload) error {
 	var lz lz4.Compressor
+	var u upload
+	send := func() error {
+		if len(u.ids) == 0 {
+			return nil
+		}
+		err := pipeline.Send(ctx, out, u)
+		u = upload{}
+		return err
+	}
 	for sp := range in {
 		for i := range sp.refs {
 			ref := &sp.refs[i]
@@ -209,30 +234,44 @@ func (c *chunkStore) encode(ctx context.Context, in <-chan *span, out chan<- upl
 			if ref.Zero || !c.known.claim(ref.ID) {
 				continue
 			}
-			enc, err := pipeline.Recv(ctx, c.freeEnc)
-			if err != nil {
-				return err
+			if u.buf == nil {
+				buf, err := pipeline.Recv(ctx, c.freeEnc)
+				if err != nil {
+					return err
+				}
+				u.buf = buf[:0]
 			}
-			enc = chunk.Encode(&lz, enc[:0], p)
-			if err := pipeline.Send(ctx, out, upload{ref.ID, enc}); err != nil {
-				return err
+			start := len(u.buf)
+			u.buf = chunk.Encode(&lz, u.buf, p)
+			u.ids = append(u.ids, ref.ID)
+			u.encs = append(u.encs, u.buf[start:len(u.buf):len(u.buf)])
+			if len(u.ids) == c.batch {
+				if err := send(); err != nil {
+					return err
+				}
 			}
+		}
+		// An upload never spans two spans: they are encoded side by side.
+		if err := send(); err != nil {
+			return err
 		}
 		c.freeSpans <- sp.buf
 	}
 	return nil
 }
 
-// store saves each encoded chunk in the repository.
+// store saves each upload's chunks in the repository, next to each other.
 func (c *chunkStore) store(ctx context.Context, in <-chan upload) error {
 	for u := range in {
-		if err := c.saver.Save(ctx, pack.Data, u.id, u.enc); err != nil {
+		if err := c.saver.SaveBatch(ctx, pack.Data, u.ids, u.encs); err != nil {
 			return err
 		}
-		n := int64(len(u.enc))
-		c.known.stored(u.id, n)
-		c.tally.stored(n)
-		c.freeEnc <- u.enc
+		for k, id := range u.ids {
+			n := int64(len(u.encs[k]))
+			c.known.stored(id, n)
+			c.tally.stored(n)
+		}
+		c.freeEnc <- u.buf
 	}
 	return nil
 }

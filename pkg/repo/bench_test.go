@@ -4,11 +4,13 @@ package repo
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -140,4 +142,85 @@ func BenchmarkSMBChunkRead(b *testing.B) {
 			b.ReportMetric(ours/theirs, "x-smbclient")
 		})
 	}
+}
+
+// BenchmarkLists60GB saves and loads the snapshot of a synthetic 60 GB
+// image at 32 KiB chunks (1.8 million chunks placed in 3,600 packs) in a
+// local repository, and reports the snapshot's and the lists' sizes, the
+// load time and the heap a load takes. Run it alone:
+//
+//	go test -run '^$' -bench Lists60GB -benchtime 1x ./pkg/repo
+func BenchmarkLists60GB(b *testing.B) {
+	ctx := context.Background()
+	const cs, used = 32 << 10, 60e9
+	r, _ := newRepoV(b, 2)
+	n := int64(used) / cs
+	area := Area{Offset: 1 << 20, Length: n * cs, Used: []Extent{{0, n * cs}}, UsedBytes: n * cs}
+	img := &Image{ChunkSize: cs, Disks: []Disk{{Name: "sda", Size: area.Offset + area.Length + 1<<20, SectorSize: 512, Table: "gpt",
+		Partitions: []Partition{{Index: 1, Type: "EBD0A0A2-B9E5-4433-87C0-68B6B7C7E4C7", Mode: "used-blocks", Area: area}}}}}
+	const packs = 3600
+	for k := range packs {
+		var id ID
+		binary.LittleEndian.PutUint64(id[:], uint64(k))
+		img.Packs = append(img.Packs, id)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	p := &img.Disks[0].Partitions[0].Area
+	p.Chunks = make([]ChunkRef, n)
+	perPack := n/packs + 1
+	for i := range p.Chunks {
+		c := &p.Chunks[i]
+		c.I = int64(i)
+		for k := 0; k < len(c.ID); k += 8 {
+			binary.LittleEndian.PutUint64(c.ID[k:], rng.Uint64())
+		}
+		c.Pack = int32(int64(i)/perPack + 1)
+		c.Len = 20000 + uint32(rng.IntN(12000))
+		c.Off = uint32(int64(i)%perPack) * 32777
+	}
+	s := &Snapshot{Kind: KindImage, Machine: "big", Time: time.Now(), Image: img}
+	start := time.Now()
+	if _, err := r.SaveSnapshot(ctx, s); err != nil {
+		b.Fatal(err)
+	}
+	saveDur := time.Since(start)
+	fi, err := r.Store().Stat(ctx, snapshotsDir+"/"+s.ID().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	var lists int64
+	for _, l := range img.Lists {
+		lists += int64(l.Len)
+	}
+	img, s = nil, nil
+	p = nil
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	b.ResetTimer()
+	var loaded *Snapshot
+	for range b.N {
+		heads, err := r.Heads(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if loaded, err = r.LoadSnapshot(ctx, heads[0].ID); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	runtime.ReadMemStats(&after)
+	if got := int64(len(loaded.Image.Disks[0].Partitions[0].Chunks)); got != n {
+		b.Fatalf("loaded %d chunks, want %d", got, n)
+	}
+	runtime.GC()
+	var live runtime.MemStats
+	runtime.ReadMemStats(&live)
+	b.ReportMetric(float64(n), "chunks")
+	b.ReportMetric(float64(fi.Size)/1e3, "snapshotKB")
+	b.ReportMetric(float64(lists)/1e6, "listsMB")
+	b.ReportMetric(saveDur.Seconds(), "saveSeconds")
+	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N)/(1<<20), "loadAllocMiB")
+	b.ReportMetric(float64(live.HeapAlloc)/(1<<20), "loadedHeapMiB")
+	runtime.KeepAlive(loaded)
 }

@@ -240,13 +240,22 @@ func (r *Repository) NewSaver(idx *Index) *Saver {
 // Save stores blob enc, the chunk encoding of plaintext id. The blob is
 // durable, and listed in the index, only once Flush returns.
 func (s *Saver) Save(ctx context.Context, typ byte, id chunk.ID, enc []byte) error {
+	return s.SaveBatch(ctx, typ, []chunk.ID{id}, [][]byte{enc})
+}
+
+// SaveBatch stores blobs encs (ids their plaintexts' ids) as Save does,
+// next to each other in one pack and in this order, so that a reader of
+// all of them reads one range.
+func (s *Saver) SaveBatch(ctx context.Context, typ byte, ids []chunk.ID, encs [][]byte) error {
 	if !s.r.Packed() {
-		if err := s.r.SaveChunk(ctx, id, enc); err != nil {
-			return err
+		for k, id := range ids {
+			if err := s.r.SaveChunk(ctx, id, encs[k]); err != nil {
+				return err
+			}
+			s.idx.mu.Lock()
+			s.idx.blobs[id] = Loc{Pack: -1, Len: uint32(len(encs[k]))}
+			s.idx.mu.Unlock()
 		}
-		s.idx.mu.Lock()
-		s.idx.blobs[id] = Loc{Pack: -1, Len: uint32(len(enc))}
-		s.idx.mu.Unlock()
 		return nil
 	}
 	size := s.r.packSize()
@@ -254,7 +263,9 @@ func (s *Saver) Save(ctx context.Context, typ byte, id chunk.ID, enc []byte) err
 	if s.w == nil {
 		s.w = pack.NewWriter(size + size/8)
 	}
-	s.w.Add(typ, id, enc)
+	for k, id := range ids {
+		s.w.Add(typ, id, encs[k])
+	}
 	if s.w.Size() < size {
 		s.mu.Unlock()
 		return nil
@@ -444,8 +455,13 @@ func (r *Repository) LoadRun(ctx context.Context, img *Image, refs []ChunkRef) (
 
 // MaxRunBytes bounds one LoadRun: large enough that an SMB read of it runs
 // at the link's speed (reads of 64 KiB run at a third of it), small enough
-// that several in flight stay cheap.
-const MaxRunBytes = 1 << 20
+// that several in flight stay cheap. It is a megabyte of plaintext and the
+// chunks' headers (9 bytes each, and a chunk is never stored larger than
+// that): a megabyte of incompressible chunks is one run, not two.
+const MaxRunBytes = RunPlaintext + 4<<10
+
+// RunPlaintext is the plaintext a run of MaxRunBytes carries at least.
+const RunPlaintext = 1 << 20
 
 // Adjacent reports whether chunk b follows chunk a in the same pack: a
 // restore reads such runs with one LoadRun.

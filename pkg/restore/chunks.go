@@ -3,6 +3,7 @@
 package restore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -32,39 +33,47 @@ type job struct {
 // diskOff returns where the chunk starts on the disk.
 func (j *job) diskOff() int64 { return j.area.Offset + j.rng.Off }
 
-// span is consecutive chunks of one area, read from a target in one
-// request when they are compared or verified.
+// span is chunks of one area, in order, compared or verified together:
+// chunks that lie next to each other on the disk are read from the target
+// in one request, and a span's missing chunks are fetched in runs.
 type span []*job
 
-// rng returns the range of the area the span covers.
-func (sp span) rng() repo.Extent {
-	first, last := sp[0].rng, sp[len(sp)-1].rng
-	return repo.Extent{Off: first.Off, Len: last.End() - first.Off}
+// size returns the bytes of the span's chunks' ranges.
+func (sp span) size() int64 {
+	var n int64
+	for _, j := range sp {
+		n += j.rng.Len
+	}
+	return n
 }
 
 // spanBytes bounds a span: small chunks are compared and verified a
-// megabyte at a time, not a pread each.
+// megabyte at a time, not a pread each, and a span's chunks that are
+// stored side by side (as a capture stores them) are fetched in one
+// request.
 const spanBytes = 1 << 20
 
 // sendSpans sends a job for every chunk of areas to out, in order, in
-// spans of chunks that lie within spanBytes (a larger chunk is a span of
-// its own), and closes out. It is the producer of a restore and of a
-// verification.
+// spans of chunks whose ranges add up to at most spanBytes (a larger chunk
+// is a span of its own), and closes out. It is the producer of a restore
+// and of a verification.
 func sendSpans(ctx context.Context, areas repo.Areas, cs int, out chan<- span) error {
 	defer close(out)
 	for _, a := range areas {
 		var sp span
+		var n int64
 		for _, ref := range a.Chunks {
 			j := &job{area: a, ref: ref, rng: a.Range(ref.I, cs)}
 			j.used = a.Masked(j.rng)
 			j.n = repo.Size(j.used)
-			if len(sp) > 0 && j.rng.End()-sp[0].rng.Off > spanBytes {
+			if len(sp) > 0 && n+j.rng.Len > spanBytes {
 				if err := pipeline.Send(ctx, out, sp); err != nil {
 					return err
 				}
-				sp = nil
+				sp, n = nil, 0
 			}
 			sp = append(sp, j)
+			n += j.rng.Len
 		}
 		if len(sp) > 0 {
 			if err := pipeline.Send(ctx, out, sp); err != nil {
@@ -75,10 +84,31 @@ func sendSpans(ctx context.Context, areas repo.Areas, cs int, out chan<- span) e
 	return nil
 }
 
-// readSpan reads the used bytes of span sp from t into p (its range's
-// length), zeros elsewhere, and returns the bytes read.
-func readSpan(t io.ReaderAt, sp span, p []byte) (int64, error) {
-	return sp[0].area.ReadMasked(t, sp.rng(), p)
+// readSpan reads the used bytes of span sp's chunks from t into p (at
+// least sp.size() bytes), zeros elsewhere, the chunks' ranges one after
+// the other, and calls fn with each job and its range as read. Chunks
+// next to each other on the disk are read in one request.
+func readSpan(t io.ReaderAt, sp span, p []byte, fn func(j *job, q []byte) error) error {
+	a := sp[0].area
+	pos := int64(0)
+	for k := 0; k < len(sp); {
+		first := k
+		rng := sp[k].rng
+		for k++; k < len(sp) && sp[k].rng.Off == rng.End(); k++ {
+			rng.Len += sp[k].rng.Len
+		}
+		q := p[pos : pos+rng.Len]
+		if _, err := a.ReadMasked(t, rng, q); err != nil {
+			return err
+		}
+		for _, j := range sp[first:k] {
+			if err := fn(j, q[j.rng.Off-rng.Off:j.rng.End()-rng.Off]); err != nil {
+				return err
+			}
+		}
+		pos += rng.Len
+	}
+	return nil
 }
 
 // tally counts what a restore does, once: each count goes to the Reporter
@@ -177,6 +207,7 @@ type chunkRestore struct {
 	tally     *tally
 	free      chan []byte // plaintext buffers of cs bytes, for write
 	zeros     zeroIDs
+	recent    *blobCache
 	// overlap is set when partitions overlap: then no write may carry
 	// another partition's bytes read earlier (writeUsed's scratch), or it
 	// could undo that partition's newer write.
@@ -194,7 +225,7 @@ func restoreChunks(ctx context.Context, r *repo.Repository, img *repo.Image, di 
 	// ~20 MiB with the default 1 MiB.
 	fetches := max(2, min(opt.Fetches, (64<<20)/cs))
 	c := &chunkRestore{r: r, img: img, runBytes: opt.RunBytes, t: t, cs: cs, di: di, overwrite: opt.Overwrite, tally: tl,
-		free: make(chan []byte, 2*workers), overlap: overlapping(d)}
+		free: make(chan []byte, 2*workers), overlap: overlapping(d), recent: newBlobCache(recentBytes)}
 	for range 2 * workers {
 		c.free <- make([]byte, cs)
 	}
@@ -220,33 +251,51 @@ func (c *chunkRestore) compare(ctx context.Context, in <-chan span, out chan<- [
 	buf := make([]byte, max(c.cs, spanBytes))
 	var zeros []byte // for zero chunks when nothing was read
 	for sp := range in {
-		var p []byte
-		var need []*job
-		start := sp[0].rng.Off
-		if !c.overwrite {
-			p = buf[:sp.rng().Len]
-			if _, err := readSpan(c.t, sp, p); err != nil {
-				return fmt.Errorf("disk %d: comparing it with the image before writing: %w", c.di+1, err)
-			}
-		}
-		for _, j := range sp {
+		var need, have []*job // have: found among the blobs fetched recently
+		var werr error // a write's error, which is not the comparison's
+		settle := func(j *job, q []byte, read bool) error {
 			c.tally.chunk()
-			var q []byte
-			if p != nil {
-				q = p[j.rng.Off-start : j.rng.End()-start]
+			if read {
 				c.tally.read(j.n)
-			} else if j.ref.Zero {
-				if zeros == nil {
-					zeros = make([]byte, c.cs)
-				}
-				q = zeros[:j.rng.Len]
 			}
-			done, err := c.settle(j, q, p != nil)
+			done, err := c.settle(j, q, read)
+			if err == nil && !done {
+				switch enc, fetch := c.recent.want(j); {
+				case enc != nil:
+					j.enc = enc
+					have = append(have, j)
+				case fetch:
+					need = append(need, j)
+				}
+			}
+			werr = err
+			return err
+		}
+		if c.overwrite {
+			for _, j := range sp {
+				var q []byte
+				if j.ref.Zero {
+					if zeros == nil {
+						zeros = make([]byte, c.cs)
+					}
+					q = zeros[:j.rng.Len]
+				}
+				if err := settle(j, q, false); err != nil {
+					return err
+				}
+			}
+		} else {
+			err := readSpan(c.t, sp, buf, func(j *job, q []byte) error { return settle(j, q, true) })
+			if err != nil && werr == nil {
+				err = fmt.Errorf("disk %d: comparing it with the image before writing: %w", c.di+1, err)
+			}
 			if err != nil {
 				return err
 			}
-			if !done {
-				need = append(need, j)
+		}
+		if len(have) > 0 {
+			if err := pipeline.Send(ctx, out, have); err != nil {
+				return err
 			}
 		}
 		for _, run := range runs(need, c.runBytes) {
@@ -279,11 +328,20 @@ func (c *chunkRestore) settle(j *job, q []byte, read bool) (bool, error) {
 }
 
 // fetch reads each run's chunks from the repository, as stored, and
-// passes the jobs on.
+// passes the jobs on. A run whose first job has its blob already came
+// from the cache of recent blobs: nothing is read.
 func (c *chunkRestore) fetch(ctx context.Context, in <-chan []*job, out chan<- *job) error {
 	for run := range in {
-		if err := c.fetchRun(ctx, run); err != nil {
-			return err
+		if run[0].enc == nil {
+			if err := c.fetchRun(ctx, run); err != nil {
+				return err
+			}
+			// Not appended to run: runs share the array of their batch.
+			var waited []*job
+			for _, j := range run {
+				waited = append(waited, c.recent.fetched(j.ref.ID, j.enc)...)
+			}
+			run = append(waited, run...)
 		}
 		for _, j := range run {
 			if err := pipeline.Send(ctx, out, j); err != nil {
@@ -344,6 +402,76 @@ func (c *chunkRestore) fetchRun(ctx context.Context, run []*job) error {
 		c.tally.chunkFetched(int64(len(encs[k])))
 	}
 	return nil
+}
+
+// recentBytes bounds the cache of recently fetched small blobs.
+const recentBytes = 8 << 20
+
+// recentMax is the largest blob the cache keeps: an image's repeated
+// chunks (filesystem metadata, file tails) compress to little, and a
+// large one costs a request that is at the link's speed anyway.
+const recentMax = 16 << 10
+
+// blobCache keeps copies of recently fetched small blobs, as stored, so
+// that a chunk that occurs in many places of an image is fetched once
+// rather than once per place; and while a blob is being fetched, the other
+// jobs that want it wait here (without blocking anyone) and go with it.
+// It forgets the oldest blobs first. Its methods may be called
+// concurrently.
+type blobCache struct {
+	mu      sync.Mutex
+	blobs   map[chunk.ID][]byte
+	order   []chunk.ID // oldest first
+	size    int
+	max     int
+	pending map[chunk.ID][]*job // being fetched, and who else waits for it
+}
+
+func newBlobCache(max int) *blobCache {
+	return &blobCache{blobs: make(map[chunk.ID][]byte), pending: make(map[chunk.ID][]*job), max: max}
+}
+
+// want returns job j's blob if the cache holds it (the caller must not
+// modify it); or, if the blob is being fetched, adds j to its waiters and
+// returns nil, false; or else marks it as being fetched and returns nil,
+// true: the caller fetches it and then calls fetched.
+func (b *blobCache) want(j *job) (enc []byte, fetch bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if enc := b.blobs[j.ref.ID]; enc != nil {
+		return enc, false
+	}
+	if w, ok := b.pending[j.ref.ID]; ok {
+		b.pending[j.ref.ID] = append(w, j)
+		return nil, false
+	}
+	b.pending[j.ref.ID] = nil
+	return nil, true
+}
+
+// fetched records blob enc of chunk id as fetched, keeps a copy if it is
+// small, and returns the jobs that waited for it, their blob set.
+func (b *blobCache) fetched(id chunk.ID, enc []byte) []*job {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	waiters := b.pending[id]
+	delete(b.pending, id)
+	for _, w := range waiters {
+		w.enc = enc
+	}
+	if _, ok := b.blobs[id]; ok || len(enc) > recentMax {
+		return waiters
+	}
+	for b.size+len(enc) > b.max && len(b.order) > 0 {
+		old := b.order[0]
+		b.order = b.order[1:]
+		b.size -= len(b.blobs[old])
+		delete(b.blobs, old)
+	}
+	b.blobs[id] = bytes.Clone(enc)
+	b.order = append(b.order, id)
+	b.size += len(enc)
+	return waiters
 }
 
 // overlapping reports whether any two of d's partitions share bytes.

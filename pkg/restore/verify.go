@@ -106,13 +106,8 @@ func verifyDisk(ctx context.Context, cs, di int, d *repo.Disk, src Source, worke
 		g.Go(func() error {
 			buf := make([]byte, max(cs, spanBytes))
 			for sp := range jobs {
-				p := buf[:sp.rng().Len]
-				if _, err := readSpan(src, sp, p); err != nil {
-					return fmt.Errorf("disk %d: %w", di+1, err)
-				}
-				start := sp[0].rng.Off
-				for _, j := range sp {
-					ok := matches(p[j.rng.Off-start:j.rng.End()-start], j.ref, &zeros)
+				err := readSpan(src, sp, buf, func(j *job, q []byte) error {
+					ok := matches(q, j.ref, &zeros)
 					mu.Lock()
 					checked += j.n
 					if !ok {
@@ -121,6 +116,10 @@ func verifyDisk(ctx context.Context, cs, di int, d *repo.Disk, src Source, worke
 					mu.Unlock()
 					rep.Add(progress.Read, j.n)
 					rep.Add(progress.Done, j.n)
+					return nil
+				})
+				if err != nil {
+					return fmt.Errorf("disk %d: %w", di+1, err)
 				}
 			}
 			return nil
