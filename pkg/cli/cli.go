@@ -113,6 +113,7 @@ func newRoot(o OS) *cobra.Command {
 		newVerifyCommand(o),
 		newImagesCommand(o),
 		newSnapshotsCommand(o),
+		newFilesCommand(o),
 		newCheckCommand(o),
 		newForgetCommand(o),
 		newPruneCommand(o),

@@ -72,12 +72,17 @@ func (r *Repository) Check(ctx context.Context, opt CheckOptions) (*CheckResult,
 		res.Snapshots++
 		users = append(users, h)
 		u := int32(len(users) - 1)
-		s.Refs(func(id chunk.ID) {
+		err = r.Refs(ctx, s, func(id chunk.ID) bool {
 			if _, ok := needs[id]; !ok {
 				needs[id] = u
+				return true
 			}
+			return false
 		})
-		return nil
+		if err != nil && ctx.Err() == nil {
+			problem("snapshot %s%s cannot be used: %v", ShortID(h.ID), h.describe(), err)
+		}
+		return ctx.Err()
 	})
 	if err != nil {
 		return nil, err

@@ -86,7 +86,14 @@ func (r *Repository) Prune(ctx context.Context, opt PruneOptions) (*PruneResult,
 			return fmt.Errorf("snapshot %s cannot be read (%w), so prune cannot tell which chunks it needs; nothing was removed. Run 'rewind check', and remove the snapshot with 'rewind forget --id %s' if it is beyond repair", ShortID(h.ID), err, ShortID(h.ID))
 		}
 		res.Snapshots++
-		s.Refs(func(id chunk.ID) { used[id] = struct{}{} })
+		err = r.Refs(ctx, s, func(id chunk.ID) bool {
+			_, seen := used[id]
+			used[id] = struct{}{}
+			return !seen
+		})
+		if err != nil {
+			return fmt.Errorf("snapshot %s cannot be read whole (%w), so prune cannot tell which blobs it needs; nothing was removed. Run 'rewind check', and remove the snapshot with 'rewind forget --id %s' if it is beyond repair", ShortID(h.ID), err, ShortID(h.ID))
+		}
 		return nil
 	})
 	if err != nil {

@@ -184,7 +184,7 @@ func (r *Repository) prunePacks(ctx context.Context, opt PruneOptions, used map[
 			*bytes += int64(b.Length)
 		}
 	}
-	moved := make(map[chunk.ID]bool)    // in a kept pack, or to be copied
+	moved := make(map[chunk.ID]bool)      // in a kept pack, or to be copied
 	inKeptPack := make(map[chunk.ID]bool) // in a kept pack
 	for _, name := range keep {
 		for _, b := range packs[name].blobs {

@@ -990,11 +990,25 @@ func TestKilledPrune(t *testing.T) {
 		if _, err := r.Prune(ctx, PruneOptions{}); err != nil {
 			t.Fatalf("kill %d: prune after the kill = %v", i, err)
 		}
-		if res := mustCheck(t, r, true); len(res.Problems) != 0 || len(res.Warnings) != 0 || res.Chunks != len(want) {
-			t.Fatalf("kill %d: Check after the second prune = %+v, want %d chunks and nothing to say", i, res, len(want))
+		// A pack or index the kill cut off mid-write stays as a temporary
+		// file until it is a day old (a live writer's could look the same):
+		// that warning is expected, nothing else.
+		if res := mustCheck(t, r, true); len(res.Problems) != 0 || !onlyTempWarnings(res.Warnings) || res.Chunks != len(want) {
+			t.Fatalf("kill %d: Check after the second prune = %+v, want %d chunks and nothing to say but leftover temporary files", i, res, len(want))
 		}
 		checkRestores(t, r, keep, want)
 	}
+}
+
+// onlyTempWarnings reports whether every warning is about temporary files
+// left by interrupted writes.
+func onlyTempWarnings(ws []string) bool {
+	for _, w := range ws {
+		if !strings.Contains(w, "temporary files") {
+			return false
+		}
+	}
+	return true
 }
 
 func pruneCmd(dir string) *exec.Cmd {

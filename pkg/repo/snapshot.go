@@ -109,16 +109,62 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Files is the content of a file snapshot: the root of a tree of folders
-// whose nodes are stored as chunks. Its layout is defined with the files
-// backup; prune and check walk it through Refs.
+// Files is the content of a files snapshot: the root of a tree of folders
+// whose nodes are stored as tree blobs (tree.go), and what was backed up.
+// Prune and check walk it through WalkFiles.
 type Files struct {
-	Tree  chunk.ID `json:"tree"`            // the root folder's node list
-	Paths []string `json:"paths,omitempty"` // what was backed up
+	Tree     chunk.ID `json:"tree"`      // the root folder's tree blob
+	TreePack chunk.ID `json:"tree_pack"` // and its place
+	TreeOff  uint32   `json:"tree_o"`
+	TreeLen  uint32   `json:"tree_n"`
+	TreeSize uint32   `json:"tree_size"` // its plaintext's length
+	// Paths are the paths backed up, as the system wrote them (C:\Users,
+	// /home); the tree holds them from the root down.
+	Paths []string `json:"paths"`
+	// Excludes are the patterns left out: a replay never deletes what
+	// they match, since it was not deleted, only not backed up.
+	Excludes []string `json:"excludes,omitempty"`
+	// Parent is the snapshot this one was compared with, if any.
+	Parent string      `json:"parent,omitempty"`
+	Stats  *FilesStats `json:"stats,omitempty"`
+	// Problems name files that could not be backed up, and why (the first
+	// MaxFileProblems of them).
+	Problems []FileProblem `json:"problems,omitempty"`
 }
 
-// Refs calls fn for every chunk the snapshot needs, possibly more than once
-// for the same chunk.
+// FilesStats counts what a files backup found and stored.
+type FilesStats struct {
+	Files, Dirs, Others int64 // entries by kind
+	Bytes               int64 // of the files' content
+	ReadBytes           int64 // content read (files that changed)
+	NewBytes            int64 // plaintext of the blobs stored anew
+	NewBlobs            int64
+	Unreadable          int64 // files not backed up; Problems names them
+	Changed             int64 // files that changed while being read
+}
+
+// FileProblem is a file a backup could not read, or read while it changed.
+type FileProblem struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
+}
+
+// MaxFileProblems bounds the problems a snapshot names.
+const MaxFileProblems = 1000
+
+// Root returns the blob of the root folder's tree.
+func (f *Files) Root() Blob {
+	return Blob{ID: f.Tree, Pack: f.TreePack, Off: f.TreeOff, Len: f.TreeLen, Size: f.TreeSize}
+}
+
+// SetRoot records b as the root folder's tree.
+func (f *Files) SetRoot(b Blob) {
+	f.Tree, f.TreePack, f.TreeOff, f.TreeLen, f.TreeSize = b.ID, b.Pack, b.Off, b.Len, b.Size
+}
+
+// Refs calls fn for every chunk the snapshot's manifest names, possibly
+// more than once for the same chunk: of a files snapshot, that is its root
+// tree; Repository.Refs walks the tree.
 func (s *Snapshot) Refs(fn func(chunk.ID)) {
 	if s.Image != nil {
 		s.Image.refs(fn)
@@ -126,6 +172,18 @@ func (s *Snapshot) Refs(fn func(chunk.ID)) {
 	if s.Files != nil {
 		fn(s.Files.Tree)
 	}
+}
+
+// Refs calls fn with every blob snapshot s needs: an image's chunks, or
+// each tree of a files snapshot and the blobs its entries name (reading the
+// trees). fn returns whether the blob is new to it: a tree seen before is
+// not walked again.
+func (r *Repository) Refs(ctx context.Context, s *Snapshot, fn func(chunk.ID) bool) error {
+	if s.Files != nil {
+		return r.WalkFiles(ctx, s.Files, fn)
+	}
+	s.Refs(func(id chunk.ID) { fn(id) })
+	return nil
 }
 
 // validMachine is the machine-name rule: it becomes part of what people type
@@ -173,6 +231,10 @@ func (s *Snapshot) check(maxChunk int, chunks bool) error {
 	case KindFiles:
 		if s.Files == nil || s.Image != nil {
 			return errors.New("files snapshot without a tree")
+		}
+		f := s.Files
+		if f.TreePack == (chunk.ID{}) || f.TreeLen < 9 || int(f.TreeSize) > maxChunk || len(f.Problems) > MaxFileProblems {
+			return errors.New("files snapshot: its root tree has no valid place")
 		}
 		return nil
 	default:

@@ -252,7 +252,7 @@ func (c *chunkRestore) compare(ctx context.Context, in <-chan span, out chan<- [
 	var zeros []byte // for zero chunks when nothing was read
 	for sp := range in {
 		var need, have []*job // have: found among the blobs fetched recently
-		var werr error // a write's error, which is not the comparison's
+		var werr error        // a write's error, which is not the comparison's
 		settle := func(j *job, q []byte, read bool) error {
 			c.tally.chunk()
 			if read {

@@ -1,0 +1,78 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+package files
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rewind-backup/rewind/pkg/repo"
+)
+
+// osPath turns a tree path ("/C:/Users/jane") into the system's
+// ("C:\Users\jane").
+func osPath(p string) string {
+	p = strings.TrimPrefix(p, "/")
+	if len(p) == 2 && p[1] == ':' {
+		return p + `\`
+	}
+	return filepath.FromSlash(p)
+}
+
+// nodeOf returns the node of the entry at path from its Lstat result fi.
+// Windows metadata kept so far: attributes, creation and modification
+// times. Security descriptors, alternate data streams and the file index
+// (for the unchanged-file test and hard links) are not read yet.
+func nodeOf(path, name string, fi fs.FileInfo) (repo.Node, error) {
+	n := repo.Node{Name: name, Mode: uint32(fi.Mode().Perm()), MTime: fi.ModTime().UnixNano(), Links: 1}
+	if d, ok := fi.Sys().(*syscall.Win32FileAttributeData); ok {
+		n.Attrs = d.FileAttributes
+		n.Birth = d.CreationTime.Nanoseconds()
+	}
+	switch t := fi.Mode().Type(); {
+	case t == 0:
+		n.Type = repo.NodeFile
+		n.Size = uint64(fi.Size())
+	case t == fs.ModeDir:
+		n.Type = repo.NodeDir
+	case t == fs.ModeSymlink:
+		n.Type = repo.NodeSymlink
+		target, err := os.Readlink(path)
+		if err != nil {
+			return n, err
+		}
+		n.Target = target
+	default:
+		n.Type = repo.NodeReparse
+	}
+	return n, nil
+}
+
+func xattrs(string) ([]repo.Xattr, error)     { return nil, nil }
+func setXattr(string, repo.Xattr) error       { return nil }
+func listXattrNames(string) ([]string, error) { return nil, nil }
+func removeXattr(string, string) error        { return nil }
+
+// openRead opens a file to back it up.
+func openRead(path string) (*os.File, error) { return os.Open(path) }
+
+func canChown() bool { return false }
+
+func setTimes(p string, n *repo.Node, link bool) error {
+	if link {
+		return nil
+	}
+	t := time.Unix(0, n.MTime)
+	return os.Chtimes(p, t, t)
+}
+
+func mknod(string, *repo.Node) error { return errors.New("not on Windows") }
+
+func syncFS(string) error { return nil }
+
+func ownedAs(fs.FileInfo, *repo.Node) bool { return true }

@@ -1,0 +1,689 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+package files
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/restic/chunker"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/rewind-backup/rewind/pkg/chunk"
+	"github.com/rewind-backup/rewind/pkg/progress"
+	"github.com/rewind-backup/rewind/pkg/repo"
+)
+
+// ReplayOptions say where and how to replay a files snapshot.
+type ReplayOptions struct {
+	// Into is the folder the snapshot's paths land under: tree path P goes
+	// to Into/P, a Windows drive dropped ("C:\Users\jane" → Into/Users/jane).
+	Into string
+	// Map moves tree paths: an entry "SRC=DST" puts SRC and below at
+	// Into/DST instead.
+	Map []string
+	// Paths limits the replay to these paths of the snapshot (as backed
+	// up: "/home/jane/x", "C:\Users\jane\x"); nil: the snapshot's paths.
+	Paths []string
+	// KeepDeleted keeps what the target has that the snapshot does not.
+	KeepDeleted bool
+	// NoClobber refuses to touch an existing entry (files restore without
+	// --overwrite): nothing is written when one exists.
+	NoClobber bool
+	// Checksum reads files whose size and modification time match, to
+	// compare their content; by default such a file is taken as unchanged.
+	Checksum bool
+	DryRun   bool
+	Progress progress.Reporter
+	// Workers write files (0: four per CPU, at least 8: fetches wait on
+	// the network).
+	Workers int
+}
+
+// ReplaySummary is what a replay did (or, in a dry run, would do).
+type ReplaySummary struct {
+	Added, Changed, Deleted, Unchanged int64 // entries
+	Unread                             int64 // entries the snapshot could not back up, left as they are
+	Written                            int64 // bytes written to files
+	Reused                             int64 // bytes taken from the target's old version of a file
+	Fetched                            int64 // bytes read from the repository, as stored
+	Problems                           []string
+	Duration                           time.Duration
+}
+
+// tempPrefix names the files a replay writes before it renames them over
+// the old ones: a killed replay leaves them, and the next one removes them.
+const tempPrefix = ".rewind-replay-"
+
+type replay struct {
+	r     *repo.Repository
+	snap  *repo.Snapshot
+	opt   ReplayOptions
+	ex    *Excluder
+	maps  [][2]string
+	sum   ReplaySummary
+	mu    sync.Mutex // guards sum.Problems
+	added atomic.Int64
+	chg   atomic.Int64
+	del   atomic.Int64
+	same  atomic.Int64
+	unr   atomic.Int64
+	wrote atomic.Int64
+	reuse atomic.Int64
+	fetch atomic.Int64
+	root  bool // may set owners
+	// links: the first target path of each hard-link group, and the
+	// later members, linked at the end.
+	links map[[2]uint64]string
+	later [][2]string // target path, first path
+	g     *errgroup.Group
+	gctx  context.Context
+	sem   chan struct{}
+	big   chan struct{} // bounds the files cut into blobs at once
+	dirs  []dirMeta     // children before their parents
+}
+
+// Replay makes the snapshot's folders under opt.Into equal to snapshot s:
+// it writes what is new or differs (each file to a temporary name, then
+// renamed over the old one), deletes what the snapshot does not have
+// (unless KeepDeleted, and never what its exclude patterns left out), and
+// sets metadata. Rerun after a kill, it finishes without fetching again
+// what is already right.
+func Replay(ctx context.Context, r *repo.Repository, s *repo.Snapshot, opt ReplayOptions) (*ReplaySummary, error) {
+	start := time.Now()
+	if s.Files == nil {
+		return nil, fmt.Errorf("snapshot %s is an image, not a files snapshot", repo.ShortID(s.ID()))
+	}
+	if opt.Progress == nil {
+		opt.Progress = progress.Discard
+	}
+	if opt.Workers <= 0 {
+		opt.Workers = max(8, 4*runtime.GOMAXPROCS(0))
+	}
+	fi, err := os.Stat(opt.Into)
+	if err != nil {
+		return nil, fmt.Errorf("replaying into %s: %w", opt.Into, plainErr(err))
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("replaying into %s: it is not a folder", opt.Into)
+	}
+	ex, err := NewExcluder(s.Files.Excludes)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", repo.ShortID(s.ID()), err)
+	}
+	rp := &replay{r: r, snap: s, opt: opt, ex: ex, root: canChown(), links: make(map[[2]uint64]string)}
+	for _, m := range opt.Map {
+		src, dst, ok := strings.Cut(m, "=")
+		if !ok || src == "" {
+			return nil, fmt.Errorf("--map %q: want SRC=DST", m)
+		}
+		rp.maps = append(rp.maps, [2]string{treePath(src), treePath(dst)})
+	}
+	paths := opt.Paths
+	if len(paths) == 0 {
+		paths = s.Files.Paths
+	}
+
+	// Find every start first: an unknown path refuses before anything is
+	// written.
+	type startPoint struct {
+		node   repo.Node
+		tp, to string
+	}
+	var starts []startPoint
+	for _, p := range paths {
+		tp := treePath(p)
+		n, err := Lookup(ctx, r, s.Files.Root(), tp)
+		if err != nil {
+			return nil, err
+		}
+		starts = append(starts, startPoint{*n, tp, rp.target(tp)})
+	}
+	if opt.NoClobber {
+		for _, st := range starts {
+			if _, err := os.Lstat(st.to); err == nil {
+				return nil, fmt.Errorf("%s exists; restore elsewhere with --to, or replace it with --overwrite", st.to)
+			}
+		}
+	}
+
+	opt.Progress.Phase("files", 0)
+	g, gctx := errgroup.WithContext(ctx)
+	rp.g, rp.gctx, rp.sem, rp.big = g, gctx, make(chan struct{}, opt.Workers), make(chan struct{}, 2)
+	var walkErr error
+	for _, st := range starts {
+		if err := os.MkdirAll(filepath.Dir(st.to), 0o755); err != nil && !opt.DryRun {
+			walkErr = err
+			break
+		}
+		if walkErr = rp.entry(gctx, &st.node, st.tp, st.to); walkErr != nil {
+			break
+		}
+	}
+	err = g.Wait()
+	if walkErr != nil {
+		err = walkErr
+	}
+	if err == nil {
+		err = rp.linkAll()
+	}
+	for _, d := range rp.dirs {
+		if err != nil {
+			break
+		}
+		err = rp.meta(d.to, &d.n, nil)
+	}
+	if err == nil && !opt.DryRun {
+		err = syncFS(opt.Into)
+	}
+	sum := &rp.sum
+	sum.Added, sum.Changed, sum.Deleted, sum.Unchanged, sum.Unread = rp.added.Load(), rp.chg.Load(), rp.del.Load(), rp.same.Load(), rp.unr.Load()
+	sum.Written, sum.Reused, sum.Fetched = rp.wrote.Load(), rp.reuse.Load(), rp.fetch.Load()
+	sum.Duration = time.Since(start)
+	if err != nil {
+		return sum, fmt.Errorf("%w; what is written is complete file by file: run the replay again to finish", err)
+	}
+	return sum, nil
+}
+
+// Lookup returns the node at tree path tp ("/home/jane") of the tree
+// rooted at root.
+func Lookup(ctx context.Context, r *repo.Repository, root repo.Blob, tp string) (*repo.Node, error) {
+	n := &repo.Node{Type: repo.NodeDir, Subtree: &root}
+	cur := ""
+	for _, name := range splitTree(tp) {
+		cur += "/" + name
+		if n.Type != repo.NodeDir {
+			return nil, fmt.Errorf("%s is not in the snapshot: %s is not a folder there", osPath(tp), osPath(cur[:len(cur)-len(name)-1]))
+		}
+		t, err := r.LoadTree(ctx, *n.Subtree)
+		if err != nil {
+			return nil, err
+		}
+		k := sort.Search(len(t.Nodes), func(i int) bool { return t.Nodes[i].Name >= name })
+		if k == len(t.Nodes) || t.Nodes[k].Name != name {
+			return nil, fmt.Errorf("%s is not in the snapshot; 'rewind files ls' lists what is", osPath(cur))
+		}
+		n = &t.Nodes[k]
+	}
+	return n, nil
+}
+
+// treePath turns a path as given by a user or the system (C:\Users\jane,
+// /home/jane) into a tree path (/C:/Users/jane, /home/jane).
+func treePath(p string) string {
+	if len(p) >= 2 && p[1] == ':' {
+		p = "/" + strings.ReplaceAll(p, `\`, "/")
+	}
+	parts := splitTree(p)
+	return "/" + strings.Join(parts, "/")
+}
+
+func splitTree(tp string) []string {
+	var out []string
+	for _, s := range strings.Split(tp, "/") {
+		if s != "" && s != "." {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// target returns where tree path tp lands.
+func (rp *replay) target(tp string) string {
+	for _, m := range rp.maps {
+		if tp == m[0] || strings.HasPrefix(tp, m[0]+"/") {
+			return filepath.Join(rp.opt.Into, filepath.FromSlash(m[1]+tp[len(m[0]):]))
+		}
+	}
+	parts := splitTree(tp)
+	if len(parts) > 0 && len(parts[0]) == 2 && parts[0][1] == ':' {
+		parts = parts[1:] // a Windows drive
+	}
+	return filepath.Join(append([]string{rp.opt.Into}, parts...)...)
+}
+
+func (rp *replay) problem(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	rp.mu.Lock()
+	rp.sum.Problems = append(rp.sum.Problems, msg)
+	rp.mu.Unlock()
+	rp.opt.Progress.Note(msg)
+}
+
+// entry makes target path to equal node n (tree path tp). Files are
+// handed to the workers; folders are walked here.
+func (rp *replay) entry(ctx context.Context, n *repo.Node, tp, to string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	rp.opt.Progress.Add(progress.Items, 1)
+	if n.Unread {
+		rp.unr.Add(1)
+		return nil
+	}
+	fi, err := os.Lstat(to)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s: %w", to, plainErr(err))
+	}
+	exists := err == nil
+	if n.Links > 1 && n.Type == repo.NodeFile && n.Inode != 0 {
+		key := [2]uint64{n.Dev, n.Inode}
+		if first, ok := rp.links[key]; ok {
+			rp.later = append(rp.later, [2]string{to, first})
+			return nil
+		}
+		rp.links[key] = to
+	}
+	switch n.Type {
+	case repo.NodeDir:
+		return rp.dir(ctx, n, tp, to, fi, exists)
+	case repo.NodeFile:
+		if exists && fi.Mode().IsRegular() && uint64(fi.Size()) == n.Size && fi.ModTime().UnixNano() == n.MTime && !rp.opt.Checksum {
+			rp.same.Add(1)
+			return rp.meta(to, n, fi)
+		}
+		rp.sem <- struct{}{}
+		rp.g.Go(func() error {
+			defer func() { <-rp.sem }()
+			return rp.file(rp.gctx, n, to, fi, exists)
+		})
+		return nil
+	default:
+		return rp.special(n, to, fi, exists)
+	}
+}
+
+// dir makes folder to equal n, its entries first.
+func (rp *replay) dir(ctx context.Context, n *repo.Node, tp, to string, fi fs.FileInfo, exists bool) error {
+	if exists && !fi.IsDir() {
+		if err := rp.remove(to); err != nil {
+			return err
+		}
+		exists = false
+	}
+	if !exists {
+		rp.added.Add(1)
+		if !rp.opt.DryRun {
+			if err := os.Mkdir(to, 0o700); err != nil {
+				return fmt.Errorf("making folder %s: %w", to, plainErr(err))
+			}
+		}
+	}
+	t, err := rp.r.LoadTree(ctx, *n.Subtree)
+	if err != nil {
+		return fmt.Errorf("%s: %w", osPath(tp), err)
+	}
+	want := make(map[string]bool, len(t.Nodes))
+	for k := range t.Nodes {
+		want[t.Nodes[k].Name] = true
+	}
+	// What the target has and the snapshot does not: deleted since, or a
+	// leftover of a killed replay.
+	if exists {
+		names, err := readNames(to)
+		if err != nil {
+			return fmt.Errorf("listing %s: %w", to, err)
+		}
+		for _, name := range names {
+			if want[name] {
+				continue
+			}
+			p := filepath.Join(to, name)
+			switch {
+			case strings.HasPrefix(name, tempPrefix):
+				if !rp.opt.DryRun {
+					os.Remove(p)
+				}
+			case rp.opt.KeepDeleted || rp.ex.Match(tp+"/"+name):
+			default:
+				rp.del.Add(1)
+				if err := rp.remove(p); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for k := range t.Nodes {
+		c := &t.Nodes[k]
+		if err := rp.entry(ctx, c, tp+"/"+c.Name, filepath.Join(to, c.Name)); err != nil {
+			return err
+		}
+	}
+	// The folder's metadata last, once its files are written (renaming
+	// them into it changes its times): after the workers are done.
+	m := *n
+	m.Subtree = nil
+	rp.mu.Lock()
+	rp.dirs = append(rp.dirs, dirMeta{to, m})
+	rp.mu.Unlock()
+	return nil
+}
+
+type dirMeta struct {
+	to string
+	n  repo.Node
+}
+
+// file writes file n to target path to: to a temporary name beside it,
+// from the target's old version where it holds the same blobs and from the
+// repository elsewhere, synced, its metadata set, then renamed over it.
+func (rp *replay) file(ctx context.Context, n *repo.Node, to string, fi fs.FileInfo, exists bool) error {
+	regular := exists && fi.Mode().IsRegular()
+	var old *os.File
+	var have map[chunk.ID]int64
+	if regular {
+		f, err := os.Open(to)
+		if err == nil {
+			defer f.Close()
+			old = f
+			if have, err = rp.blobsOf(ctx, f, fi.Size()); err != nil {
+				return fmt.Errorf("reading %s: %w", to, err)
+			}
+			if sameContent(n, have, fi.Size()) {
+				rp.same.Add(1)
+				if rp.opt.DryRun {
+					return nil
+				}
+				return rp.meta(to, n, fi)
+			}
+		}
+	}
+	if exists {
+		rp.chg.Add(1)
+	} else {
+		rp.added.Add(1)
+	}
+	if rp.opt.DryRun {
+		return nil
+	}
+	if exists && !regular {
+		if err := rp.remove(to); err != nil {
+			return err
+		}
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(to), tempPrefix)
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", to, plainErr(err))
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	var buf []byte
+	for _, b := range n.Content {
+		if cap(buf) < int(b.Size) {
+			buf = make([]byte, b.Size)
+		}
+		p := buf[:b.Size]
+		if off, ok := have[b.ID]; ok {
+			if _, err := old.ReadAt(p, off); err != nil {
+				return fmt.Errorf("reading %s: %w", to, plainErr(err))
+			}
+			if chunk.Hash(p) != b.ID {
+				return fmt.Errorf("%s changed while the replay read it; run the replay again", to)
+			}
+			rp.reuse.Add(int64(b.Size))
+			rp.opt.Progress.Add(progress.Skipped, int64(b.Size))
+		} else {
+			q, _, err := rp.r.LoadBlob(ctx, b, p)
+			if err != nil {
+				return fmt.Errorf("fetching %s: %w", to, err)
+			}
+			if len(q) != int(b.Size) {
+				return fmt.Errorf("fetching %s: blob %s has %d bytes, the snapshot says %d: %w", to, b.ID.Short(), len(q), b.Size, chunk.ErrCorrupt)
+			}
+			p = q
+			rp.fetch.Add(int64(b.Len))
+			rp.opt.Progress.Add(progress.Fetched, int64(b.Len))
+		}
+		if _, err := tmp.Write(p); err != nil {
+			return fmt.Errorf("writing %s: %w", to, plainErr(err))
+		}
+		rp.wrote.Add(int64(b.Size))
+		rp.opt.Progress.Add(progress.Written, int64(b.Size))
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("writing %s: %w", to, plainErr(err))
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", to, plainErr(err))
+	}
+	if err := rp.meta(tmp.Name(), n, nil); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), to); err != nil {
+		return fmt.Errorf("writing %s: %w", to, plainErr(err))
+	}
+	ok = true
+	return nil
+}
+
+// blobsOf cuts file f (size bytes) as a backup does and returns where
+// each of its blobs starts.
+func (rp *replay) blobsOf(ctx context.Context, f *os.File, size int64) (map[chunk.ID]int64, error) {
+	have := make(map[chunk.ID]int64)
+	if size < MinBlob {
+		// One blob: the whole file.
+		p := make([]byte, size)
+		if _, err := io.ReadFull(f, p); err != nil {
+			return nil, err
+		}
+		have[chunk.Hash(p)] = 0
+		return have, nil
+	}
+	select {
+	case rp.big <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-rp.big }()
+	ch := chunker.New(f, Pol)
+	buf := make([]byte, MaxBlob)
+	var off int64
+	for {
+		c, err := ch.Next(buf)
+		if err == io.EOF {
+			return have, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := have[chunk.Hash(c.Data)]; !ok {
+			have[chunk.Hash(c.Data)] = off
+		}
+		off += int64(c.Length)
+	}
+}
+
+// sameContent reports whether a file of size bytes whose blobs are have
+// holds n's content.
+func sameContent(n *repo.Node, have map[chunk.ID]int64, size int64) bool {
+	if uint64(size) != n.Size {
+		return false
+	}
+	var off int64
+	for _, b := range n.Content {
+		if at, ok := have[b.ID]; !ok || at != off {
+			return false
+		}
+		off += int64(b.Size)
+	}
+	return true
+}
+
+// special makes a symlink or device at to equal n.
+func (rp *replay) special(n *repo.Node, to string, fi fs.FileInfo, exists bool) error {
+	if n.Type == repo.NodeReparse {
+		rp.problem("%s is a Windows reparse point (a junction or cloud placeholder): not replayed", to)
+		return nil
+	}
+	if exists && n.Type == repo.NodeSymlink && fi.Mode().Type() == fs.ModeSymlink {
+		if t, err := os.Readlink(to); err == nil && t == n.Target {
+			rp.same.Add(1)
+			if rp.opt.DryRun {
+				return nil
+			}
+			return rp.meta(to, n, fi)
+		}
+	}
+	if exists {
+		rp.chg.Add(1)
+	} else {
+		rp.added.Add(1)
+	}
+	if rp.opt.DryRun {
+		return nil
+	}
+	if exists {
+		if err := rp.remove(to); err != nil {
+			return err
+		}
+	}
+	switch n.Type {
+	case repo.NodeSymlink:
+		if err := os.Symlink(n.Target, to); err != nil {
+			return fmt.Errorf("making symlink %s: %w", to, plainErr(err))
+		}
+	case repo.NodeDevice:
+		if err := mknod(to, n); err != nil {
+			rp.problem("%s: a device or FIFO could not be made: %v", to, plainErr(err))
+			return nil
+		}
+	}
+	return rp.meta(to, n, nil)
+}
+
+// remove removes what is at p, a folder with everything in it.
+func (rp *replay) remove(p string) error {
+	if rp.opt.DryRun {
+		return nil
+	}
+	if err := os.RemoveAll(p); err != nil {
+		return fmt.Errorf("removing %s: %w", p, plainErr(err))
+	}
+	return nil
+}
+
+// linkAll makes the later members of each hard-link group links to the
+// first.
+func (rp *replay) linkAll() error {
+	for _, l := range rp.later {
+		to, first := l[0], l[1]
+		a, errA := os.Lstat(to)
+		b, errB := os.Lstat(first)
+		if errA == nil && errB == nil && os.SameFile(a, b) {
+			rp.same.Add(1)
+			continue
+		}
+		if errA == nil {
+			rp.chg.Add(1)
+		} else {
+			rp.added.Add(1)
+		}
+		if rp.opt.DryRun {
+			continue
+		}
+		if errA == nil {
+			if err := rp.remove(to); err != nil {
+				return err
+			}
+		}
+		if err := os.Link(first, to); err != nil {
+			return fmt.Errorf("linking %s to %s: %w", to, first, plainErr(err))
+		}
+	}
+	return nil
+}
+
+// meta sets n's metadata on the entry at p (fi its Lstat result, or nil):
+// owner, mode, extended attributes, times.
+func (rp *replay) meta(p string, n *repo.Node, fi fs.FileInfo) error {
+	if rp.opt.DryRun {
+		return nil
+	}
+	link := n.Type == repo.NodeSymlink
+	if fi != nil && fi.ModTime().UnixNano() == n.MTime && (link || fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) == fileMode(n)) && ownedAs(fi, n) {
+		return nil // as it should be
+	}
+	if rp.root {
+		if err := os.Lchown(p, int(n.UID), int(n.GID)); err != nil {
+			return fmt.Errorf("setting the owner of %s: %w", p, plainErr(err))
+		}
+	}
+	if !link && n.Type != repo.NodeDevice {
+		if err := os.Chmod(p, fileMode(n)); err != nil {
+			return fmt.Errorf("setting the mode of %s: %w", p, plainErr(err))
+		}
+	}
+	if err := rp.setXattrs(p, n); err != nil {
+		return err
+	}
+	if err := setTimes(p, n, link); err != nil {
+		return fmt.Errorf("setting the times of %s: %w", p, plainErr(err))
+	}
+	return nil
+}
+
+// setXattrs makes the entry's extended attributes n's: user and trusted
+// ones it does not have are removed; security and system ones are only
+// set (an SELinux label or ACL of the target system stays).
+func (rp *replay) setXattrs(p string, n *repo.Node) error {
+	want := make(map[string]bool, len(n.Xattrs))
+	for _, x := range n.Xattrs {
+		want[x.Name] = true
+		if err := setXattr(p, x); err != nil {
+			rp.problem("%s: extended attribute %s could not be set: %v", p, x.Name, plainErr(err))
+		}
+	}
+	names, err := listXattrNames(p)
+	if err != nil {
+		return nil
+	}
+	for _, name := range names {
+		if !want[name] && (strings.HasPrefix(name, "user.") || strings.HasPrefix(name, "trusted.")) {
+			removeXattr(p, name)
+		}
+	}
+	return nil
+}
+
+// fileMode returns the os.FileMode of n's permission and special bits.
+func fileMode(n *repo.Node) fs.FileMode {
+	m := fs.FileMode(n.Mode & 0o777)
+	if n.Mode&0o4000 != 0 {
+		m |= fs.ModeSetuid
+	}
+	if n.Mode&0o2000 != 0 {
+		m |= fs.ModeSetgid
+	}
+	if n.Mode&0o1000 != 0 {
+		m |= fs.ModeSticky
+	}
+	return m
+}
+
+// readNames lists folder p.
+func readNames(p string) ([]string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, plainErr(err)
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	return names, plainErr(err)
+}
