@@ -378,9 +378,24 @@ func (b *backup) addEntry(ctx context.Context, dir *item, prev *prevEntry, path,
 	return it, nil
 }
 
+// readHook, when set by a test, runs after a file is read and before it
+// is checked for changes: the test changes it there.
+var readHook func(path string)
+
+// openDirHook, when set by a test, fails the listing of a folder as a
+// system would (root may list any folder).
+var openDirHook func(path string) error
+
 // addDir lists folder it at path and adds its entries.
 func (b *backup) addDir(ctx context.Context, it *item, prev *prevEntry, path string) error {
-	f, err := os.Open(osPath(path))
+	var f *os.File
+	var err error
+	if openDirHook != nil {
+		err = openDirHook(osPath(path))
+	}
+	if err == nil {
+		f, err = os.Open(osPath(path))
+	}
 	if err != nil {
 		b.unreadable(it, path, err)
 		return nil
@@ -562,6 +577,9 @@ func (b *backup) readFile(ctx context.Context, j fileJob, ch *chunker.Chunker, l
 		b.stats.NewBytes += int64(c.Length)
 		b.stats.NewBlobs++
 		b.mu.Unlock()
+	}
+	if readHook != nil {
+		readHook(osPath(j.path))
 	}
 	after, err := f.Stat()
 	if err != nil {

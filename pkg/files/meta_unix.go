@@ -111,3 +111,9 @@ func ownedAs(fi fs.FileInfo, n *repo.Node) bool {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	return !canChown() || ok && st.Uid == n.UID && st.Gid == n.GID
 }
+
+// sameDevice reports whether fi is device or FIFO n.
+func sameDevice(fi fs.FileInfo, n *repo.Node) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && uint32(st.Mode)&syscall.S_IFMT == n.Mode&syscall.S_IFMT && uint64(st.Rdev) == n.Rdev
+}

@@ -76,3 +76,5 @@ func mknod(string, *repo.Node) error { return errors.New("not on Windows") }
 func syncFS(string) error { return nil }
 
 func ownedAs(fs.FileInfo, *repo.Node) bool { return true }
+
+func sameDevice(fs.FileInfo, *repo.Node) bool { return false }

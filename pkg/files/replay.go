@@ -532,6 +532,13 @@ func (rp *replay) special(n *repo.Node, to string, fi fs.FileInfo, exists bool) 
 		rp.problem("%s is a Windows reparse point (a junction or cloud placeholder): not replayed", to)
 		return nil
 	}
+	if exists && n.Type == repo.NodeDevice && sameDevice(fi, n) {
+		rp.same.Add(1)
+		if rp.opt.DryRun {
+			return nil
+		}
+		return rp.meta(to, n, fi)
+	}
 	if exists && n.Type == repo.NodeSymlink && fi.Mode().Type() == fs.ModeSymlink {
 		if t, err := os.Readlink(to); err == nil && t == n.Target {
 			rp.same.Add(1)

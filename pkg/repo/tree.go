@@ -51,7 +51,7 @@ type Xattr struct {
 type Node struct {
 	Name  string // one path component, any bytes but '/' and NUL
 	Type  byte
-	Mode  uint32 // permission and special bits (07777)
+	Mode  uint32 // permission and special bits (07777); a device's also its type (S_IFCHR…)
 	Size  uint64
 	MTime int64 // nanoseconds since 1970 UTC
 	CTime int64 // change time, for the next backup's comparison only
@@ -435,7 +435,7 @@ func decodeNode(rec []byte, packs []chunk.ID) (Node, error) {
 	switch {
 	case !seenName || !seenType:
 		return n, errors.New("no name or no type")
-	case n.Mode > 07777:
+	case n.Mode > 07777 && n.Type != NodeDevice || n.Mode > 0o177777:
 		return n, fmt.Errorf("mode %o has more than permission bits", n.Mode)
 	case n.Type == NodeDir && n.Subtree == nil:
 		return n, fmt.Errorf("folder %q has no tree", n.Name)
