@@ -49,6 +49,7 @@ type snapshotJSON struct {
 	Host      string    `json:"host,omitempty"`
 	Note      string    `json:"note,omitempty"`
 	Disks     []string  `json:"disks,omitempty"`
+	Paths     []string  `json:"paths,omitempty"` // of a files snapshot
 	UsedBytes int64     `json:"used_bytes,omitempty"`
 	Damaged   string    `json:"damaged,omitempty"`
 }
@@ -89,6 +90,12 @@ func runSnapshots(ctx context.Context, opt snapshotsOptions, o OS) (err error) {
 			}
 			j.UsedBytes = s.Image.UsedBytes()
 		}
+		if s.Files != nil {
+			j.Paths = s.Files.Paths
+			if s.Files.Stats != nil {
+				j.UsedBytes = s.Files.Stats.Bytes
+			}
+		}
 		out = append(out, j)
 		return nil
 	})
@@ -114,7 +121,7 @@ func printSnapshots(o OS, location, machine string, out []snapshotJSON) {
 		return
 	}
 	tw := tabwriter.NewWriter(o.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTIME\tMACHINE\tKIND\tUSED\tDISKS\tNOTE")
+	fmt.Fprintln(tw, "ID\tTIME\tMACHINE\tKIND\tUSED\tDISKS/PATHS\tNOTE")
 	for _, s := range out {
 		if s.Damaged != "" {
 			fmt.Fprintf(tw, "%s\t%s\t%s\tDAMAGED\t\t%s\t\n", s.ID[:8], when(s.Time), s.Machine, s.Damaged)
@@ -124,7 +131,7 @@ func printSnapshots(o OS, location, machine string, out []snapshotJSON) {
 		if s.UsedBytes > 0 {
 			used = human.Bytes(s.UsedBytes)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID[:8], s.Time.Local().Format("2006-01-02 15:04"), s.Machine, s.Kind, used, strings.Join(s.Disks, ", "), s.Note)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID[:8], s.Time.Local().Format("2006-01-02 15:04"), s.Machine, s.Kind, used, strings.Join(append(s.Disks, s.Paths...), ", "), s.Note)
 	}
 	tw.Flush()
 }
