@@ -5,6 +5,7 @@
 package files
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"os/user"
@@ -106,14 +107,27 @@ func openRead(path string) (*os.File, error) { return os.Open(path) }
 // canChown reports whether the process may give files away.
 func canChown() bool { return os.Geteuid() == 0 }
 
-// ownedAs reports whether fi's owner is n's, or owners are not set.
+// ownedAs reports whether fi's owner is n's.
 func ownedAs(fi fs.FileInfo, n *repo.Node) bool {
 	st, ok := fi.Sys().(*syscall.Stat_t)
-	return !canChown() || ok && st.Uid == n.UID && st.Gid == n.GID
+	return ok && st.Uid == n.UID && st.Gid == n.GID
 }
 
 // sameDevice reports whether fi is device or FIFO n.
 func sameDevice(fi fs.FileInfo, n *repo.Node) bool {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	return ok && uint32(st.Mode)&syscall.S_IFMT == n.Mode&syscall.S_IFMT && uint64(st.Rdev) == n.Rdev
+}
+
+// syncDir makes the folder's entries durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) {
+		return err
+	}
+	return nil
 }

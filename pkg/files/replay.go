@@ -158,6 +158,17 @@ func Replay(ctx context.Context, r *repo.Repository, s *repo.Snapshot, opt Repla
 		}
 	}
 
+	if !opt.DryRun {
+		cutOff, err := setMarker(opt.Into, s.ID().String())
+		if err != nil {
+			return nil, err
+		}
+		if cutOff && !opt.Checksum {
+			opt.Progress.Note("the last replay into " + opt.Into + " was cut off: this one reads every file to compare its content")
+			rp.opt.Checksum = true
+		}
+	}
+
 	opt.Progress.Phase("files", 0)
 	g, gctx := errgroup.WithContext(ctx)
 	rp.g, rp.gctx, rp.sem, rp.big = g, gctx, make(chan struct{}, opt.Workers), make(chan struct{}, 2)
@@ -182,10 +193,16 @@ func Replay(ctx context.Context, r *repo.Repository, s *repo.Snapshot, opt Repla
 		if err != nil {
 			break
 		}
-		err = rp.meta(d.to, &d.n, nil)
+		var fi fs.FileInfo
+		if fi, _, err = lstat(d.to); err == nil {
+			err = rp.meta(d.to, &d.n, fi)
+		}
 	}
 	if err == nil && !opt.DryRun {
 		err = syncFS(opt.Into)
+	}
+	if err == nil && !opt.DryRun {
+		err = removeMarker(opt.Into)
 	}
 	sum := &rp.sum
 	sum.Added, sum.Changed, sum.Deleted, sum.Unchanged, sum.Unread = rp.added.Load(), rp.chg.Load(), rp.del.Load(), rp.same.Load(), rp.unr.Load()
@@ -273,11 +290,6 @@ func (rp *replay) entry(ctx context.Context, n *repo.Node, tp, to string) error 
 		rp.unr.Add(1)
 		return nil
 	}
-	fi, err := os.Lstat(to)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%s: %w", to, plainErr(err))
-	}
-	exists := err == nil
 	if n.Links > 1 && n.Type == repo.NodeFile && n.Inode != 0 {
 		key := [2]uint64{n.Dev, n.Inode}
 		if first, ok := rp.links[key]; ok {
@@ -286,23 +298,48 @@ func (rp *replay) entry(ctx context.Context, n *repo.Node, tp, to string) error 
 		}
 		rp.links[key] = to
 	}
-	switch n.Type {
-	case repo.NodeDir:
-		return rp.dir(ctx, n, tp, to, fi, exists)
-	case repo.NodeFile:
-		if exists && fi.Mode().IsRegular() && uint64(fi.Size()) == n.Size && fi.ModTime().UnixNano() == n.MTime && !rp.opt.Checksum {
-			rp.same.Add(1)
-			return rp.meta(to, n, fi)
+	if n.Type == repo.NodeFile {
+		// Files, even their Lstat, are the workers': most are unchanged,
+		// and the walk goes on while they look.
+		select {
+		case rp.sem <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		rp.sem <- struct{}{}
 		rp.g.Go(func() error {
 			defer func() { <-rp.sem }()
+			fi, exists, err := lstat(to)
+			if err != nil {
+				return err
+			}
+			if exists && fi.Mode().IsRegular() && uint64(fi.Size()) == n.Size && fi.ModTime().UnixNano() == n.MTime && !rp.opt.Checksum {
+				rp.same.Add(1)
+				return rp.meta(to, n, fi)
+			}
 			return rp.file(rp.gctx, n, to, fi, exists)
 		})
 		return nil
-	default:
-		return rp.special(n, to, fi, exists)
 	}
+	fi, exists, err := lstat(to)
+	if err != nil {
+		return err
+	}
+	if n.Type == repo.NodeDir {
+		return rp.dir(ctx, n, tp, to, fi, exists)
+	}
+	return rp.special(n, to, fi, exists)
+}
+
+// lstat returns what is at p, if anything.
+func lstat(p string) (fs.FileInfo, bool, error) {
+	fi, err := os.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: %w", p, plainErr(err))
+	}
+	return fi, true, nil
 }
 
 // dir makes folder to equal n, its entries first.
@@ -342,6 +379,7 @@ func (rp *replay) dir(ctx context.Context, n *repo.Node, tp, to string, fi fs.Fi
 			}
 			p := filepath.Join(to, name)
 			switch {
+			case name == markerName && to == filepath.Clean(rp.opt.Into):
 			case strings.HasPrefix(name, tempPrefix):
 				if !rp.opt.DryRun {
 					os.Remove(p)
@@ -457,9 +495,9 @@ func (rp *replay) file(ctx context.Context, n *repo.Node, to string, fi fs.FileI
 		rp.wrote.Add(int64(b.Size))
 		rp.opt.Progress.Add(progress.Written, int64(b.Size))
 	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("writing %s: %w", to, plainErr(err))
-	}
+	// Not synced here: the replay syncs the filesystem at its end, and a
+	// replay cut off before that is followed by one that compares content
+	// (the marker file).
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("writing %s: %w", to, plainErr(err))
 	}
@@ -624,7 +662,7 @@ func (rp *replay) meta(p string, n *repo.Node, fi fs.FileInfo) error {
 		return nil
 	}
 	link := n.Type == repo.NodeSymlink
-	if fi != nil && fi.ModTime().UnixNano() == n.MTime && (link || fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) == fileMode(n)) && ownedAs(fi, n) {
+	if fi != nil && fi.ModTime().UnixNano() == n.MTime && (link || fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) == fileMode(n)) && (!rp.root || ownedAs(fi, n)) {
 		return nil // as it should be
 	}
 	if rp.root {
@@ -693,4 +731,45 @@ func readNames(p string) ([]string, error) {
 	defer f.Close()
 	names, err := f.Readdirnames(-1)
 	return names, plainErr(err)
+}
+
+// markerName is the file a replay keeps in its target folder while it
+// runs. Files are written without a sync each and the filesystem is synced
+// at the end: a replay that finds the marker knows the last one was cut
+// off, and a file renamed into place before a power cut may hold the right
+// size and time but not yet its bytes, so it compares content.
+const markerName = ".rewind-replay-running"
+
+// setMarker puts the marker into dir, durably, and reports whether one
+// was there.
+func setMarker(dir, what string) (bool, error) {
+	p := filepath.Join(dir, markerName)
+	_, err := os.Lstat(p)
+	was := err == nil
+	f, err := os.Create(p)
+	if err != nil {
+		return false, fmt.Errorf("replaying into %s: %w", dir, plainErr(err))
+	}
+	_, err = f.WriteString("a rewind files replay of " + what + " is running, or was cut off: run it again\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if err != nil {
+		return false, fmt.Errorf("replaying into %s: %w", dir, plainErr(err))
+	}
+	return was, nil
+}
+
+// removeMarker removes the marker once the replay is synced.
+func removeMarker(dir string) error {
+	if err := os.Remove(filepath.Join(dir, markerName)); err != nil {
+		return fmt.Errorf("replaying into %s: %w", dir, plainErr(err))
+	}
+	return syncDir(dir)
 }
