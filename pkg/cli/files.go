@@ -42,7 +42,7 @@ func newFilesCommand(o OS) *cobra.Command {
 			return fmt.Errorf("no files command given: %w", ErrUsage)
 		},
 	}
-	cmd.AddCommand(newFilesBackupCommand(o), newFilesLsCommand(o), newFilesDiffCommand(o), newFilesRestoreCommand(o), newFilesReplayCommand(o))
+	cmd.AddCommand(newFilesBackupCommand(o), newFilesLsCommand(o), newFilesDiffCommand(o), newFilesRestoreCommand(o), newFilesReplayCommand(o), newFilesScheduleCommand(o))
 	return cmd
 }
 

@@ -130,7 +130,7 @@ func (p *printer) draw() {
 		fmt.Fprintf(p.w, "%s\n", b)
 		return
 	}
-	line := fmt.Sprintf("%s: %s", s.Phase, human.Bytes(done))
+	line := s.Phase + ": " + counts(s)
 	if s.Total > 0 {
 		frac := min(float64(done)/float64(s.Total), 1)
 		line = fmt.Sprintf("%s %s %3.0f%% %s of %s", s.Phase, bar(frac, 24), 100*frac, human.Bytes(done), human.Bytes(s.Total))
@@ -151,4 +151,23 @@ func (p *printer) draw() {
 func bar(frac float64, width int) string {
 	n := int(frac * float64(width))
 	return "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
+}
+
+// counts says what a phase without a known total has done so far: its
+// done bytes, the entries handled (files), and the bytes read, fetched,
+// written and stored, those that are not zero.
+func counts(s progress.Status) string {
+	var parts []string
+	if n := s.Get(progress.Done); n > 0 || s.Get(progress.Items) == 0 {
+		parts = append(parts, human.Bytes(n))
+	}
+	if n := s.Get(progress.Items); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d entries", n))
+	}
+	for _, c := range []progress.Counter{progress.Read, progress.Fetched, progress.Written, progress.Stored} {
+		if n := s.Get(c); n > 0 {
+			parts = append(parts, human.Bytes(n)+" "+c.String())
+		}
+	}
+	return strings.Join(parts, ", ")
 }
