@@ -1,0 +1,72 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+package files
+
+import (
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+func TestExcluder(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("patterns fold case on Windows; this table is the Unix one")
+	}
+	ex, err := NewExcluder([]string{".cache", "*.tmp", "AppData/Local/Temp", "/home/*/Downloads", ".local/share/Trash"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]bool{
+		"/home/jane/.cache":                  true,
+		"/home/jane/.cache/x":                false, // the folder is left out, so nothing below is seen
+		"/home/jane/a.tmp":                   true,
+		"/home/jane/a.tmpx":                  false,
+		"/C:/Users/jane/AppData/Local/Temp":  true,
+		"/C:/Users/jane/AppData/Local/Temp2": false,
+		"/home/jane/Downloads":               true,
+		"/srv/home/jane/Downloads":           false, // anchored at the root
+		"/home/jane/.local/share/Trash":      true,
+		"/home/jane/Documents":               false,
+	} {
+		if got := ex.Match(p); got != want {
+			t.Errorf("Match(%q) = %v, want %v", p, got, want)
+		}
+	}
+	if _, err := NewExcluder([]string{"[a-"}); err == nil {
+		t.Errorf("NewExcluder accepted a malformed pattern")
+	}
+	if _, err := NewExcluder([]string{"/"}); err == nil {
+		t.Errorf("NewExcluder accepted a pattern that matches nothing")
+	}
+}
+
+func TestReplayTargets(t *testing.T) {
+	rp := &replay{opt: ReplayOptions{Into: "/mnt/c"}}
+	for _, m := range []string{`C:\Users\jane\Documents=/Docs`, "/home/old=/home/new"} {
+		src, dst, _ := cut(m)
+		rp.maps = append(rp.maps, [2]string{treePath(src), treePath(dst)})
+	}
+	for tp, want := range map[string]string{
+		treePath(`C:\Users\jane\x.ods`):         "/mnt/c/Users/jane/x.ods",
+		treePath(`C:\Users\jane\Documents\a`):   "/mnt/c/Docs/a",
+		treePath(`C:\Users\jane\DocumentsPlus`): "/mnt/c/Users/jane/DocumentsPlus",
+		"/home/old/f":                           "/mnt/c/home/new/f",
+		"/home/jane/f":                          "/mnt/c/home/jane/f",
+	} {
+		if got := rp.target(tp); got != filepath.FromSlash(want) {
+			t.Errorf("target(%q) = %q, want %q", tp, got, want)
+		}
+	}
+	if got := treePath(`C:\Users\jane`); got != "/C:/Users/jane" {
+		t.Errorf("treePath of a Windows path = %q", got)
+	}
+}
+
+func cut(s string) (string, string, bool) {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '=' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
