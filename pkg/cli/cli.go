@@ -89,18 +89,6 @@ func newRoot(o OS) *cobra.Command {
 		Example: "  rewind init --repo smb://rewind@nas.local/backup/shop\n" +
 			"  rewind capture --repo smb://rewind@nas.local/backup/shop --machine office-pc /dev/sda\n" +
 			"  rewind restore --help",
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return unknownCommand(cmd, args[0])
-			}
-			return nil
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := cmd.Help(); err != nil {
-				return err
-			}
-			return fmt.Errorf("no command given: %w", ErrUsage)
-		},
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// Completion goes by the completion command of completion.go.
@@ -121,9 +109,27 @@ func newRoot(o OS) *cobra.Command {
 		newVersionCommand(o),
 		newCompletionCommand(root),
 	)
+	group(root, "no command given")
 	root.SetHelpCommand(newHelpCommand())
 	setHelp(root)
 	return root
+}
+
+// group makes cmd a command of subcommands: an unknown word is an
+// unknown command, and none at all prints the help and says missing.
+func group(cmd *cobra.Command, missing string) {
+	cmd.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return unknownCommand(cmd, args[0])
+		}
+		return nil
+	}
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := cmd.Help(); err != nil {
+			return err
+		}
+		return fmt.Errorf("%s: %w", missing, ErrUsage)
+	}
 }
 
 // unknownCommand is the error for a verb rewind does not have, with a

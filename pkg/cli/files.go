@@ -29,19 +29,8 @@ func newFilesCommand(o OS) *cobra.Command {
 		Example: "  rewind files backup --repo smb://rewind@nas.local/backup/shop\n" +
 			"  rewind files ls --repo smb://rewind@nas.local/backup/shop --machine office-pc /home/jane\n" +
 			"  rewind files replay --repo smb://rewind@nas.local/backup/shop --machine office-pc --into /mnt/restored",
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return unknownCommand(cmd, args[0])
-			}
-			return nil
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := cmd.Help(); err != nil {
-				return err
-			}
-			return fmt.Errorf("no files command given: %w", ErrUsage)
-		},
 	}
+	group(cmd, "no files command given")
 	cmd.AddCommand(newFilesBackupCommand(o), newFilesLsCommand(o), newFilesDiffCommand(o), newFilesRestoreCommand(o), newFilesReplayCommand(o), newFilesScheduleCommand(o))
 	return cmd
 }
@@ -74,15 +63,9 @@ func newFilesBackupCommand(o OS) *cobra.Command {
 			"  rewind files backup --repo /mnt/usb/rewind --machine office-pc --exclude '*.iso' /home/jane",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opt.Paths = args
-			if opt.Machine == "" {
-				h, err := os.Hostname()
-				if err != nil {
-					return fmt.Errorf("this host has no name to use: give --machine NAME: %w", ErrUsage)
-				}
-				opt.Machine = h
-			}
-			if err := repo.ValidMachine(opt.Machine); err != nil {
-				return fmt.Errorf("%v; give --machine NAME: %w", err, ErrUsage)
+			var err error
+			if opt.Machine, err = machineOrHost(opt.Machine); err != nil {
+				return err
 			}
 			return runFilesBackup(cmd.Context(), opt, o)
 		},
@@ -476,4 +459,20 @@ func runFilesReplay(ctx context.Context, opt filesReplayOptions, o OS, verb stri
 // printJSON prints v as one line of JSON.
 func printJSON(w io.Writer, v any) error {
 	return json.NewEncoder(w).Encode(v)
+}
+
+// machineOrHost returns name, or this host's name when name is empty,
+// checked as a machine name.
+func machineOrHost(name string) (string, error) {
+	if name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return "", fmt.Errorf("this host has no name to use: give --machine NAME: %w", ErrUsage)
+		}
+		name = h
+	}
+	if err := repo.ValidMachine(name); err != nil {
+		return "", fmt.Errorf("%v; give --machine NAME: %w", err, ErrUsage)
+	}
+	return name, nil
 }

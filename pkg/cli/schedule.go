@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/rewind-backup/rewind/pkg/repo"
 )
 
 type scheduleOptions struct {
@@ -47,15 +45,9 @@ func newFilesScheduleCommand(o OS) *cobra.Command {
 			if opt.Repo == "" || opt.PasswordFile == "" {
 				return fmt.Errorf("files schedule needs --repo REPO and --password-file FILE (a scheduled backup has nobody to ask): %w", ErrUsage)
 			}
-			if opt.Machine == "" {
-				h, err := os.Hostname()
-				if err != nil {
-					return fmt.Errorf("this host has no name to use: give --machine NAME: %w", ErrUsage)
-				}
-				opt.Machine = h
-			}
-			if err := repo.ValidMachine(opt.Machine); err != nil {
-				return fmt.Errorf("%v; give --machine NAME: %w", err, ErrUsage)
+			var err error
+			if opt.Machine, err = machineOrHost(opt.Machine); err != nil {
+				return err
 			}
 			return runFilesSchedule(cmd.Context(), opt, o)
 		},

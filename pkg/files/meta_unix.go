@@ -5,7 +5,6 @@
 package files
 
 import (
-	"errors"
 	"io/fs"
 	"os"
 	"os/user"
@@ -117,17 +116,4 @@ func ownedAs(fi fs.FileInfo, n *repo.Node) bool {
 func sameDevice(fi fs.FileInfo, n *repo.Node) bool {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	return ok && uint32(st.Mode)&syscall.S_IFMT == n.Mode&syscall.S_IFMT && uint64(st.Rdev) == n.Rdev
-}
-
-// syncDir makes the folder's entries durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) {
-		return err
-	}
-	return nil
 }

@@ -78,6 +78,3 @@ func syncFS(string) error { return nil }
 func ownedAs(fs.FileInfo, *repo.Node) bool { return true }
 
 func sameDevice(fs.FileInfo, *repo.Node) bool { return false }
-
-// syncDir: a folder cannot be synced the Unix way on Windows.
-func syncDir(string) error { return nil }

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/rewind-backup/rewind/pkg/chunk"
+	"github.com/rewind-backup/rewind/pkg/internal/fsync"
 	"github.com/rewind-backup/rewind/pkg/progress"
 	"github.com/rewind-backup/rewind/pkg/repo"
 )
@@ -313,8 +314,7 @@ func (rp *replay) entry(ctx context.Context, n *repo.Node, tp, to string) error 
 				return err
 			}
 			if exists && fi.Mode().IsRegular() && uint64(fi.Size()) == n.Size && fi.ModTime().UnixNano() == n.MTime && !rp.opt.Checksum {
-				rp.same.Add(1)
-				return rp.meta(to, n, fi)
+				return rp.unchanged(to, n, fi)
 			}
 			return rp.file(rp.gctx, n, to, fi, exists)
 		})
@@ -430,20 +430,11 @@ func (rp *replay) file(ctx context.Context, n *repo.Node, to string, fi fs.FileI
 				return fmt.Errorf("reading %s: %w", to, err)
 			}
 			if sameContent(n, have, fi.Size()) {
-				rp.same.Add(1)
-				if rp.opt.DryRun {
-					return nil
-				}
-				return rp.meta(to, n, fi)
+				return rp.unchanged(to, n, fi)
 			}
 		}
 	}
-	if exists {
-		rp.chg.Add(1)
-	} else {
-		rp.added.Add(1)
-	}
-	if rp.opt.DryRun {
+	if !rp.changing(exists) {
 		return nil
 	}
 	if exists && !regular {
@@ -571,27 +562,14 @@ func (rp *replay) special(n *repo.Node, to string, fi fs.FileInfo, exists bool) 
 		return nil
 	}
 	if exists && n.Type == repo.NodeDevice && sameDevice(fi, n) {
-		rp.same.Add(1)
-		if rp.opt.DryRun {
-			return nil
-		}
-		return rp.meta(to, n, fi)
+		return rp.unchanged(to, n, fi)
 	}
 	if exists && n.Type == repo.NodeSymlink && fi.Mode().Type() == fs.ModeSymlink {
 		if t, err := os.Readlink(to); err == nil && t == n.Target {
-			rp.same.Add(1)
-			if rp.opt.DryRun {
-				return nil
-			}
-			return rp.meta(to, n, fi)
+			return rp.unchanged(to, n, fi)
 		}
 	}
-	if exists {
-		rp.chg.Add(1)
-	} else {
-		rp.added.Add(1)
-	}
-	if rp.opt.DryRun {
+	if !rp.changing(exists) {
 		return nil
 	}
 	if exists {
@@ -611,6 +589,25 @@ func (rp *replay) special(n *repo.Node, to string, fi fs.FileInfo, exists bool) 
 		}
 	}
 	return rp.meta(to, n, nil)
+}
+
+// unchanged counts entry to, which holds n's content already, and sets
+// the metadata that differs.
+func (rp *replay) unchanged(to string, n *repo.Node, fi fs.FileInfo) error {
+	rp.same.Add(1)
+	return rp.meta(to, n, fi)
+}
+
+// changing counts an entry about to be written (changed when something
+// was there, added when not) and reports whether to write it: not in a
+// dry run.
+func (rp *replay) changing(exists bool) bool {
+	if exists {
+		rp.chg.Add(1)
+	} else {
+		rp.added.Add(1)
+	}
+	return !rp.opt.DryRun
 }
 
 // remove removes what is at p, a folder with everything in it.
@@ -758,7 +755,7 @@ func setMarker(dir, what string) (bool, error) {
 		err = cerr
 	}
 	if err == nil {
-		err = syncDir(dir)
+		err = fsync.Dir(dir)
 	}
 	if err != nil {
 		return false, fmt.Errorf("replaying into %s: %w", dir, plainErr(err))
@@ -771,5 +768,5 @@ func removeMarker(dir string) error {
 	if err := os.Remove(filepath.Join(dir, markerName)); err != nil {
 		return fmt.Errorf("replaying into %s: %w", dir, plainErr(err))
 	}
-	return syncDir(dir)
+	return fsync.Dir(dir)
 }

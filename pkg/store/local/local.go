@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/rewind-backup/rewind/pkg/internal/fsync"
 	"github.com/rewind-backup/rewind/pkg/store"
 )
 
@@ -190,7 +191,7 @@ func (s *Store) Save(ctx context.Context, name string, data []byte) error {
 		os.Remove(tmp)
 		return fmt.Errorf("saving %s: %w", p, err)
 	}
-	return syncDir(dir)
+	return fsync.Dir(dir)
 }
 
 func writeSync(f *os.File, data []byte) error {

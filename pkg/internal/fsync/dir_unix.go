@@ -2,7 +2,8 @@
 
 //go:build !windows
 
-package local
+// Package fsync makes what was written durable where the system allows.
+package fsync
 
 import (
 	"errors"
@@ -11,10 +12,10 @@ import (
 	"syscall"
 )
 
-// syncDir makes a rename durable. Filesystems that cannot sync a directory
+// Dir makes a rename durable. Filesystems that cannot sync a directory
 // (some FAT and network mounts) say EINVAL; their renames are as durable as
 // they get.
-func syncDir(dir string) error {
+func Dir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
