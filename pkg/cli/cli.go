@@ -139,7 +139,7 @@ func unknownCommand(root *cobra.Command, name string) error {
 	if s := root.SuggestionsFor(name); len(s) > 0 {
 		hint = fmt.Sprintf(" (did you mean %q?)", s[0])
 	}
-	return fmt.Errorf("%w %q%s; run 'rewind --help' for the list: %w", ErrUnknownCommand, name, hint, ErrUsage)
+	return fmt.Errorf("%w %q%s; run '%s --help' for the list: %w", ErrUnknownCommand, name, hint, root.CommandPath(), ErrUsage)
 }
 
 // flagError turns a flag that could not be parsed into one line that names
