@@ -602,3 +602,40 @@ func TestReplayAfterRepack(t *testing.T) {
 		t.Fatalf("replay after the repack differs (-want +got):\n%s", diff)
 	}
 }
+
+// TestReplayDoesNotFollowSymlinks: a symlink on the target where the
+// snapshot's paths lead through a folder is refused before anything is
+// written; one where the snapshot has a folder is replaced, never followed.
+func TestReplayDoesNotFollowSymlinks(t *testing.T) {
+	ctx := context.Background()
+	r, _ := newRepo(t)
+	src := filepath.Join(t.TempDir(), "home")
+	must(t, os.MkdirAll(filepath.Join(src, "jane/docs"), 0o755))
+	writeFile(t, filepath.Join(src, "jane/docs/f"), []byte("mine"), 0o644)
+	res := backupDir(t, r, src)
+	outside := t.TempDir()
+	into := t.TempDir()
+	// The snapshot's path is .../home; make its parent on the target a
+	// link to elsewhere.
+	tp := treePath(src)
+	parent := filepath.Dir(filepath.Join(into, tp))
+	must(t, os.MkdirAll(filepath.Dir(parent), 0o755))
+	must(t, os.Symlink(outside, parent))
+	_, err := Replay(ctx, r, res.Snapshot, ReplayOptions{Into: into})
+	if err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("replay through a symlinked parent = %v, want a refusal naming the link", err)
+	}
+	if n := countFiles(t, outside); n != 0 {
+		t.Errorf("the replay wrote %d files through the link", n)
+	}
+	// A link where the snapshot has a folder is replaced by the folder.
+	dst := t.TempDir()
+	must(t, os.Symlink(outside, filepath.Join(dst, "jane")))
+	replayInto(t, r, res.Snapshot, src, dst, ReplayOptions{})
+	if fi, err := os.Lstat(filepath.Join(dst, "jane")); err != nil || !fi.IsDir() {
+		t.Errorf("jane is %v, %v after replay; want a folder", fi, err)
+	}
+	if n := countFiles(t, outside); n != 0 {
+		t.Errorf("the replay wrote %d files through the link", n)
+	}
+}

@@ -151,6 +151,11 @@ func Replay(ctx context.Context, r *repo.Repository, s *repo.Snapshot, opt Repla
 		}
 		starts = append(starts, startPoint{*n, tp, rp.target(tp)})
 	}
+	for _, st := range starts {
+		if err := rp.parents(st.to, false); err != nil {
+			return nil, err
+		}
+	}
 	if opt.NoClobber {
 		for _, st := range starts {
 			if _, err := os.Lstat(st.to); err == nil {
@@ -175,8 +180,7 @@ func Replay(ctx context.Context, r *repo.Repository, s *repo.Snapshot, opt Repla
 	rp.g, rp.gctx, rp.sem, rp.big = g, gctx, make(chan struct{}, opt.Workers), make(chan struct{}, 2)
 	var walkErr error
 	for _, st := range starts {
-		if err := os.MkdirAll(filepath.Dir(st.to), 0o755); err != nil && !opt.DryRun {
-			walkErr = err
+		if walkErr = rp.parents(st.to, !opt.DryRun); walkErr != nil {
 			break
 		}
 		if walkErr = rp.entry(gctx, &st.node, st.tp, st.to); walkErr != nil {
@@ -328,6 +332,45 @@ func (rp *replay) entry(ctx context.Context, n *repo.Node, tp, to string) error 
 		return rp.dir(ctx, n, tp, to, fi, exists)
 	}
 	return rp.special(n, to, fi, exists)
+}
+
+// parents checks the folders between Into and path to, and with make
+// makes those missing. It never follows a symlink there: on a restored
+// filesystem mounted at Into, an absolute symlink such as /home -> /data
+// would lead a replay out of it, onto the system it runs on.
+func (rp *replay) parents(to string, make bool) error {
+	into := filepath.Clean(rp.opt.Into)
+	if filepath.Clean(to) == into {
+		return nil // the folder given: the user's to trust
+	}
+	rel, err := filepath.Rel(into, filepath.Dir(to))
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return fmt.Errorf("%s is not under %s (internal error)", to, into)
+	}
+	if rel == "." {
+		return nil
+	}
+	p := into
+	for _, c := range strings.Split(rel, string(filepath.Separator)) {
+		p = filepath.Join(p, c)
+		fi, exists, err := lstat(p)
+		switch {
+		case err != nil:
+			return err
+		case !exists && !make:
+			return nil // nothing below it exists either
+		case !exists:
+			if err := os.Mkdir(p, 0o755); err != nil {
+				return fmt.Errorf("making folder %s: %w", p, plainErr(err))
+			}
+		case fi.Mode().Type() == fs.ModeSymlink:
+			t, _ := os.Readlink(p)
+			return fmt.Errorf("%s is a symbolic link (to %s): a replay does not follow it, since it could lead out of %s; move the folder with --map SRC=DST, or replace the link by the folder", p, t, into)
+		case !fi.IsDir():
+			return fmt.Errorf("%s is not a folder, and the snapshot's paths lie below it; move them with --map SRC=DST", p)
+		}
+	}
+	return nil
 }
 
 // lstat returns what is at p, if anything.
