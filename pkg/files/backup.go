@@ -211,7 +211,7 @@ func Backup(ctx context.Context, r *repo.Repository, opt Options) (*Result, erro
 		return nil, err
 	}
 
-	f := &repo.Files{Paths: opt.Paths, Excludes: opt.Excludes, Stats: &b.stats}
+	f := &repo.Files{Paths: paths, Excludes: opt.Excludes, Stats: &b.stats}
 	f.SetRoot(rootBlob)
 	if parent != nil {
 		f.Parent = parent.ID().String()

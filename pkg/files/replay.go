@@ -54,13 +54,16 @@ type ReplayOptions struct {
 
 // ReplaySummary is what a replay did (or, in a dry run, would do).
 type ReplaySummary struct {
-	Added, Changed, Deleted, Unchanged int64 // entries
-	Unread                             int64 // entries the snapshot could not back up, left as they are
-	Written                            int64 // bytes written to files
-	Reused                             int64 // bytes taken from the target's old version of a file
-	Fetched                            int64 // bytes read from the repository, as stored
-	Problems                           []string
-	Duration                           time.Duration
+	Added     int64         `json:"added"` // entries
+	Changed   int64         `json:"changed"`
+	Deleted   int64         `json:"deleted"`
+	Unchanged int64         `json:"unchanged"`
+	Unread    int64         `json:"unread"`  // entries the snapshot could not back up, left as they are
+	Written   int64         `json:"written"` // bytes written to files
+	Reused    int64         `json:"reused"`  // bytes taken from the target's old version of a file
+	Fetched   int64         `json:"fetched"` // bytes read from the repository, as stored
+	Problems  []string      `json:"problems,omitempty"`
+	Duration  time.Duration `json:"-"`
 }
 
 // tempPrefix names the files a replay writes before it renames them over

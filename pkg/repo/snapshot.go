@@ -134,13 +134,15 @@ type Files struct {
 
 // FilesStats counts what a files backup found and stored.
 type FilesStats struct {
-	Files, Dirs, Others int64 // entries by kind
-	Bytes               int64 // of the files' content
-	ReadBytes           int64 // content read (files that changed)
-	NewBytes            int64 // plaintext of the blobs stored anew
-	NewBlobs            int64
-	Unreadable          int64 // files not backed up; Problems names them
-	Changed             int64 // files that changed while being read
+	Files      int64 `json:"files"`
+	Dirs       int64 `json:"dirs"`
+	Others     int64 `json:"others"`     // symlinks, devices, reparse points
+	Bytes      int64 `json:"bytes"`      // of the files' content
+	ReadBytes  int64 `json:"read_bytes"` // content read (files that changed)
+	NewBytes   int64 `json:"new_bytes"`  // plaintext of the blobs stored anew
+	NewBlobs   int64 `json:"new_blobs"`  //
+	Unreadable int64 `json:"unreadable"` // entries not backed up; Problems names them
+	Changed    int64 `json:"changed"`    // files that changed while being read
 }
 
 // FileProblem is a file a backup could not read, or read while it changed.
