@@ -140,7 +140,7 @@ type FilesStats struct {
 	Bytes      int64 `json:"bytes"`      // of the files' content
 	ReadBytes  int64 `json:"read_bytes"` // content read (files that changed)
 	NewBytes   int64 `json:"new_bytes"`  // plaintext of the blobs stored anew
-	NewBlobs   int64 `json:"new_blobs"`  //
+	NewBlobs   int64 `json:"new_blobs"`  // blobs stored anew
 	Unreadable int64 `json:"unreadable"` // entries not backed up; Problems names them
 	Changed    int64 `json:"changed"`    // files that changed while being read
 }
