@@ -10,6 +10,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/windows"
 
 	"github.com/rewind-backup/rewind/pkg/repo"
 )
@@ -25,11 +28,13 @@ func osPath(p string) string {
 }
 
 // nodeOf returns the node of the entry at path from its Lstat result fi.
-// Windows metadata kept so far: attributes, creation and modification
-// times. Security descriptors, alternate data streams and the file index
-// (for the unchanged-file test and hard links) are not read yet.
+// Windows metadata kept so far: attributes, creation, modification and
+// change times, volume serial number and file index (the unchanged-file
+// test and hard links). Security descriptors and alternate data streams
+// are not read yet.
 func nodeOf(path, name string, fi fs.FileInfo) (repo.Node, error) {
 	n := repo.Node{Name: name, Mode: uint32(fi.Mode().Perm()), MTime: fi.ModTime().UnixNano(), Links: 1}
+	fileID(path, &n)
 	if d, ok := fi.Sys().(*syscall.Win32FileAttributeData); ok {
 		n.Attrs = d.FileAttributes
 		n.Birth = d.CreationTime.Nanoseconds()
@@ -78,3 +83,37 @@ func syncFS(string) error { return nil }
 func ownedAs(fs.FileInfo, *repo.Node) bool { return true }
 
 func sameDevice(fs.FileInfo, *repo.Node) bool { return false }
+
+// fileBasicInfo is FILE_BASIC_INFO: times in 100 ns since 1601.
+type fileBasicInfo struct {
+	CreationTime, LastAccessTime, LastWriteTime, ChangeTime int64
+	FileAttributes                                          uint32
+	_                                                       uint32
+}
+
+// fileID fills in n's volume serial number, file index, link count and
+// change time, read through a handle that asks for no access (a file
+// open elsewhere without sharing still answers). When that fails the
+// fields stay zero: the next backup then reads the file again.
+func fileID(path string, n *repo.Node) {
+	p, err := windows.UTF16PtrFromString(path)
+	if err != nil {
+		return
+	}
+	h, err := windows.CreateFile(p, 0, windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE, nil,
+		windows.OPEN_EXISTING, windows.FILE_FLAG_BACKUP_SEMANTICS|windows.FILE_FLAG_OPEN_REPARSE_POINT, 0)
+	if err != nil {
+		return
+	}
+	defer windows.CloseHandle(h)
+	var bi windows.ByHandleFileInformation
+	if windows.GetFileInformationByHandle(h, &bi) == nil {
+		n.Dev = uint64(bi.VolumeSerialNumber)
+		n.Inode = uint64(bi.FileIndexHigh)<<32 | uint64(bi.FileIndexLow)
+		n.Links = bi.NumberOfLinks
+	}
+	var fb fileBasicInfo
+	if windows.GetFileInformationByHandleEx(h, windows.FileBasicInfo, (*byte)(unsafe.Pointer(&fb)), uint32(unsafe.Sizeof(fb))) == nil {
+		n.CTime = (fb.ChangeTime - 116444736000000000) * 100
+	}
+}
