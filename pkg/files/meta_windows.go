@@ -94,7 +94,7 @@ type fileBasicInfo struct {
 // fileID fills in n's volume serial number, file index, link count and
 // change time, read through a handle that asks for no access (a file
 // open elsewhere without sharing still answers). When that fails the
-// fields stay zero: the next backup then reads the file again.
+// fields stay zero, and the unchanged-file test rests on size and times.
 func fileID(path string, n *repo.Node) {
 	p, err := windows.UTF16PtrFromString(path)
 	if err != nil {
