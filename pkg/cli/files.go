@@ -195,8 +195,6 @@ type lsEntry struct {
 	Unread bool      `json:"unread,omitempty"`
 }
 
-var typeNames = map[byte]string{repo.NodeFile: "file", repo.NodeDir: "dir", repo.NodeSymlink: "symlink", repo.NodeDevice: "device", repo.NodeReparse: "reparse"}
-
 func runFilesLs(ctx context.Context, opt filesLsOptions, p string, o OS) error {
 	r, err := openRepo(ctx, opt.repoOptions, o, nil)
 	if err != nil {
@@ -223,7 +221,7 @@ func runFilesLs(ctx context.Context, opt filesLsOptions, p string, o OS) error {
 	}
 	var out []lsEntry
 	for _, c := range nodes {
-		out = append(out, lsEntry{Name: c.Name, Type: typeNames[c.Type], Size: c.Size, Mode: fmt.Sprintf("%04o", c.Mode),
+		out = append(out, lsEntry{Name: c.Name, Type: files.TypeName(c.Type), Size: c.Size, Mode: fmt.Sprintf("%04o", c.Mode),
 			MTime: time.Unix(0, c.MTime), Target: c.Target, Unread: c.Unread})
 	}
 	if opt.JSON {

@@ -86,18 +86,17 @@ type item struct {
 
 // backup is one run's state.
 type backup struct {
-	r       *repo.Repository
-	opt     Options
-	idx     *repo.Index
-	saver   *repo.Saver
-	known   sync.Map // chunk.ID → struct{}: stored by this run
-	stats   repo.FilesStats
-	mu      sync.Mutex // guards stats and problems
-	probs   []repo.FileProblem
-	ex      *Excluder
-	jobs    chan fileJob
-	workers int
-	tops    []*item // the paths asked for
+	r     *repo.Repository
+	opt   Options
+	idx   *repo.Index
+	saver *repo.Saver
+	known sync.Map // chunk.ID → struct{}: stored by this run
+	stats repo.FilesStats
+	mu    sync.Mutex // guards stats and problems
+	probs []repo.FileProblem
+	ex    *Excluder
+	jobs  chan fileJob
+	tops  []*item // the paths asked for
 }
 
 type fileJob struct {
@@ -157,7 +156,7 @@ func Backup(ctx context.Context, r *repo.Repository, opt Options) (*Result, erro
 	if err != nil {
 		return nil, fmt.Errorf("learning which blobs %s holds: %w", r.Location(), err)
 	}
-	b := &backup{r: r, opt: opt, idx: idx, saver: r.NewSaver(idx), ex: ex, workers: opt.Workers}
+	b := &backup{r: r, opt: opt, idx: idx, saver: r.NewSaver(idx), ex: ex}
 
 	var parent *repo.Snapshot
 	if !opt.NoParent {

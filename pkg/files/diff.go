@@ -48,7 +48,7 @@ func diffTrees(ctx context.Context, r *repo.Repository, a, b *repo.Blob, dir str
 			if err != nil {
 				return err
 			}
-			if err := fn(Change{"deleted", dir + "/" + n.Name, typeName(n.Type), size}); err != nil {
+			if err := fn(Change{"deleted", dir + "/" + n.Name, TypeName(n.Type), size}); err != nil {
 				return err
 			}
 			i++
@@ -58,7 +58,7 @@ func diffTrees(ctx context.Context, r *repo.Repository, a, b *repo.Blob, dir str
 			if err != nil {
 				return err
 			}
-			if err := fn(Change{"added", dir + "/" + n.Name, typeName(n.Type), size}); err != nil {
+			if err := fn(Change{"added", dir + "/" + n.Name, TypeName(n.Type), size}); err != nil {
 				return err
 			}
 			j++
@@ -71,7 +71,7 @@ func diffTrees(ctx context.Context, r *repo.Repository, a, b *repo.Blob, dir str
 					return err
 				}
 			case !sameNode(x, y):
-				if err := fn(Change{"changed", p, typeName(y.Type), int64(y.Size)}); err != nil {
+				if err := fn(Change{"changed", p, TypeName(y.Type), int64(y.Size)}); err != nil {
 					return err
 				}
 			}
@@ -123,7 +123,8 @@ func treeSize(ctx context.Context, r *repo.Repository, n *repo.Node) (int64, err
 	return sum, nil
 }
 
-func typeName(t byte) string {
+// TypeName names an entry type as listings and diffs say it.
+func TypeName(t byte) string {
 	switch t {
 	case repo.NodeFile:
 		return "file"

@@ -20,38 +20,21 @@ func ctime(st *syscall.Stat_t) int64 { return st.Ctim.Nano() }
 // following a symlink), sorted by name. A filesystem without them has
 // none.
 func xattrs(path string) ([]repo.Xattr, error) {
-	buf := make([]byte, 4096)
-	var n int
-	var err error
-	for {
-		n, err = unix.Llistxattr(path, buf)
-		if errors.Is(err, unix.ERANGE) && len(buf) < 1<<20 {
-			buf = make([]byte, 4*len(buf))
-			continue
-		}
-		break
-	}
-	switch {
-	case errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EPERM):
-		return nil, nil
-	case err != nil:
+	names, err := listXattrNames(path)
+	if err != nil {
 		return nil, err
 	}
 	var out []repo.Xattr
-	for _, name := range bytes.Split(buf[:n], []byte{0}) {
-		if len(name) == 0 {
-			continue
-		}
-		v, err := getxattr(path, string(name))
+	for _, name := range names {
+		v, err := getxattr(path, name)
 		if errors.Is(err, unix.ENODATA) {
 			continue // removed since it was listed
 		}
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, repo.Xattr{Name: string(name), Value: v})
+		out = append(out, repo.Xattr{Name: name, Value: v})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 
@@ -76,19 +59,37 @@ func setXattr(path string, x repo.Xattr) error {
 	return unix.Lsetxattr(path, x.Name, x.Value, 0)
 }
 
-// listXattrNames lists the names of the entry's extended attributes.
+// listXattrNames lists the names of the entry's extended attributes,
+// sorted, without reading their values.
 func listXattrNames(path string) ([]string, error) {
-	xs, err := xattrs(path)
-	var names []string
-	for _, x := range xs {
-		names = append(names, x.Name)
+	buf := make([]byte, 4096)
+	var n int
+	var err error
+	for {
+		n, err = unix.Llistxattr(path, buf)
+		if errors.Is(err, unix.ERANGE) && len(buf) < 1<<20 {
+			buf = make([]byte, 4*len(buf))
+			continue
+		}
+		break
 	}
-	return names, err
+	switch {
+	case errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EPERM):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	var names []string
+	for _, name := range bytes.Split(buf[:n], []byte{0}) {
+		if len(name) > 0 {
+			names = append(names, string(name))
+		}
+	}
+	sort.Strings(names)
+	return names, nil
 }
 
 func removeXattr(path, name string) error { return unix.Lremovexattr(path, name) }
-
-var _ = syscall.Stat_t{}
 
 // setTimes sets the entry's modification time (and access time, to the
 // same), not following a symlink.

@@ -72,7 +72,6 @@ const tempPrefix = ".rewind-replay-"
 
 type replay struct {
 	r     *repo.Repository
-	snap  *repo.Snapshot
 	opt   ReplayOptions
 	ex    *Excluder
 	maps  [][2]string
@@ -126,7 +125,7 @@ func Replay(ctx context.Context, r *repo.Repository, s *repo.Snapshot, opt Repla
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", repo.ShortID(s.ID()), err)
 	}
-	rp := &replay{r: r, snap: s, opt: opt, ex: ex, root: canChown(), links: make(map[[2]uint64]string)}
+	rp := &replay{r: r, opt: opt, ex: ex, root: canChown(), links: make(map[[2]uint64]string)}
 	for _, m := range opt.Map {
 		src, dst, ok := strings.Cut(m, "=")
 		if !ok || src == "" {
