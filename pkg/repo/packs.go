@@ -399,19 +399,29 @@ func (r *Repository) LoadEncoded(ctx context.Context, img *Image, ref ChunkRef) 
 	if ref.Pack < 1 || int(ref.Pack) > len(img.Packs) {
 		return nil, fmt.Errorf("chunk %s has no place in the image's packs", ref.ID)
 	}
-	pk := img.Packs[ref.Pack-1]
-	enc, err := r.readBlob(ctx, pk, ref.Off, ref.Len)
-	if errors.Is(err, fs.ErrNotExist) {
-		l, pk2, ok, lerr := r.relocate(ctx, ref.ID)
+	enc, _, err := r.readMoved(ctx, ref.ID, img.Packs[ref.Pack-1], ref.Off, ref.Len)
+	return enc, err
+}
+
+// readMoved reads blob id, as stored, at its place (n bytes at off of pack
+// pk) or, when that pack is gone (a prune repacked it), where the index
+// files say it lies now, and returns the pack it read. The index is read
+// once per Repository and kept; when its answer is gone too (another prune
+// ran since), it is read again, once.
+func (r *Repository) readMoved(ctx context.Context, id, pk chunk.ID, off, n uint32) ([]byte, chunk.ID, error) {
+	enc, err := r.readBlob(ctx, pk, off, n)
+	for try := 0; try < 2 && errors.Is(err, fs.ErrNotExist); try++ {
+		l, pk2, ok, lerr := r.relocate(ctx, id, try == 1)
 		if lerr != nil {
-			return nil, lerr
+			return nil, pk, lerr
 		}
 		if !ok {
-			return nil, fmt.Errorf("chunk %s is missing from %s: pack %s is gone and no index lists it elsewhere: %w", ref.ID, r.s.Location(), pk.Short(), fs.ErrNotExist)
+			return nil, pk, fmt.Errorf("chunk %s is missing from %s: pack %s is gone and no index lists it elsewhere: %w", id, r.s.Location(), pk.Short(), fs.ErrNotExist)
 		}
-		return r.readBlob(ctx, pk2, l.Off, l.Len)
+		pk = pk2
+		enc, err = r.readBlob(ctx, pk, l.Off, l.Len)
 	}
-	return enc, err
+	return enc, pk, err
 }
 
 // LoadRun reads the blobs of refs, which lie one after the other in one
@@ -486,12 +496,12 @@ func (r *Repository) readBlob(ctx context.Context, pk chunk.ID, off, n uint32) (
 }
 
 // relocate finds blob id through the index files, loading them once per
-// Repository: only a restore from a manifest whose packs were repacked
-// needs it.
-func (r *Repository) relocate(ctx context.Context, id chunk.ID) (Loc, chunk.ID, bool, error) {
+// Repository (only a read from a manifest whose packs were repacked needs
+// it), or again with reload: a prune may have run since they were loaded.
+func (r *Repository) relocate(ctx context.Context, id chunk.ID, reload bool) (Loc, chunk.ID, bool, error) {
 	r.fallbackMu.Lock()
 	defer r.fallbackMu.Unlock()
-	if r.fallback == nil {
+	if r.fallback == nil || reload {
 		x, err := r.LoadIndex(ctx)
 		if err != nil {
 			return Loc{}, chunk.ID{}, false, fmt.Errorf("looking for a repacked chunk: %w", err)

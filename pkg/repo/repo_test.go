@@ -915,6 +915,35 @@ func TestRepackKeepsRestores(t *testing.T) {
 	}
 }
 
+// TestRelocateAfterAnotherPrune: a Repository keeps the index it read to
+// find repacked chunks; when a later prune has moved them again, its
+// answer is gone too, and the index is read again (TestKilledPrune met
+// this at random: a restore after two prunes through one Repository).
+func TestRelocateAfterAnotherPrune(t *testing.T) {
+	ctx := context.Background()
+	r, _ := newRepoV(t, 2)
+	all := pieces(8, 8)
+	old := storeImage(t, r, "ws1", all)
+	keep := storeImage(t, r, "ws2", all[6:])
+	if err := r.RemoveSnapshots(ctx, []*Snapshot{old}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Prune(ctx, PruneOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	checkRestores(t, r, keep, all[6:]) // reads the index, and keeps it
+	// What it kept, as a prune since would have made it: every blob in a
+	// pack that is gone.
+	stale := newIndex()
+	var blobs []pack.Blob
+	r.fallback.Each(func(id chunk.ID, l Loc) {
+		blobs = append(blobs, pack.Blob{ID: id, Offset: l.Off, Length: l.Len})
+	})
+	stale.addPack(chunk.Hash([]byte("a pack pruned since")), blobs)
+	r.fallback = stale
+	checkRestores(t, r, keep, all[6:])
+}
+
 // slowWrites delays every save and removal, so that a kill lands in the
 // middle of a prune's steps.
 type slowWrites struct {
