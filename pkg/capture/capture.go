@@ -108,7 +108,7 @@ func Capture(ctx context.Context, r *repo.Repository, disks []Source, opt Option
 			return nil, fmt.Errorf("disk %d (%s): %w", i+1, sourceName(src), err)
 		}
 		for _, w := range warns {
-			opt.Progress.Note(w)
+			opt.Progress.Note(progress.Warning, w)
 		}
 		res.Warnings = append(res.Warnings, warns...)
 		img.Disks = append(img.Disks, d)
@@ -125,7 +125,7 @@ func Capture(ctx context.Context, r *repo.Repository, disks []Source, opt Option
 		w := fmt.Sprintf("these disks hold too much to list in %s chunks; this image uses %s chunks, so a week of changes stores more anew", human.Bytes(int64(cs)), human.Bytes(int64(img.ChunkSize)))
 		// (The restore's lists cost ~56 bytes a chunk: MaxImageChunks of
 		// them stay within the boot environment's memory.)
-		opt.Progress.Note(w)
+		opt.Progress.Note(progress.Warning, w)
 		res.Warnings = append(res.Warnings, w)
 		cs = img.ChunkSize
 	}

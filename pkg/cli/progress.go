@@ -28,8 +28,9 @@ const (
 
 // printer shows a Tracker's progress on a writer until stopped: a redrawn
 // line on a terminal (5 times a second), a plain line every 10 s otherwise,
-// a JSON line a second with --json. Notes go to stderr at once (in JSON mode
-// as JSON lines on stdout).
+// a JSON line a second with --json. Notes go to stderr within a fifth of a
+// second (in JSON mode as JSON lines on stdout); the engine that notes never
+// waits for the terminal.
 type printer struct {
 	t    *progress.Tracker
 	w    io.Writer
@@ -54,22 +55,28 @@ func startProgress(o OS, mode progressMode) *printer {
 		t: progress.NewTracker(), w: o.Stdout, errw: o.Stderr, mode: mode,
 		tty: isTerminal(o.Stdout), stop: make(chan struct{}), done: make(chan struct{}),
 	}
-	p.t.OnNote = p.note
 	go p.run()
 	return p
 }
 
-func (p *printer) note(msg string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.mode == progressJSON {
-		b, _ := json.Marshal(map[string]string{"type": "note", "message": msg})
-		fmt.Fprintf(p.w, "%s\n", b)
-		return
+// notes prints the notes of s. Called with p.mu held.
+func (p *printer) notes(s progress.Status) {
+	if s.Dropped > 0 {
+		s.Notes = append(s.Notes, progress.Note{Level: progress.Warning, Text: fmt.Sprintf("%d more notes were left out", s.Dropped)})
 	}
-	p.clearLine()
-	fmt.Fprintf(p.errw, "rewind: %s\n", msg)
+	for _, n := range s.Notes {
+		if p.mode == progressJSON {
+			b, _ := json.Marshal(map[string]string{"type": "note", "level": n.Level.String(), "message": n.Text})
+			fmt.Fprintf(p.w, "%s\n", b)
+			continue
+		}
+		p.clearLine()
+		fmt.Fprintf(p.errw, "rewind: %s\n", n.Text)
+	}
 }
+
+// noteEvery is how often the printer looks for notes.
+const noteEvery = 200 * time.Millisecond
 
 func (p *printer) run() {
 	defer close(p.done)
@@ -80,14 +87,25 @@ func (p *printer) run() {
 	case p.tty:
 		every = 200 * time.Millisecond
 	}
-	tick := time.NewTicker(every)
+	tick := time.NewTicker(noteEvery)
 	defer tick.Stop()
+	last := time.Now()
 	for {
 		select {
 		case <-p.stop:
+			p.mu.Lock()
+			p.notes(p.t.Status())
+			p.mu.Unlock()
 			return
-		case <-tick.C:
-			p.draw()
+		case now := <-tick.C:
+			s := p.t.Status()
+			p.mu.Lock()
+			p.notes(s)
+			p.mu.Unlock()
+			if now.Sub(last) >= every-noteEvery/2 {
+				p.draw(s)
+				last = now
+			}
 		}
 	}
 }
@@ -111,8 +129,7 @@ func (p *printer) clearLine() {
 	}
 }
 
-func (p *printer) draw() {
-	s := p.t.Status()
+func (p *printer) draw(s progress.Status) {
 	if s.Phase == "" || p.mode == progressQuiet {
 		return
 	}

@@ -6,20 +6,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"runtime"
-	"strings"
-	"time"
 
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/rewind-backup/rewind/pkg/job"
+	"github.com/rewind-backup/rewind/pkg/progress"
 	"github.com/rewind-backup/rewind/pkg/repo"
 	"github.com/rewind-backup/rewind/pkg/store"
-	"github.com/rewind-backup/rewind/pkg/store/local"
-	"github.com/rewind-backup/rewind/pkg/store/retry"
-	"github.com/rewind-backup/rewind/pkg/store/smb"
 )
 
 // passwordEnv names a file holding the SMB password. The variable holds a
@@ -41,40 +36,34 @@ func (r *repoOptions) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&r.RequireEncryption, "require-encryption", false, "refuse an SMB share whose traffic is not encrypted")
 }
 
+// spec turns the options into a job.Repo: the password comes from
+// --password-file, else the file $REWIND_PASSWORD_FILE names, else a prompt
+// on the terminal.
+func (r repoOptions) spec(o OS) job.Repo {
+	path := r.PasswordFile
+	if path == "" {
+		path = o.getenv(passwordEnv)
+	}
+	return job.Repo{
+		URL: r.Repo, PasswordFile: path, Conns: r.Conns, RequireEncryption: r.RequireEncryption,
+		Password: func(where string) (string, error) { return promptPassword(o, where) },
+		Warn:     func(msg string) { fmt.Fprintf(o.Stderr, "rewind: warning: %s\n", msg) },
+	}
+}
+
 // openStore opens the store the options name. SMB stores come wrapped in
-// retries, with each retry reported through note.
-func openStore(ctx context.Context, opt repoOptions, o OS, note func(string)) (store.Store, error) {
-	if opt.Repo == "" {
+// retries, each reported to rep (nil: not reported).
+func openStore(ctx context.Context, opt repoOptions, o OS, rep progress.Reporter) (store.Store, error) {
+	s, err := job.OpenStore(ctx, opt.spec(o), rep)
+	if errors.Is(err, job.ErrNoRepo) {
 		return nil, fmt.Errorf("no repository given: use --repo FOLDER or --repo smb://user@nas/share: %w", ErrUsage)
 	}
-	if strings.Contains(opt.Repo, "://") {
-		cfg, err := smb.ParseURL(opt.Repo)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Conns = opt.Conns
-		cfg.RequireEncryption = opt.RequireEncryption
-		if cfg.User != "" {
-			if cfg.Password, err = readPassword(opt, o, cfg.String()); err != nil {
-				return nil, err
-			}
-		}
-		s, err := smb.Open(ctx, cfg)
-		if err != nil {
-			return nil, err
-		}
-		return retry.New(s, retry.Options{Notify: func(op, name string, err error, wait time.Duration) {
-			if note != nil {
-				note(fmt.Sprintf("%s %s failed (%s); trying again in %s", op, name, oneLine(err.Error()), wait.Round(100*time.Millisecond)))
-			}
-		}}), nil
-	}
-	return local.Open(opt.Repo)
+	return s, err
 }
 
 // openRepo opens the repository the options name.
-func openRepo(ctx context.Context, opt repoOptions, o OS, note func(string)) (*repo.Repository, error) {
-	s, err := openStore(ctx, opt, o, note)
+func openRepo(ctx context.Context, opt repoOptions, o OS, rep progress.Reporter) (*repo.Repository, error) {
+	s, err := openStore(ctx, opt, o, rep)
 	if err != nil {
 		return nil, err
 	}
@@ -96,66 +85,12 @@ func openWithProgress(ctx context.Context, opt repoOptions, o OS, json bool) (r 
 		mode = progressJSON
 	}
 	pr = startProgress(o, mode)
-	r, err = openRepo(ctx, opt, o, pr.t.Note)
+	r, err = openRepo(ctx, opt, o, pr.t)
 	if err != nil {
 		pr.Stop()
 		return nil, nil, nil, err
 	}
 	return r, pr, func() { pr.Stop(); closeRepo(r) }, nil
-}
-
-// readPassword finds the SMB password: --password-file, then the file
-// named by REWIND_PASSWORD_FILE, then a prompt on the terminal. Never a
-// flag value or an environment variable's value.
-func readPassword(opt repoOptions, o OS, where string) (string, error) {
-	path := opt.PasswordFile
-	if path == "" {
-		path = o.getenv(passwordEnv)
-	}
-	if path != "" {
-		return readPasswordFile(path, o)
-	}
-	return promptPassword(o, where)
-}
-
-// maxPasswordFile is the largest password file read: a password is a line,
-// and a bigger file is the wrong file.
-const maxPasswordFile = 4 << 10
-
-// readPasswordFile reads a password from the file at path, without the line
-// end. Like ssh with a key, it warns on o.Stderr when the
-// file may be read by group or others.
-func readPasswordFile(path string, o OS) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("reading the password file: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", fmt.Errorf("reading the password file: %w", err)
-	}
-	// A pipe (--password-file <(pass show nas)) has no size nor a mode
-	// worth a warning; the read below is bounded all the same.
-	regular := fi.Mode().IsRegular()
-	if regular && fi.Size() > maxPasswordFile {
-		return "", fmt.Errorf("the password file %s holds %d bytes, more than a password (at most %d): is it the right file?", path, fi.Size(), maxPasswordFile)
-	}
-	if perm := fi.Mode().Perm(); regular && perm&0o077 != 0 && runtime.GOOS != "windows" {
-		fmt.Fprintf(o.Stderr, "rewind: warning: the password file %s may be read by other users (mode %04o); make it private: chmod 600 %s\n", path, perm, path)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxPasswordFile+1))
-	if err != nil {
-		return "", fmt.Errorf("reading the password file: %w", err)
-	}
-	if len(b) > maxPasswordFile {
-		return "", fmt.Errorf("the password file %s holds more than %d bytes, more than a password: is it the right file?", path, maxPasswordFile)
-	}
-	pw := strings.TrimRight(string(b), "\r\n")
-	if pw == "" {
-		return "", fmt.Errorf("the password file %s is empty", path)
-	}
-	return pw, nil
 }
 
 // promptPassword asks on the controlling terminal, without echo, when
@@ -186,6 +121,4 @@ func promptPassword(o OS, where string) (string, error) {
 
 // closeRepo closes the repository's store, ignoring errors: the work is done
 // or failed already.
-func closeRepo(r *repo.Repository) {
-	r.Store().Close()
-}
+func closeRepo(r *repo.Repository) { job.CloseRepo(r) }

@@ -4,11 +4,10 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
 	"time"
 
+	"github.com/rewind-backup/rewind/pkg/job"
 	"github.com/rewind-backup/rewind/pkg/repo"
 )
 
@@ -16,19 +15,7 @@ import (
 // whatever the task's outcome. A report that cannot be saved is said on
 // stderr; it does not change the task's outcome.
 func saveReport(ctx context.Context, r *repo.Repository, o OS, task, machine string, start time.Time, taskErr error, image string, targets []string, result any) {
-	host, _ := os.Hostname()
-	rep := &repo.Report{
-		Task: task, Machine: machine, Host: host, Time: start,
-		Duration: repo.Duration(time.Since(start)), OK: taskErr == nil,
-		Image: image, Targets: targets,
-	}
-	if taskErr != nil {
-		rep.Error = oneLine(taskErr.Error())
-	}
-	if b, err := json.Marshal(result); err == nil {
-		rep.Result = b
-	}
-	name, err := r.SaveReport(context.WithoutCancel(ctx), rep)
+	name, err := job.SaveReport(ctx, r, job.Report{Task: task, Machine: machine, Start: start, Err: taskErr, Image: image, Targets: targets, Result: result})
 	if err != nil {
 		fmt.Fprintf(o.Stderr, "rewind: the report was not saved: %v\n", oneLine(err.Error()))
 		return

@@ -7,16 +7,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/rewind-backup/rewind/pkg/disk"
 	"github.com/rewind-backup/rewind/pkg/human"
+	"github.com/rewind-backup/rewind/pkg/job"
 	"github.com/rewind-backup/rewind/pkg/repo"
-	"github.com/rewind-backup/rewind/pkg/restore"
 )
 
 type restoreOptions struct {
@@ -87,11 +85,11 @@ func runRestore(ctx context.Context, opt restoreOptions, o OS) (err error) {
 	if opt.JSON {
 		defer func() { printResult(o.Stdout, &res, err) }()
 	}
-	// The targets are checked before the repository is even opened.
-	for _, t := range opt.Targets {
-		if err := disk.CheckWritable(t, opt.BootMedia...); err != nil {
-			return err
-		}
+	req := job.RestoreRequest{Machine: opt.Machine, Image: opt.Image, Targets: opt.Targets, BootMedia: opt.BootMedia}
+	// The targets are checked before the repository is even opened (and
+	// again by the plan).
+	if err := job.CheckTargets(req); err != nil {
+		return err
 	}
 	r, pr, done, err := openWithProgress(ctx, opt.repoOptions, o, opt.JSON)
 	if err != nil {
@@ -105,38 +103,24 @@ func runRestore(ctx context.Context, opt restoreOptions, o OS) (err error) {
 			saveReport(ctx, r, o, "restore", opt.Machine, start, err, res.Image, opt.Targets, res)
 		}()
 	}
-	snap, err := r.FindSnapshot(ctx, opt.Machine, repo.KindImage, opt.Image)
+	plan, err := job.PlanRestore(ctx, r, req)
 	if err != nil {
 		return err
 	}
+	defer plan.Close()
+	snap := plan.Snap
 	res.Image = snap.ID().String()
-	if len(opt.Targets) > len(snap.Image.Disks) {
-		return fmt.Errorf("image %s of %s has %d disks, but %d targets were given", repo.ShortID(snap.ID()), opt.Machine, len(snap.Image.Disks), len(opt.Targets))
-	}
-
-	var devs []*disk.Device
-	defer func() {
-		for _, d := range devs {
-			d.Close()
-		}
-	}()
-	var targets []restore.Target
-	answers := bufio.NewReader(o.Stdin) // one reader: it may buffer the next disk's answer
-	for i, path := range opt.Targets {
-		d, err := disk.OpenWrite(path)
-		if err != nil {
-			return err
-		}
-		devs = append(devs, d)
-		targets = append(targets, d)
-		src := snap.Image.Disks[i]
-		if !opt.Yes {
-			if err := confirm(o, answers, pr, d, src, snap); err != nil {
+	if opt.Yes {
+		plan.ConfirmAll()
+	} else {
+		answers := bufio.NewReader(o.Stdin) // one reader: it may buffer the next disk's answer
+		for i := range plan.Disks {
+			if err := confirm(o, answers, pr, plan, i); err != nil {
 				return err
 			}
 		}
 	}
-	sum, err := restore.Restore(ctx, r, snap, targets, restore.Options{NoVerify: opt.NoVerify, ZeroUnused: opt.ZeroUnused, Progress: pr.t})
+	sum, err := plan.Run(ctx, job.RestoreOptions{NoVerify: opt.NoVerify, ZeroUnused: opt.ZeroUnused, Progress: pr.t})
 	if sum != nil {
 		res.Written, res.Skipped, res.Fetched, res.Verified, res.Seconds = sum.Written, sum.Skipped, sum.Fetched, sum.Verified, sum.Duration.Seconds()
 	}
@@ -159,30 +143,16 @@ func runRestore(ctx context.Context, opt restoreOptions, o OS) (err error) {
 	return nil
 }
 
-// confirm shows the target and asks for its name to be typed back.
-func confirm(o OS, answers *bufio.Reader, pr *printer, d *disk.Device, src repo.Disk, snap *repo.Snapshot) error {
-	name := d.Name()
-	if name == "" {
-		name = filepath.Base(d.Path())
-	}
-	what := fmt.Sprintf("%s (%s", d.Path(), human.Bytes(d.Size()))
-	if d.Model() != "" {
-		what += ", " + d.Model()
-	}
-	if d.Serial() != "" {
-		what += ", serial " + d.Serial()
-	}
-	what += ")"
+// confirm shows target i of the plan and asks for its name to be typed
+// back.
+func confirm(o OS, answers *bufio.Reader, pr *printer, plan *job.RestorePlan, i int) error {
+	d := &plan.Disks[i]
 	pr.mu.Lock()
-	fmt.Fprintf(o.Stdout, "This overwrites %s with disk %s of image %s of %s taken %s.\nEverything on %s will be replaced. Type %s to go on: ",
-		what, src.Name, repo.ShortID(snap.ID()), snap.Machine, snap.Time.Local().Format("2006-01-02 15:04"), d.Path(), name)
+	fmt.Fprintf(o.Stdout, "%s\nEverything on %s will be replaced. Type %s to go on: ", plan.Sentence(i), d.Device.Path(), d.ConfirmName())
 	pr.mu.Unlock()
 	line, err := answers.ReadString('\n')
 	if err != nil && line == "" {
 		return errors.New("no confirmation given (standard input ended): nothing was written; use --yes to restore without asking")
 	}
-	if strings.TrimSpace(line) != name {
-		return fmt.Errorf("confirmation %q does not match %q: nothing was written", strings.TrimSpace(line), name)
-	}
-	return nil
+	return plan.Confirm(i, line)
 }

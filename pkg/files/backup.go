@@ -162,7 +162,7 @@ func Backup(ctx context.Context, r *repo.Repository, opt Options) (*Result, erro
 	if !opt.NoParent {
 		parent, err = latestFiles(ctx, r, opt.Machine)
 		if err != nil {
-			opt.Progress.Note(fmt.Sprintf("the previous files snapshot of %s cannot be used (%v); every file is read", opt.Machine, err))
+			opt.Progress.Note(progress.Warning, fmt.Sprintf("the previous files snapshot of %s cannot be used (%v); every file is read", opt.Machine, err))
 			parent = nil
 		}
 	}
@@ -261,7 +261,7 @@ func (b *backup) problem(path string, err error) {
 	b.mu.Lock()
 	b.probs = append(b.probs, repo.FileProblem{Path: path, Reason: msg})
 	b.mu.Unlock()
-	b.opt.Progress.Note(fmt.Sprintf("not backed up: %s: %s", path, msg))
+	b.opt.Progress.Note(progress.Warning, fmt.Sprintf("not backed up: %s: %s", path, msg))
 }
 
 // plainErr strips the path from an *fs.PathError, which the caller names.
@@ -438,7 +438,7 @@ func (p *prevEntry) child(ctx context.Context, name string) *prevEntry {
 	if p.tree == nil {
 		p.tree, p.err = p.b.r.LoadTree(ctx, *p.n.Subtree)
 		if p.err != nil {
-			p.b.opt.Progress.Note(fmt.Sprintf("a folder of the previous snapshot cannot be read (%v); its files are read again", p.err))
+			p.b.opt.Progress.Note(progress.Warning, fmt.Sprintf("a folder of the previous snapshot cannot be read (%v); its files are read again", p.err))
 			return nil
 		}
 	}

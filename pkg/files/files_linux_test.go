@@ -552,8 +552,9 @@ type cancelAfterWrites struct {
 	written atomic.Int64
 }
 
-func (c *cancelAfterWrites) Phase(string, int64) {}
-func (c *cancelAfterWrites) Note(string)         {}
+func (c *cancelAfterWrites) Phase(string, int64)         {}
+func (c *cancelAfterWrites) Note(progress.Level, string) {}
+func (c *cancelAfterWrites) At(int, int)                 {}
 func (c *cancelAfterWrites) Add(k progress.Counter, n int64) {
 	if k == progress.Written && c.written.Add(n) >= c.after {
 		c.cancel()

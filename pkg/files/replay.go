@@ -172,7 +172,7 @@ func Replay(ctx context.Context, r *repo.Repository, s *repo.Snapshot, opt Repla
 			return nil, err
 		}
 		if cutOff && !opt.Checksum {
-			opt.Progress.Note("the last replay into " + opt.Into + " was cut off: this one reads every file to compare its content")
+			opt.Progress.Note(progress.Warning, "the last replay into " + opt.Into + " was cut off: this one reads every file to compare its content")
 			rp.opt.Checksum = true
 		}
 	}
@@ -283,7 +283,7 @@ func (rp *replay) problem(format string, args ...any) {
 	rp.mu.Lock()
 	rp.sum.Problems = append(rp.sum.Problems, msg)
 	rp.mu.Unlock()
-	rp.opt.Progress.Note(msg)
+	rp.opt.Progress.Note(progress.Warning, msg)
 }
 
 // entry makes target path to equal node n (tree path tp). Files are

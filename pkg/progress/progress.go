@@ -49,8 +49,39 @@ type Reporter interface {
 	// Add adds n to counter c.
 	Add(c Counter, n int64)
 	// Note reports something a person should see now: a warning, a retry
-	// after a network error. One line, no trailing newline.
-	Note(msg string)
+	// after a network error. One line, no trailing newline. It never
+	// blocks: a front end reads notes at its own pace.
+	Note(l Level, msg string)
+	// At says where the job is now: disk (from 1) and partition (its
+	// number on that disk; 0: the disk as a whole, its partition table or
+	// boot areas). Jobs that do not work on disks never call it.
+	At(disk, part int)
+}
+
+// Level says how a front end should show a note.
+type Level int
+
+// The levels of a note.
+const (
+	Info    Level = iota // something worth knowing: a phase's outcome
+	Warning              // something the person should look at
+	Retry                // a network or disk error being retried
+)
+
+var levelNames = [...]string{"info", "warning", "retry"}
+
+// String returns the level's name as used in JSON progress lines.
+func (l Level) String() string {
+	if l < 0 || int(l) >= len(levelNames) {
+		return "unknown"
+	}
+	return levelNames[l]
+}
+
+// Note is a note as a Tracker keeps it.
+type Note struct {
+	Level Level
+	Text  string
 }
 
 // Discard is a Reporter that ignores everything.
@@ -60,7 +91,8 @@ type discard struct{}
 
 func (discard) Phase(string, int64) {}
 func (discard) Add(Counter, int64)  {}
-func (discard) Note(string)         {}
+func (discard) Note(Level, string)  {}
+func (discard) At(int, int)         {}
 
 // Status is a snapshot of a Tracker.
 type Status struct {
@@ -68,7 +100,13 @@ type Status struct {
 	Total   int64 // units of the phase; 0 if unknown
 	Counts  [numCounters]int64
 	Started time.Time // when the phase started
-	Notes   []string  // notes not yet taken by a previous Status call
+	// Disk and Part are where the job is (Reporter.At); 0 when it has not
+	// said.
+	Disk, Part int
+	Notes      []Note // notes not yet taken by a previous Status call
+	// Dropped counts the notes that arrived while MaxNotes were waiting
+	// and were not kept.
+	Dropped int
 }
 
 // Get returns counter c.
@@ -78,16 +116,20 @@ func (s Status) Get(c Counter) int64 { return s.Counts[c] }
 type Tracker struct {
 	counts [numCounters]atomic.Int64
 
-	mu      sync.Mutex
-	phase   string
-	total   int64
-	started time.Time
-	notes   []string
-	// OnNote, if set before use, is called for each note as it arrives
-	// (for front ends that print notes at once).
-	OnNote func(string)
-	now    func() time.Time
+	mu         sync.Mutex
+	phase      string
+	total      int64
+	started    time.Time
+	disk, part int
+	notes      []Note
+	dropped    int
+	now        func() time.Time
 }
+
+// MaxNotes is how many notes a Tracker keeps for the next Status call. A
+// job that notes faster than its front end reads (a failing disk, thousands
+// of unreadable files) loses the oldest, not memory nor time.
+const MaxNotes = 256
 
 // NewTracker returns an empty Tracker.
 func NewTracker() *Tracker {
@@ -110,14 +152,22 @@ func (t *Tracker) Add(c Counter, n int64) {
 }
 
 // Note implements Reporter.
-func (t *Tracker) Note(msg string) {
+func (t *Tracker) Note(l Level, msg string) {
 	t.mu.Lock()
-	t.notes = append(t.notes, msg)
-	f := t.OnNote
-	t.mu.Unlock()
-	if f != nil {
-		f(msg)
+	if len(t.notes) >= MaxNotes {
+		n := copy(t.notes, t.notes[1:])
+		t.notes = t.notes[:n]
+		t.dropped++
 	}
+	t.notes = append(t.notes, Note{l, msg})
+	t.mu.Unlock()
+}
+
+// At implements Reporter.
+func (t *Tracker) At(disk, part int) {
+	t.mu.Lock()
+	t.disk, t.part = disk, part
+	t.mu.Unlock()
 }
 
 // Status returns the current counts and the notes that arrived since the
@@ -125,8 +175,8 @@ func (t *Tracker) Note(msg string) {
 func (t *Tracker) Status() Status {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s := Status{Phase: t.phase, Total: t.total, Started: t.started, Notes: t.notes}
-	t.notes = nil
+	s := Status{Phase: t.phase, Total: t.total, Started: t.started, Disk: t.disk, Part: t.part, Notes: t.notes, Dropped: t.dropped}
+	t.notes, t.dropped = nil, 0
 	for i := range s.Counts {
 		s.Counts[i] = t.counts[i].Load()
 	}

@@ -57,9 +57,10 @@ const spanBytes = 1 << 20
 // spans of chunks whose ranges add up to at most spanBytes (a larger chunk
 // is a span of its own), and closes out. It is the producer of a restore
 // and of a verification.
-func sendSpans(ctx context.Context, areas repo.Areas, cs int, out chan<- span) error {
+func sendSpans(ctx context.Context, areas repo.Areas, cs int, out chan<- span, at func(a *repo.Area)) error {
 	defer close(out)
 	for _, a := range areas {
+		at(a)
 		var sp span
 		var n int64
 		for _, ref := range a.Chunks {
@@ -82,6 +83,20 @@ func sendSpans(ctx context.Context, areas repo.Areas, cs int, out chan<- span) e
 		}
 	}
 	return nil
+}
+
+// partAt returns a function that reports the job at area a of disk di: its
+// partition's number, or 0 for a boot area.
+func partAt(rep progress.Reporter, di int, d *repo.Disk) func(a *repo.Area) {
+	return func(a *repo.Area) {
+		part := 0
+		for k := range d.Partitions {
+			if &d.Partitions[k].Area == a {
+				part = d.Partitions[k].Index
+			}
+		}
+		rep.At(di+1, part)
+	}
 }
 
 // readSpan reads the used bytes of span sp's chunks from t into p (at
@@ -218,7 +233,6 @@ type chunkRestore struct {
 func restoreChunks(ctx context.Context, r *repo.Repository, img *repo.Image, di int, d *repo.Disk, t Target, opt Options, tl *tally) error {
 	cs := img.ChunkSize
 	areas := d.PartitionAreas()
-	opt.Progress.Phase("chunks", areas.UsedBytes())
 	workers := opt.Workers
 	// Bound memory whatever the chunk size: fetched chunks in flight and
 	// the plaintext buffers stay under ~200 MiB even with 16 MiB chunks,
@@ -234,7 +248,7 @@ func restoreChunks(ctx context.Context, r *repo.Repository, img *repo.Image, di 
 	jobs := make(chan span, workers)
 	toFetch := make(chan []*job, fetches)
 	toWrite := make(chan *job, workers)
-	g.Go(func() error { return sendSpans(gctx, areas, cs, jobs) })
+	g.Go(func() error { return sendSpans(gctx, areas, cs, jobs, partAt(opt.Progress, di, d)) })
 	pipeline.Stage(g, workers, toFetch, func() error { return c.compare(gctx, jobs, toFetch) })
 	pipeline.Stage(g, fetches, toWrite, func() error { return c.fetch(gctx, toFetch, toWrite) })
 	pipeline.Stage[*job](g, workers, nil, func() error { return c.write(gctx, toWrite) })

@@ -164,7 +164,8 @@ func (w *writtenNotes) Add(c progress.Counter, _ int64) {
 	}
 }
 
-func (w *writtenNotes) Note(string) {}
+func (w *writtenNotes) Note(progress.Level, string) {}
+func (w *writtenNotes) At(int, int)                 {}
 
 // TestResumeAfterKill kills a restore midway (as a power cut would) and
 // runs it again: it completes, verifies, and fetches only what was not yet

@@ -189,6 +189,13 @@ func Restore(ctx context.Context, r *repo.Repository, snap *repo.Snapshot, targe
 		tables[i] = tb
 	}
 
+	// One phase for every disk's chunks, so that its Done and total are
+	// the whole job's, and Reporter.At says which disk and partition.
+	var used int64
+	for i := range targets {
+		used += img.Disks[i].PartitionAreas().UsedBytes()
+	}
+	opt.Progress.Phase("chunks", used)
 	tl := &tally{rep: opt.Progress}
 	var sum Summary
 	for i, t := range targets {
@@ -211,7 +218,7 @@ func Restore(ctx context.Context, r *repo.Repository, snap *repo.Snapshot, targe
 		opt.Progress.Phase("verify", verifyTotal(img, len(targets)))
 		for i, t := range targets {
 			if err := dropCache(t); err != nil {
-				opt.Progress.Note(fmt.Sprintf("disk %d: could not drop its cached pages (%v); the read-back may come from memory", i+1, err))
+				opt.Progress.Note(progress.Warning, fmt.Sprintf("disk %d: could not drop its cached pages (%v); the read-back may come from memory", i+1, err))
 			}
 			n, err := verifyDisk(ctx, img.ChunkSize, i, &img.Disks[i], t, opt.Workers, opt.Progress)
 			sum.VerifiedBytes += n
@@ -228,6 +235,7 @@ func Restore(ctx context.Context, r *repo.Repository, snap *repo.Snapshot, targe
 
 // restoreDisk writes one disk's table and chunks onto t.
 func restoreDisk(ctx context.Context, r *repo.Repository, img *repo.Image, di int, d *repo.Disk, tb *table, t Target, opt Options, tl *tally) error {
+	opt.Progress.At(di+1, 0)
 	if tb.layout != nil {
 		w := &tableWriter{t: t, overwrite: opt.Overwrite, tally: tl}
 		if err := disk.WriteTable(ctx, w, t.Size(), tb.saved, tb.layout); err != nil {
@@ -251,7 +259,7 @@ func restoreDisk(ctx context.Context, r *repo.Repository, img *repo.Image, di in
 		if err := rr.RereadPartitions(ctx); err != nil {
 			// The data is written; the kernel will see the new table at the
 			// next boot.
-			opt.Progress.Note(fmt.Sprintf("disk %d: the kernel did not re-read the partition table (%v); it will at the next boot", di+1, err))
+			opt.Progress.Note(progress.Warning, fmt.Sprintf("disk %d: the kernel did not re-read the partition table (%v); it will at the next boot", di+1, err))
 		}
 	}
 	return nil

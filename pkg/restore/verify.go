@@ -53,7 +53,7 @@ func Verify(ctx context.Context, img *repo.Image, disks []Source, opt VerifyOpti
 	res := &VerifyResult{}
 	for i, src := range disks {
 		if err := dropCache(src); err != nil {
-			opt.Progress.Note(fmt.Sprintf("disk %d: could not drop its cached pages (%v); some of it may be read from memory", i+1, err))
+			opt.Progress.Note(progress.Warning, fmt.Sprintf("disk %d: could not drop its cached pages (%v); some of it may be read from memory", i+1, err))
 		}
 		n, err := verifyDisk(ctx, img.ChunkSize, i, &img.Disks[i], src, opt.Workers, opt.Progress)
 		res.Bytes += n
@@ -101,7 +101,7 @@ func verifyDisk(ctx context.Context, cs, di int, d *repo.Disk, src Source, worke
 		bad     []mismatch
 		checked int64
 	)
-	g.Go(func() error { return sendSpans(gctx, areas, cs, jobs) })
+	g.Go(func() error { return sendSpans(gctx, areas, cs, jobs, partAt(rep, di, d)) })
 	for range workers {
 		g.Go(func() error {
 			buf := make([]byte, max(cs, spanBytes))
