@@ -172,7 +172,7 @@ func Replay(ctx context.Context, r *repo.Repository, s *repo.Snapshot, opt Repla
 			return nil, err
 		}
 		if cutOff && !opt.Checksum {
-			opt.Progress.Note(progress.Warning, "the last replay into " + opt.Into + " was cut off: this one reads every file to compare its content")
+			opt.Progress.Note(progress.Warning, "the last replay into "+opt.Into+" was cut off: this one reads every file to compare its content")
 			rp.opt.Checksum = true
 		}
 	}
