@@ -56,6 +56,8 @@ type Options struct {
 	Machine string // the machine's name in the repository (required)
 	Note    string
 	Host    string // the host name recorded in the snapshot
+	// Hardware is recorded in the snapshot (job.ThisHardware); nil: none.
+	Hardware *repo.Hardware
 	// Force maps filesystems that say they were not shut down cleanly
 	// instead of imaging them raw (blockmap.Options.Force).
 	Force bool
@@ -151,6 +153,7 @@ func Capture(ctx context.Context, r *repo.Repository, disks []Source, opt Option
 		Note:     opt.Note,
 		Duration: repo.Duration(opt.Now().Sub(start)),
 		Image:    img,
+		Hardware: hardware(opt.Hardware, img),
 	}
 	opt.Progress.Phase("snapshot", 1)
 	if _, err := r.SaveSnapshot(ctx, snap); err != nil {
@@ -161,6 +164,22 @@ func Capture(ctx context.Context, r *repo.Repository, disks []Source, opt Option
 	res.Stats = stats
 	res.Duration = opt.Now().Sub(start)
 	return &res, nil
+}
+
+// hardware returns h with the serials of img's disks, or nil when there is
+// nothing to record.
+func hardware(h *repo.Hardware, img *repo.Image) *repo.Hardware {
+	if h == nil {
+		return nil
+	}
+	out := *h
+	out.Disks = nil
+	for _, d := range img.Disks {
+		if d.Serial != "" {
+			out.Disks = append(out.Disks, d.Serial)
+		}
+	}
+	return &out
 }
 
 func (o Options) withDefaults() Options {

@@ -14,6 +14,7 @@ import (
 	"github.com/rewind-backup/rewind/pkg/capture"
 	"github.com/rewind-backup/rewind/pkg/disk"
 	"github.com/rewind-backup/rewind/pkg/human"
+	"github.com/rewind-backup/rewind/pkg/job"
 	"github.com/rewind-backup/rewind/pkg/repo"
 )
 
@@ -121,6 +122,7 @@ func runCapture(ctx context.Context, opt captureOptions, o OS) (err error) {
 	host, _ := os.Hostname()
 	res, err := capture.Capture(ctx, r, srcs, capture.Options{
 		Machine: opt.Machine, Note: opt.Note, Host: host, Force: opt.Force, Progress: pr.t,
+		Hardware: job.ThisHardware(),
 	})
 	pr.Stop()
 	if err != nil {

@@ -77,12 +77,29 @@ type Snapshot struct {
 	Note    string    `json:"note,omitempty"`
 	// Duration is how long the backup took.
 	Duration Duration `json:"duration,omitempty"`
+	// Hardware is the machine the capture ran on, so that a restore can
+	// find the machine's images by its hardware (images written before it
+	// existed leave it nil). It comes before the image, within the head.
+	Hardware *Hardware `json:"hardware,omitempty"`
 	// Image is set when Kind is KindImage.
 	Image *Image `json:"image,omitempty"`
 	// Files is set when Kind is KindFiles.
 	Files *Files `json:"files,omitempty"`
 
 	id ID // set when stored or loaded
+}
+
+// Hardware identifies the machine a capture ran on: its firmware's (DMI)
+// vendor, product, serial number and system UUID, and its network cards'
+// MAC addresses. The disks' serials are in the image's disks.
+type Hardware struct {
+	Vendor string   `json:"vendor,omitempty"`
+	Model  string   `json:"model,omitempty"`
+	Serial string   `json:"serial,omitempty"`
+	UUID   string   `json:"uuid,omitempty"`
+	MACs   []string `json:"macs,omitempty"`
+	// Disks are the serial numbers of the disks captured.
+	Disks []string `json:"disks,omitempty"`
 }
 
 // ID names a snapshot: the SHA-256 of its stored bytes.
@@ -428,6 +445,8 @@ type Head struct {
 	Time    time.Time
 	Host    string
 	Note    string
+	// Hardware is the snapshot's, when it fits in the head.
+	Hardware *Hardware
 	// Err is set when even the head cannot be read or the file is too
 	// large to load; it wraps ErrSnapshotDamaged unless the store failed.
 	Err error
@@ -489,6 +508,9 @@ func parseHead(b []byte, h *Head) {
 			v = &h.Note
 		case "duration":
 			v = new(Duration)
+		case "hardware":
+			h.Hardware = new(Hardware)
+			v = h.Hardware
 		default:
 			return
 		}
