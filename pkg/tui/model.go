@@ -17,18 +17,18 @@ import (
 type step int
 
 const (
-	stepHome     step = iota // this machine, and the menu
-	stepNetwork              // links and addresses
-	stepRepo                 // repository and password
-	stepMachine              // which machine's backups
-	stepPoint                // which image and file snapshot
-	stepTargets              // which local disk for each image disk
-	stepConfirm              // type the target's name
-	stepRun                  // restore or capture running, then its outcome
-	stepFiles                // user files after the image
-	stepDone                 // what was done; reboot, power off, shell
-	stepCapture              // capture: name, note, disks
-	stepInfo                 // a message, then back home
+	stepHome    step = iota // this machine, and the menu
+	stepNetwork             // links and addresses
+	stepRepo                // repository and password
+	stepMachine             // which machine's backups
+	stepPoint               // which image and file snapshot
+	stepTargets             // which local disk for each image disk
+	stepConfirm             // type the target's name
+	stepRun                 // restore or capture running, then its outcome
+	stepFiles               // user files after the image
+	stepDone                // what was done; reboot, power off, shell
+	stepCapture             // capture: name, note, disks
+	stepInfo                // a message, then back home
 )
 
 // flow is what the technician chose in the menu.

@@ -277,4 +277,3 @@ func diskSummary(d repo.Disk) string {
 	}
 	return fmt.Sprintf("%s %s, %s, partitions %s", d.Name, human.Bytes(d.Size), d.Table, strings.Join(parts, " "))
 }
-
