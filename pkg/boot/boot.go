@@ -36,8 +36,10 @@ import (
 
 	"github.com/rewind-backup/rewind/pkg/cli"
 	"github.com/rewind-backup/rewind/pkg/config"
+	"github.com/rewind-backup/rewind/pkg/job"
 	"github.com/rewind-backup/rewind/pkg/netcfg"
 	"github.com/rewind-backup/rewind/pkg/store/smb"
+	"github.com/rewind-backup/rewind/pkg/tui"
 )
 
 // InitramfsConf is the settings file a build can bake into the initramfs.
@@ -103,6 +105,13 @@ type Options struct {
 	// StayUp runs once the task is over or failed: a shell loop that never
 	// returns in production. Tests return from it.
 	StayUp func(ctx context.Context)
+	// Wizard runs the wizard on the console (tui.Run on the console device
+	// in production) and returns how the technician left it; nil: there is
+	// no wizard.
+	Wizard func(ctx context.Context, opt tui.Options) (tui.Exit, error)
+	// Static sets a network address by hand (netcfg.Static); nil: the
+	// wizard does not offer it.
+	Static func(ctx context.Context, link, cidr, gateway string) error
 }
 
 // Run is the boot sequence. It returns only when opts.StayUp does.
@@ -195,8 +204,7 @@ func (b *booter) run(ctx context.Context) error {
 	case config.TaskShell:
 		return nil
 	case config.TaskWizard:
-		b.say("the wizard arrives in a later version of rewind; until then use the shell: rewind help")
-		return nil
+		return b.wizard(ctx, s, leases)
 	case config.TaskRestore, config.TaskCapture:
 		if reachErr != nil {
 			return reachErr
@@ -204,6 +212,43 @@ func (b *booter) run(ctx context.Context) error {
 		return b.unattended(ctx, s)
 	}
 	return fmt.Errorf("unknown task %q", s.Task)
+}
+
+// wizard runs the wizard on the console with the settings prefilled, and
+// does what the technician chose on leaving it.
+func (b *booter) wizard(ctx context.Context, s config.Settings, leases []netcfg.Lease) error {
+	if b.opts.Wizard == nil {
+		return fmt.Errorf("the wizard is %w; use the shell: rewind help", errNotAvailable)
+	}
+	opt := tui.Options{
+		Version: cli.Version, Machine: s.Machine, Boot: true, Leases: leases, Color: true,
+		Repo:    job.Repo{URL: s.Repo},
+		Network: func(ctx context.Context) ([]netcfg.Lease, error) { return b.sys.Network(ctx) },
+		Static:  b.opts.Static,
+	}
+	if s.PasswordFile != "" {
+		if _, err := b.sys.ReadFile(s.PasswordFile); err == nil {
+			opt.Repo.PasswordFile = s.PasswordFile
+		} else {
+			b.say("warning: password_file %s cannot be read (%v); the wizard asks for the password", s.PasswordFile, err)
+		}
+	}
+	if b.medium != nil {
+		opt.BootMedia = []string{"/dev/" + b.medium.Disk}
+	}
+	b.say("wizard on the console")
+	exit, err := b.opts.Wizard(ctx, opt)
+	if err != nil {
+		return err
+	}
+	b.say("wizard: %s", exit)
+	switch exit {
+	case tui.ExitReboot:
+		return b.sys.Reboot()
+	case tui.ExitPowerOff:
+		return b.sys.PowerOff()
+	}
+	return nil
 }
 
 // findMedium looks for the boot medium, waiting up to MediumWait when the

@@ -13,10 +13,13 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/rewind-backup/rewind/pkg/cli"
 	"github.com/rewind-backup/rewind/pkg/config"
+	"github.com/rewind-backup/rewind/pkg/job"
 	"github.com/rewind-backup/rewind/pkg/netcfg"
+	"github.com/rewind-backup/rewind/pkg/tui"
 )
 
 // fakeSystem is a machine with fixed disks, files and network.
@@ -75,11 +78,24 @@ func TestRun(t *testing.T) {
 		wantArgs []string // nil: the CLI must not run
 		want     []string // console lines that must appear
 		poweroff bool
+		// wizardExit is how the fake wizard is left; wantWizard, if set,
+		// is the settings it must get.
+		wizardExit tui.Exit
+		wantWizard *tui.Options
 	}{
 		{
-			name: "wizard",
-			sys:  fakeSystem{disks: disks},
-			want: []string{"rewind: the wizard arrives in a later version", "rewind: shell on the console"},
+			name:       "wizard, left with a shell",
+			sys:        fakeSystem{disks: disks},
+			wizardExit: tui.ExitShell,
+			want:       []string{"rewind: wizard on the console", "rewind: wizard: shell", "rewind: shell on the console"},
+		},
+		{
+			name:       "wizard with the stick's settings, left by power off",
+			sys:        fakeSystem{files: conf, medium: stick, disks: disks},
+			wizardExit: tui.ExitPowerOff,
+			wantWizard: &tui.Options{Repo: job.Repo{URL: "smb://backup@nas/rewind", PasswordFile: "/run/rewind/medium/nas.txt"}, Machine: "pc1", BootMedia: []string{"/dev/sda"}},
+			want:       []string{"rewind: wizard: poweroff"},
+			poweroff:   true,
 		},
 		{
 			name: "unattended restore from the stick's rewind.conf",
@@ -126,6 +142,7 @@ func TestRun(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
 			var gotArgs []string
+			var gotWizard *tui.Options
 			stayed := false
 			sys := tc.sys
 			Run(context.Background(), &sys, Options{
@@ -136,7 +153,23 @@ func TestRun(t *testing.T) {
 					return tc.cliErr
 				},
 				StayUp: func(context.Context) { stayed = true },
+				Wizard: func(ctx context.Context, opt tui.Options) (tui.Exit, error) {
+					gotWizard = &opt
+					return tc.wizardExit, nil
+				},
 			})
+			if tc.wantWizard != nil {
+				if gotWizard == nil {
+					t.Fatal("the wizard did not run")
+				}
+				got := tui.Options{Repo: job.Repo{URL: gotWizard.Repo.URL, PasswordFile: gotWizard.Repo.PasswordFile}, Machine: gotWizard.Machine, BootMedia: gotWizard.BootMedia}
+				if diff := cmp.Diff(*tc.wantWizard, got, cmpopts.IgnoreUnexported(tui.Options{})); diff != "" {
+					t.Errorf("wizard settings (-want +got):\n%s", diff)
+				}
+				if !gotWizard.Boot || gotWizard.Network == nil {
+					t.Errorf("wizard options Boot=%v Network set=%v, want both", gotWizard.Boot, gotWizard.Network != nil)
+				}
+			}
 			if diff := cmp.Diff(tc.wantArgs, gotArgs); diff != "" {
 				t.Errorf("CLI args (-want +got):\n%s", diff)
 			}

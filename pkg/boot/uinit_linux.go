@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/rewind-backup/rewind/pkg/cli"
+	"github.com/rewind-backup/rewind/pkg/netcfg"
+	"github.com/rewind-backup/rewind/pkg/tui"
 )
 
 // IsUinit reports whether rewind was started as the boot environment's
@@ -39,10 +41,25 @@ func Uinit(ctx context.Context, stdin io.Reader, console io.Writer) error {
 		MediumWait: 15 * time.Second,
 		DiskWait:   10 * time.Second,
 		StayUp:     func(ctx context.Context) { shellLoop(ctx, sys, console) },
+		Wizard:     consoleWizard,
+		Static:     netcfg.Static,
 	})
 	for {
 		time.Sleep(time.Hour) // never exit: the kernel would panic
 	}
+}
+
+// consoleWizard runs the wizard on the console device. u-root's init hands
+// the uinit pipes (its output goes to every console through a
+// MultiWriter), not a terminal, so the wizard opens /dev/console itself:
+// the console named last on the kernel command line.
+func consoleWizard(ctx context.Context, opt tui.Options) (tui.Exit, error) {
+	tty, err := os.OpenFile("/dev/console", os.O_RDWR, 0)
+	if err != nil {
+		return tui.ExitShell, fmt.Errorf("opening the console for the wizard: %w", err)
+	}
+	defer tty.Close()
+	return tui.Run(ctx, tty, tty, opt)
 }
 
 // shellLoop keeps a shell on the console for good.

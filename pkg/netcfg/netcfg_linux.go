@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -105,4 +106,34 @@ func describe(link string, l dhclient.Lease) Lease {
 		out.Server = s.String()
 	}
 	return out
+}
+
+// Static sets address cidr ("192.168.1.50/24") on link and, when gateway
+// is not "", a default route through it: for a network without DHCP.
+func Static(ctx context.Context, link, cidr, gateway string) error {
+	l, err := netlink.LinkByName(link)
+	if err != nil {
+		return fmt.Errorf("network link %q: %w", link, err)
+	}
+	addr, err := netlink.ParseAddr(cidr)
+	if err != nil {
+		return fmt.Errorf("address %q is not like 192.168.1.50/24", cidr)
+	}
+	if err := netlink.LinkSetUp(l); err != nil {
+		return fmt.Errorf("bringing %s up: %w", link, err)
+	}
+	if err := netlink.AddrReplace(l, addr); err != nil {
+		return fmt.Errorf("setting %s on %s: %w", cidr, link, err)
+	}
+	if gateway == "" {
+		return nil
+	}
+	gw := net.ParseIP(gateway)
+	if gw == nil {
+		return fmt.Errorf("gateway %q is not an IP address", gateway)
+	}
+	if err := netlink.RouteReplace(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: gw}); err != nil {
+		return fmt.Errorf("setting the default route through %s: %w", gateway, err)
+	}
+	return nil
 }
