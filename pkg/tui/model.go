@@ -120,7 +120,10 @@ func (m *Model) goBack() {
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
-		m.w, m.h = max(msg.Width, 40), max(msg.Height, 12)
+		// A serial line has no size (0×0): keep 80×25 then.
+		if msg.Width > 0 && msg.Height > 0 {
+			m.w, m.h = max(msg.Width, 40), max(msg.Height, 12)
+		}
 		return m, nil
 	case tea.KeyMsg:
 		if msg.Type == tea.KeyCtrlC {

@@ -1,0 +1,81 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+package boot_test
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/rewind-backup/rewind/pkg/internal/qemutest"
+	"github.com/rewind-backup/rewind/pkg/internal/sambatest"
+	"github.com/rewind-backup/rewind/pkg/internal/testutil"
+)
+
+// TestVMWizard drives the boot environment's wizard over the serial
+// console as a technician would at the keyboard: the environment boots
+// into the wizard (its default task) with the repository and password file
+// of its settings, the technician goes through machine, network,
+// repository, machine, image and target, types the target's name, waits
+// for DONE and powers off from the last screen. The host then finds the
+// virtio disk identical to the captured one, and a report in the
+// repository.
+func TestVMWizard(t *testing.T) {
+	kernel, initrd := bootArtifacts(t)
+	rewind := qemutest.Rewind(t, "init", "capture", "wizard")
+	smb := sambatest.Start(t, sambatest.Options{})
+	const size = 32 << 20
+	source := testutil.SampleDisk(t, size)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for _, args := range [][]string{
+		{"init", "--repo", smb.URL(), "--password-file", smb.PasswordFile},
+		{"capture", "--repo", smb.URL(), "--machine", "pc1", "--note", "weekly", "--password-file", smb.PasswordFile, source},
+	} {
+		if out, err := exec.CommandContext(ctx, rewind, args...).CombinedOutput(); err != nil {
+			t.Fatalf("rewind %s: %v\n%s", args[0], err, out)
+		}
+	}
+	guestRepo := fmt.Sprintf("smb://%s@10.0.2.2:%d/%s", smb.User, smb.Port, smb.Share)
+	initrd = withFiles(t, initrd, map[string]string{
+		"/etc/rewind/rewind.conf": "password_file = password\nrepo = " + guestRepo + "\n",
+		"/etc/rewind/password":    smb.Password() + "\n",
+	})
+	target := blankDisk(t, size)
+	v := qemutest.Start(t, bootArgs(kernel, initrd, "", virtio(target)...)...)
+	v.Expect(`rewind: settings: task=wizard`, bootDeadline)
+	v.Expect(`rewind: wizard on the console`, stepDeadline)
+
+	// Each step: wait for the screen, then type. The wizard reads keys
+	// only once its screen is drawn, so nothing typed is lost.
+	step := func(screen, keys string) {
+		t.Helper()
+		v.Expect(screen, stepDeadline)
+		v.Send(keys)
+	}
+	step(`Restore this machine`, "\r")
+	step(`Network links and addresses`, "\r")
+	step(`Repository: \S*`+smb.Share, "\r")
+	step(`pc1 +\d{4}-\d\d-\d\d \d\d:\d\d`, "\r")
+	step(`weekly`, "\r")
+	step(`vda +32\.0 MiB`, "\r")
+	step(`To go on, type vda and press Enter`, "vdx\r")
+	v.Expect(`confirmation "vdx" does not match "vda": nothing was written`, stepDeadline)
+	v.Send("\x15vda\r") // Ctrl+U clears the field
+	v.Expect(`DONE  OK`, 2*time.Minute)
+	v.Expect(`Verified: every chunk read back`, stepDeadline)
+	step(`Report saved in the repository`, "j\r") // Reboot, [Power off], Shell
+	v.Expect(`rewind: wizard: poweroff`, stepDeadline)
+	if err := v.Wait(stepDeadline); err != nil {
+		t.Errorf("the VM did not power off: %v", err)
+	}
+	t.Logf("wizard restore: QEMU start to power-off %v", v.Elapsed().Round(100*time.Millisecond))
+	sameDisk(t, source, target)
+	if !hasReport(t, filepath.Join(smb.ShareDir, "reports", "pc1"), "restore", "/dev/vda") {
+		t.Error("no report of the wizard's restore in the repository")
+	}
+}
