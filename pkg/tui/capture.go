@@ -146,7 +146,10 @@ func (m *Model) runCapture() tea.Cmd {
 	m.run = runScreen{tracker: progress.NewTracker(), cancel: cancel, running: true, started: m.opt.Now()}
 	m.goTo(stepRun)
 	r, tr := m.r, m.run.tracker
-	opt := capture.Options{Machine: cs.name.value, Note: cs.note.value, Progress: tr, Hardware: job.ThisHardware()}
+	opt := capture.Options{Machine: cs.name.value, Note: cs.note.value, Progress: tr}
+	if hw := m.this.Hardware; hw.UUID != "" || hw.Serial != "" || len(hw.MACs) > 0 {
+		opt.Hardware = &hw
+	}
 	opt.Host, _ = os.Hostname()
 	return tea.Batch(tick(), func() tea.Msg {
 		var srcs []capture.Source

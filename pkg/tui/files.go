@@ -17,8 +17,8 @@ func (m *Model) filesView() ([]string, string) {
 	c := m.opt.Color
 	f := m.point.chosenFiles()
 	b := []string{m.banner(), ""}
-	b = append(b, fmt.Sprintf("The image is restored. The user files of %s backed up %s (snapshot %s)", m.point.machine.Name, day(*f), repo.ShortID(f.ID)),
-		"are newer than the image.", "")
+	b = append(b, wrap(fmt.Sprintf("The image is restored. The user files of %s backed up %s (snapshot %s) are newer than the image.", m.point.machine.Name, day(*f), repo.ShortID(f.ID)), m.w-2)...)
+	b = append(b, "")
 	for _, l := range wrap("Replaying them from the wizard is not in this version. Start the restored system, then run there (as root or an administrator):", m.w-4) {
 		b = append(b, stWarn.render(l, c))
 	}

@@ -295,6 +295,17 @@ func (m *Model) View() string {
 	if m.quitQ {
 		foot = append(foot, stWarn.render("Press Ctrl+C again to leave the wizard.", c))
 	}
+	// Long plain lines (paths, file names) are wrapped; styled lines are
+	// made to fit by their screens.
+	var lines []string
+	for _, l := range body {
+		if !strings.Contains(l, "\x1b") && len(l) > m.w-2 {
+			lines = append(lines, wrap(l, m.w-2)...)
+		} else {
+			lines = append(lines, l)
+		}
+	}
+	body = lines
 	room := m.h - 3 - len(foot)
 	if len(body) > room {
 		body = body[:max(room, 0)]

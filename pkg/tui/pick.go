@@ -18,6 +18,7 @@ type machineScreen struct {
 	all    []job.RepoMachine
 	filter string
 	cur    int // index into shown()
+	pre    int // the preselected machine, index into all
 }
 
 type machinesMsg struct {
@@ -69,7 +70,8 @@ func (m *Model) machinesListed(msg machinesMsg) (tea.Model, tea.Cmd) {
 			}
 		}
 	}
-	ms.cur = max(best, 0)
+	ms.pre = max(best, 0)
+	ms.cur = ms.pre
 	m.goTo(stepMachine)
 	return m, nil
 }
@@ -125,7 +127,7 @@ func (m *Model) machineKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 	switch k.Type {
 	case tea.KeyEsc:
 		if ms.filter != "" {
-			ms.filter, ms.cur = "", 0
+			ms.filter, ms.cur = "", ms.pre
 			return m, nil
 		}
 		m.goBack()
@@ -137,6 +139,9 @@ func (m *Model) machineKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		if ms.filter != "" {
 			ms.filter = ms.filter[:len(ms.filter)-1]
 			ms.cur = 0
+			if ms.filter == "" {
+				ms.cur = ms.pre
+			}
 		}
 	case tea.KeyRunes:
 		ms.filter += string(k.Runes)

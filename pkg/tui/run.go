@@ -216,9 +216,12 @@ func (m *Model) runView() ([]string, string) {
 	s := rs.status
 	b := []string{m.banner(), ""}
 	what := "Writing the image"
+	if m.flow == flowRestore {
+		what = "1/2 Writing the image"
+	}
 	switch s.Phase {
 	case "verify":
-		what = "Reading back and checking"
+		what = "2/2 Reading back and checking what was written"
 	case "table", "layout", "index", "":
 		what = "Preparing"
 	case "snapshot":
@@ -237,15 +240,15 @@ func (m *Model) runView() ([]string, string) {
 	if s.Total > 0 && (s.Phase == "chunks" || s.Phase == "verify") {
 		done := s.Get(progress.Done)
 		frac := min(float64(done)/float64(s.Total), 1)
-		bar := int(frac * 50)
-		b = append(b, fmt.Sprintf("[%s%s] %3.0f%%  %s of %s", strings.Repeat("#", bar), strings.Repeat(".", 50-bar), 100*frac, human.Bytes(done), human.Bytes(s.Total)))
+		bar := int(frac * 40)
+		b = append(b, fmt.Sprintf("[%s%s] %3.0f%%  %s of %s", strings.Repeat("#", bar), strings.Repeat(".", 40-bar), 100*frac, human.Bytes(done), human.Bytes(s.Total)))
 		if el := m.opt.Now().Sub(s.Started).Seconds(); el > 0.5 {
 			b = append(b, fmt.Sprintf("%s/s", human.Bytes(int64(float64(done)/el))))
 		}
 	}
 	b = append(b, "")
 	if m.flow == flowRestore {
-		b = append(b, fmt.Sprintf("Fetched from the NAS: %-10s Already in place: %-10s Written: %s",
+		b = append(b, fmt.Sprintf("Fetched: %-10s  Already in place: %-10s  Written: %s",
 			human.Bytes(s.Get(progress.Fetched)), human.Bytes(s.Get(progress.Skipped)), human.Bytes(s.Get(progress.Written))))
 	} else {
 		b = append(b, fmt.Sprintf("Read: %-10s Stored anew: %s", human.Bytes(s.Get(progress.Read)), human.Bytes(s.Get(progress.Stored))))
@@ -255,14 +258,23 @@ func (m *Model) runView() ([]string, string) {
 		b = append(b, "  none")
 	}
 	for _, n := range rs.notes {
-		line := "  " + fit(n.Text, m.w-12)
+		st, tag := style{}, "      "
 		switch n.Level {
 		case progress.Retry:
-			b = append(b, stWarn.render("  RETRY "+fit(n.Text, m.w-12), c))
+			st, tag = stWarn, "RETRY "
 		case progress.Warning:
-			b = append(b, stWarn.render("  WARN  "+fit(n.Text, m.w-12), c))
-		default:
-			b = append(b, line)
+			st, tag = stWarn, "WARN  "
+		}
+		lines := wrap(n.Text, m.w-12)
+		if len(lines) > 2 {
+			lines = lines[:2]
+			lines[1] = fit(lines[1]+" ...", m.w-12)
+		}
+		for i, l := range lines {
+			if i > 0 {
+				tag = "      "
+			}
+			b = append(b, st.render("  "+tag+l, c))
 		}
 	}
 	if rs.askStop {
