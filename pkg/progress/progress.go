@@ -182,3 +182,39 @@ func (t *Tracker) Status() Status {
 	}
 	return s
 }
+
+// Relay is a Reporter that passes everything on to another, which may be
+// changed at any time: for a long-lived source of notes (a repository's
+// network retries) whose front end shows one job after another.
+type Relay struct {
+	mu sync.Mutex
+	to Reporter
+}
+
+// Set makes the relay pass on to r (nil: nowhere).
+func (rl *Relay) Set(r Reporter) {
+	rl.mu.Lock()
+	rl.to = r
+	rl.mu.Unlock()
+}
+
+func (rl *Relay) get() Reporter {
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	if rl.to == nil {
+		return Discard
+	}
+	return rl.to
+}
+
+// Phase implements Reporter.
+func (rl *Relay) Phase(name string, total int64) { rl.get().Phase(name, total) }
+
+// Add implements Reporter.
+func (rl *Relay) Add(c Counter, n int64) { rl.get().Add(c, n) }
+
+// Note implements Reporter.
+func (rl *Relay) Note(l Level, msg string) { rl.get().Note(l, msg) }
+
+// At implements Reporter.
+func (rl *Relay) At(disk, part int) { rl.get().At(disk, part) }

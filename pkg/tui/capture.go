@@ -144,6 +144,7 @@ func (m *Model) runCapture() tea.Cmd {
 	}
 	ctx, cancel := context.WithCancel(m.ctx)
 	m.run = runScreen{tracker: progress.NewTracker(), cancel: cancel, running: true, started: m.opt.Now()}
+	m.repo.notes.Set(m.run.tracker)
 	m.goTo(stepRun)
 	r, tr := m.r, m.run.tracker
 	opt := capture.Options{Machine: cs.name.value, Note: cs.note.value, Progress: tr}

@@ -22,9 +22,10 @@ import (
 type repoScreen struct {
 	url, pw  field
 	pwFile   string // from the settings: the password is not asked
-	focus    int
-	notes    *progress.Tracker
-	attempts int
+	focus int
+	// notes carries the repository's network retries to whatever screen
+	// runs a job on it.
+	notes progress.Relay
 }
 
 func newRepoScreen(spec job.Repo) repoScreen {
@@ -111,11 +112,9 @@ func (m *Model) connect() tea.Cmd {
 			}
 			return pw, nil
 		}}
-	rs.notes = progress.NewTracker()
-	rs.attempts++
 	m.busy = "connecting to " + redact(spec.URL)
 	m.err = ""
-	rep := rs.notes
+	rep := &rs.notes
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(m.ctx, 45*time.Second)
 		defer cancel()

@@ -56,6 +56,7 @@ type restoredMsg struct {
 func (m *Model) startRestore() tea.Cmd {
 	ctx, cancel := context.WithCancel(m.ctx)
 	m.run = runScreen{tracker: progress.NewTracker(), cancel: cancel, running: true, started: m.opt.Now()}
+	m.repo.notes.Set(m.run.tracker)
 	m.goTo(stepRun)
 	plan, tr := m.targ.plan, m.run.tracker
 	return tea.Batch(tick(), func() tea.Msg {
