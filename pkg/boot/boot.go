@@ -112,6 +112,9 @@ type Options struct {
 	// Static sets a network address by hand (netcfg.Static); nil: the
 	// wizard does not offer it.
 	Static func(ctx context.Context, link, cidr, gateway string) error
+	// LoadFS loads a filesystem's module before the wizard's user-file
+	// replay mounts it.
+	LoadFS func(fstype string) error
 }
 
 // Run is the boot sequence. It returns only when opts.StayUp does.
@@ -225,6 +228,7 @@ func (b *booter) wizard(ctx context.Context, s config.Settings, leases []netcfg.
 		Repo:    job.Repo{URL: s.Repo},
 		Network: func(ctx context.Context) ([]netcfg.Lease, error) { return b.sys.Network(ctx) },
 		Static:  b.opts.Static,
+		LoadFS:  b.opts.LoadFS,
 	}
 	if s.PasswordFile != "" {
 		if _, err := b.sys.ReadFile(s.PasswordFile); err == nil {

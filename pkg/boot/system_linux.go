@@ -50,6 +50,22 @@ func (s *linuxSystem) LoadModules(ctx context.Context) ([]string, error) {
 	return s.mods.load(ctx)
 }
 
+// LoadFS loads the kernel module of filesystem type fstype ("ext4") and
+// what it needs, for a mount.
+func (s *linuxSystem) LoadFS(fstype string) error {
+	if s.mods == nil {
+		return s.modsErr
+	}
+	mods := []string{fstype}
+	if fstype == "ext4" || fstype == "btrfs" {
+		// Metadata checksums: the kernel asks the crypto API for crc32c
+		// by name, which no module dependency brings in.
+		mods = append([]string{"crc32c_generic"}, mods...)
+	}
+	_, err := s.mods.loadByName(mods)
+	return err
+}
+
 func (s *linuxSystem) Network(ctx context.Context) ([]netcfg.Lease, error) {
 	return netcfg.Configure(ctx, netcfg.DefaultOptions())
 }

@@ -43,6 +43,7 @@ func Uinit(ctx context.Context, stdin io.Reader, console io.Writer) error {
 		StayUp:     func(ctx context.Context) { shellLoop(ctx, sys, console) },
 		Wizard:     consoleWizard,
 		Static:     netcfg.Static,
+		LoadFS:     sys.(*linuxSystem).LoadFS,
 	})
 	for {
 		time.Sleep(time.Hour) // never exit: the kernel would panic

@@ -5,8 +5,10 @@ package boot_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,10 +21,11 @@ import (
 // console as a technician would at the keyboard: the environment boots
 // into the wizard (its default task) with the repository and password file
 // of its settings, the technician goes through machine, network,
-// repository, machine, image and target, types the target's name, waits
-// for DONE and powers off from the last screen. The host then finds the
-// virtio disk identical to the captured one, and a report in the
-// repository.
+// repository, machine, image (with the user files backed up after it) and
+// target, types the target's name, waits for DONE and the replay of the
+// user files, and powers off from the last screen. The host then finds the
+// image's files and the newer user files on the virtio disk, fsck clean,
+// and a report in the repository.
 func TestVMWizard(t *testing.T) {
 	kernel, initrd := bootArtifacts(t)
 	rewind := qemutest.Rewind(t, "init", "capture", "wizard")
@@ -39,6 +42,20 @@ func TestVMWizard(t *testing.T) {
 		if out, err := exec.CommandContext(ctx, rewind, args...).CombinedOutput(); err != nil {
 			t.Fatalf("rewind %s: %v\n%s", args[0], err, out)
 		}
+	}
+	// User files backed up after the image.
+	home := filepath.Join(t.TempDir(), "home")
+	userFiles := map[string]string{"jane/orders.ods": "orders of the week\n", "jane/notes/today.txt": "call the customer\n"}
+	for p, c := range userFiles {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(home, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(home, p), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := exec.CommandContext(ctx, rewind, "files", "backup", "--repo", smb.URL(), "--machine", "pc1", "--password-file", smb.PasswordFile, home).CombinedOutput(); err != nil {
+		t.Fatalf("rewind files backup: %v\n%s", err, out)
 	}
 	guestRepo := fmt.Sprintf("smb://%s@10.0.2.2:%d/%s", smb.User, smb.Port, smb.Share)
 	initrd = withFiles(t, initrd, map[string]string{
@@ -67,14 +84,28 @@ func TestVMWizard(t *testing.T) {
 	v.Expect(`confirmation "vdx" does not match "vda": nothing was written`, stepDeadline)
 	v.Send("\x15vda\r") // Ctrl+U clears the field
 	v.Expect(`DONE  OK`, 2*time.Minute)
+	step(`Replayed onto partition 1: \d+ added`, "\r")
 	v.Expect(`Verified: every chunk read back`, stepDeadline)
+	v.Expect(`User files [0-9a-f]{8} replayed`, stepDeadline)
 	step(`Report saved in the repository`, "j\r") // Reboot, [Power off], Shell
 	v.Expect(`rewind: wizard: poweroff`, stepDeadline)
 	if err := v.Wait(stepDeadline); err != nil {
 		t.Errorf("the VM did not power off: %v", err)
 	}
 	t.Logf("wizard restore: QEMU start to power-off %v", v.Elapsed().Round(100*time.Millisecond))
-	sameDisk(t, source, target)
+	// The image's files and the user files, on a clean filesystem.
+	part := filepath.Join(t.TempDir(), "part.img")
+	run(t, "dd", "if="+target, "of="+part, "bs=1M", "skip=1", "status=none")
+	run(t, "e2fsck", "-fn", part)
+	for p, c := range userFiles {
+		got := run(t, "debugfs", "-R", "cat "+filepath.Join(home, p), part)
+		if !strings.Contains(got, strings.TrimSpace(c)) {
+			t.Errorf("%s on the restored disk: %q, want %q", p, got, c)
+		}
+	}
+	if got := run(t, "debugfs", "-R", "cat /docs/f00.txt", part); !strings.Contains(got, "file 0 of the sample disk") {
+		t.Errorf("the image's own /docs/f00.txt after the replay: %q", got)
+	}
 	if !hasReport(t, filepath.Join(smb.ShareDir, "reports", "pc1"), "restore", "/dev/vda") {
 		t.Error("no report of the wizard's restore in the repository")
 	}

@@ -53,7 +53,11 @@ func (m *Model) doneView() ([]string, string) {
 			b = append(b, stOK.render(fmt.Sprintf("Verified: every chunk read back from the disk matches the image (%s).", human.Bytes(s.VerifiedBytes)), c))
 		}
 		if f := m.point.chosenFiles(); f != nil {
-			b = append(b, stWarn.render("User files "+repo.ShortID(f.ID)+": not replayed yet (see the previous screen).", c))
+			if fs := m.files; fs.err == nil && fs.sum != nil {
+				b = append(b, stOK.render(fmt.Sprintf("User files %s replayed: %d added, %d changed, %d deleted.", repo.ShortID(f.ID), fs.sum.Added, fs.sum.Changed, fs.sum.Deleted), c))
+			} else {
+				b = append(b, stWarn.render("User files "+repo.ShortID(f.ID)+": NOT replayed (see the previous screen).", c))
+			}
 		}
 	case m.flow == flowCapture && rs.err == nil:
 		res := rs.capRes

@@ -3,35 +3,104 @@
 package tui
 
 import (
+	"context"
+	"errors"
 	"fmt"
 
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/rewind-backup/rewind/pkg/files"
+	"github.com/rewind-backup/rewind/pkg/human"
+	"github.com/rewind-backup/rewind/pkg/job"
+	"github.com/rewind-backup/rewind/pkg/progress"
 	"github.com/rewind-backup/rewind/pkg/repo"
 )
 
-// filesScreen is the user-files step after a restore.
-type filesScreen struct{}
+// filesScreen replays the chosen file snapshot onto the restored disk.
+type filesScreen struct {
+	tracker *progress.Tracker
+	running bool
+	status  progress.Status
+	sum     *files.ReplaySummary
+	where   *job.ReplayTarget
+	err     error
+}
+
+type replayedMsg struct {
+	sum   *files.ReplaySummary
+	where *job.ReplayTarget
+	err   error
+}
+
+// startReplay replays the file snapshot chosen at the point-in-time step.
+func (m *Model) startReplay() tea.Cmd {
+	f := m.point.chosenFiles()
+	m.files = filesScreen{tracker: progress.NewTracker(), running: true}
+	m.repo.notes.Set(m.files.tracker)
+	m.goTo(stepFiles)
+	r, plan, tr, load := m.r, m.targ.plan, m.files.tracker, m.opt.LoadFS
+	return tea.Batch(tick(), func() tea.Msg {
+		snap, err := r.LoadSnapshot(m.ctx, f.ID)
+		if err != nil {
+			return replayedMsg{err: err}
+		}
+		sum, where, err := plan.ReplayOnto(m.ctx, snap, job.ReplayOptions{Progress: tr, LoadFS: load})
+		return replayedMsg{sum, where, err}
+	})
+}
+
+func (m *Model) replayed(msg replayedMsg) (tea.Model, tea.Cmd) {
+	fs := &m.files
+	fs.running, fs.sum, fs.where, fs.err = false, msg.sum, msg.where, msg.err
+	fs.status = fs.tracker.Status()
+	return m, nil
+}
 
 func (m *Model) filesView() ([]string, string) {
 	c := m.opt.Color
+	fs := &m.files
 	f := m.point.chosenFiles()
 	b := []string{m.banner(), ""}
-	b = append(b, wrap(fmt.Sprintf("The image is restored. The user files of %s backed up %s (snapshot %s) are newer than the image.", m.point.machine.Name, day(*f), repo.ShortID(f.ID)), m.w-2)...)
+	b = append(b, wrap(fmt.Sprintf("The image is restored. Now the user files of %s backed up %s (snapshot %s), which are newer than the image.",
+		m.point.machine.Name, day(*f), repo.ShortID(f.ID)), m.w-2)...)
 	b = append(b, "")
-	for _, l := range wrap("Replaying them from the wizard is not in this version. Start the restored system, then run there (as root or an administrator):", m.w-4) {
-		b = append(b, stWarn.render(l, c))
+	switch {
+	case fs.running:
+		s := fs.tracker.Status()
+		b = append(b, fmt.Sprintf("Replaying: %d entries looked at, %s written", s.Get(progress.Items), human.Bytes(s.Get(progress.Written))))
+		return b, "Please wait"
+	case fs.err == nil:
+		s := fs.sum
+		b = append(b, stOK.render(fmt.Sprintf("Replayed onto partition %d: %d added, %d changed, %d deleted, %d unchanged.",
+			fs.where.Partition.Index, s.Added, s.Changed, s.Deleted, s.Unchanged), c))
+		b = append(b, fmt.Sprintf("%s written, %s reused from the image, %s fetched.", human.Bytes(s.Written), human.Bytes(s.Reused), human.Bytes(s.Fetched)))
+		for i, p := range s.Problems {
+			if i == 3 {
+				b = append(b, fmt.Sprintf("and %d more problems", len(s.Problems)-3))
+				break
+			}
+			b = append(b, stWarn.render("WARN "+p, c))
+		}
+	case errors.Is(fs.err, job.ErrNoReplayTarget) || errors.Is(fs.err, context.Canceled):
+		for _, l := range wrap(job.OneLine(fs.err.Error())+". Start the restored system, then run there (as root or an administrator):", m.w-4) {
+			b = append(b, stWarn.render(l, c))
+		}
+		b = append(b, "")
+		for _, l := range wrap(fmt.Sprintf("rewind files replay --repo %s --machine %s --snapshot %s --into /", redact(m.repo.url.value), m.point.machine.Name, repo.ShortID(f.ID)), m.w-6) {
+			b = append(b, "  "+l)
+		}
+		b = append(b, "", "On Windows, --into C:\\ . It brings back what changed since the image.")
+	default:
+		for _, l := range wrap("The replay failed: "+job.OneLine(fs.err.Error()), m.w-4) {
+			b = append(b, stErr.render(l, c))
+		}
+		b = append(b, "The disk image is restored and verified; run the replay again from the start, or from the restored system.")
 	}
-	b = append(b, "")
-	for _, l := range wrap(fmt.Sprintf("rewind files replay --repo %s --machine %s --snapshot %s --into /", redact(m.repo.url.value), m.point.machine.Name, repo.ShortID(f.ID)), m.w-6) {
-		b = append(b, "  "+l)
-	}
-	b = append(b, "", "On Windows, --into C:\\ . The command brings back what changed since the image.")
 	return b, "Enter go on"
 }
 
 func (m *Model) filesKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
-	if k.Type == tea.KeyEnter {
+	if k.Type == tea.KeyEnter && !m.files.running {
 		m.goTo(stepDone)
 	}
 	return m, nil

@@ -205,6 +205,8 @@ func (m *Model) result(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m.restored(msg)
 	case capturedMsg:
 		return m.captured(msg)
+	case replayedMsg:
+		return m.replayed(msg)
 	case reportMsg:
 		m.done.report, m.done.reportErr = msg.name, msg.err
 	}

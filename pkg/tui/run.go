@@ -66,6 +66,9 @@ func (m *Model) startRestore() tea.Cmd {
 }
 
 func (m *Model) tick(tickMsg) (tea.Model, tea.Cmd) {
+	if m.step == stepFiles && m.files.running {
+		return m, tick()
+	}
 	if !m.run.running {
 		return m, nil
 	}
@@ -97,10 +100,9 @@ func (m *Model) restored(msg restoredMsg) (tea.Model, tea.Cmd) {
 	rs.running, rs.askStop, rs.sum, rs.err, rs.ended = false, false, msg.sum, msg.err, m.opt.Now()
 	cmd := m.saveReport("restore")
 	if rs.err == nil && m.point.chosenFiles() != nil {
-		m.goTo(stepFiles)
-	} else {
-		m.goTo(stepDone)
+		return m, tea.Batch(cmd, m.startReplay())
 	}
+	m.goTo(stepDone)
 	return m, cmd
 }
 

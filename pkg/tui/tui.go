@@ -62,6 +62,9 @@ type Options struct {
 	Leases  []netcfg.Lease
 	Network func(ctx context.Context) ([]netcfg.Lease, error)
 	Static  func(ctx context.Context, link, cidr, gateway string) error
+	// LoadFS loads a filesystem's kernel module before the user-file
+	// replay mounts it (the boot environment's module loader); nil: none.
+	LoadFS func(fstype string) error
 	// Inspect reads this machine (nil: job.Inspect). Open opens a
 	// repository (nil: job.Open). Model tests replace them.
 	Inspect func() job.Machine

@@ -1,0 +1,80 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+package job
+
+import (
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/rewind-backup/rewind/pkg/repo"
+)
+
+// ErrNoReplayTarget is returned when no restored filesystem can take a
+// file snapshot: none is one that rewind writes from the boot environment
+// (ext2/3/4, xfs, btrfs; NTFS is left to the running Windows).
+var ErrNoReplayTarget = errors.New("no restored filesystem to replay the user files into")
+
+// replayFS are the filesystems a replay mounts read-write in the boot
+// environment, with the kernel's name for each.
+var replayFS = map[string]string{"ext4": "ext4", "ext3": "ext4", "ext2": "ext4", "xfs": "xfs", "btrfs": "btrfs"}
+
+// ReplayTarget is a restored partition a file snapshot replays into.
+type ReplayTarget struct {
+	Disk      int // index into the plan's disks
+	Partition repo.Partition
+	FSType    string // as the kernel names it for mount
+}
+
+// replayCandidates lists the plan's restored partitions whose filesystem
+// a replay may mount, the most likely first: the one whose label or type
+// says root, else the largest.
+func (p *RestorePlan) replayCandidates() []ReplayTarget {
+	var out []ReplayTarget
+	for i, d := range p.Disks {
+		for _, part := range d.Source.Partitions {
+			if fs, ok := replayFS[part.FS]; ok {
+				out = append(out, ReplayTarget{Disk: i, Partition: part, FSType: fs})
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b ReplayTarget) int {
+		ra, rb := rootLike(a.Partition), rootLike(b.Partition)
+		switch {
+		case ra && !rb:
+			return -1
+		case rb && !ra:
+			return 1
+		}
+		return -cmpInt(a.Partition.Length, b.Partition.Length)
+	})
+	return out
+}
+
+func rootLike(p repo.Partition) bool {
+	l := strings.ToLower(p.Label + " " + p.Name)
+	return strings.Contains(l, "root") || strings.Contains(p.TypeName, "root") || p.Label == "/"
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// topFolders returns the first folder of each of the snapshot's paths
+// ("/home/jane" → "home").
+func topFolders(s *repo.Snapshot) []string {
+	var out []string
+	for _, p := range s.Files.Paths {
+		p = strings.TrimLeft(strings.ReplaceAll(p, "\\", "/"), "/")
+		if first, _, _ := strings.Cut(p, "/"); first != "" && !slices.Contains(out, first) {
+			out = append(out, first)
+		}
+	}
+	return out
+}

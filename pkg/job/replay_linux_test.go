@@ -1,0 +1,143 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+package job
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rewind-backup/rewind/pkg/capture"
+	"github.com/rewind-backup/rewind/pkg/disk"
+	"github.com/rewind-backup/rewind/pkg/files"
+	"github.com/rewind-backup/rewind/pkg/internal/testutil"
+	"github.com/rewind-backup/rewind/pkg/repo"
+	"github.com/rewind-backup/rewind/pkg/store/local"
+)
+
+// TestReplayOnto restores an ext4 disk image and replays a newer files
+// snapshot onto it, as the wizard does in the boot environment: the files
+// are then on the restored filesystem, which stays clean for fsck.
+func TestReplayOnto(t *testing.T) {
+	testutil.NeedRoot(t)
+	testutil.NeedTool(t, "e2fsck")
+	if _, err := os.Stat("/dev/loop-control"); err != nil {
+		if testutil.Required() {
+			t.Fatal("no loop devices here")
+		}
+		t.Skip("no loop devices here")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	source := testutil.SampleDisk(t, 32<<20)
+	if err := os.Mkdir(filepath.Join(dir, "repo"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := local.Open(filepath.Join(dir, "repo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := repo.Init(ctx, s, repo.InitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer CloseRepo(r)
+	src, err := disk.Open(source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = capture.Capture(ctx, r, []capture.Source{src}, capture.Options{Machine: "ws1"})
+	src.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := filepath.Join(dir, "home")
+	want := map[string]string{"jane/orders.ods": "orders of the week", "jane/notes/today.txt": "call the customer"}
+	for p, c := range want {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(home, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(home, p), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fres, err := files.Backup(ctx, r, files.Options{Machine: "ws1", Paths: []string{home}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	target := filepath.Join(dir, "target.img")
+	if err := os.WriteFile(target, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(target, 32<<20); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := PlanRestore(ctx, r, RestoreRequest{Machine: "ws1", Targets: []string{target}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plan.Close()
+	if _, err := plan.Run(ctx, RestoreOptions{}); err == nil || !errorsContains(err, "was not confirmed") {
+		t.Fatalf("Run before confirmation = %v, want a refusal", err)
+	}
+	plan.ConfirmAll()
+	if _, err := plan.Run(ctx, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sum, where, err := plan.ReplayOnto(ctx, fres.Snapshot, ReplayOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if where.Partition.Index != 1 || sum.Added < int64(len(want)) {
+		t.Errorf("ReplayOnto = partition %d, %d added; want partition 1 and at least %d added", where.Partition.Index, sum.Added, len(want))
+	}
+
+	// Look at the restored filesystem: the files are where the snapshot
+	// had them, and fsck finds it clean.
+	part := where.Partition
+	loop, err := loopOver(target, part.Offset, part.Length)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		unix.IoctlSetInt(int(loop.Fd()), unix.LOOP_CLR_FD, 0)
+		loop.Close()
+	}()
+	mnt := t.TempDir()
+	if err := unix.Mount(loop.Name(), mnt, "ext4", unix.MS_RDONLY, ""); err != nil {
+		t.Fatal(err)
+	}
+	for p, c := range want {
+		b, err := os.ReadFile(filepath.Join(mnt, home, p))
+		if err != nil || string(b) != c {
+			t.Errorf("%s on the restored filesystem = %q (%v), want %q", p, b, err, c)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(mnt, "docs", "f00.txt")); err != nil {
+		t.Errorf("the image's own files are gone after the replay: %v", err)
+	}
+	if err := unix.Unmount(mnt, 0); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Command(t, "", "e2fsck", "-fn", loop.Name())
+}
+
+// TestReplayOntoNoLinuxFS: an image without a filesystem the boot
+// environment writes is refused with ErrNoReplayTarget, nothing mounted.
+func TestReplayOntoNoLinuxFS(t *testing.T) {
+	p := &RestorePlan{Disks: []PlannedDisk{{Source: repo.Disk{Partitions: []repo.Partition{{Index: 1, FS: "ntfs"}, {Index: 2, FS: "vfat"}}}}}}
+	fs := &repo.Snapshot{Kind: repo.KindFiles, Files: &repo.Files{Paths: []string{`C:\Users`}}}
+	if _, _, err := p.ReplayOnto(context.Background(), fs, ReplayOptions{}); !errors.Is(err, ErrNoReplayTarget) {
+		t.Errorf("ReplayOnto(NTFS and FAT only) = %v, want ErrNoReplayTarget", err)
+	}
+}
+
+func errorsContains(err error, s string) bool {
+	return err != nil && strings.Contains(err.Error(), s)
+}
