@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -22,6 +23,7 @@ import (
 	"github.com/rewind-backup/rewind/pkg/netcfg"
 	"github.com/rewind-backup/rewind/pkg/progress"
 	"github.com/rewind-backup/rewind/pkg/repo"
+	"github.com/rewind-backup/rewind/pkg/restore"
 	"github.com/rewind-backup/rewind/pkg/store/local"
 )
 
@@ -403,4 +405,33 @@ func TestCaptureFlow(t *testing.T) {
 	if snap.Hardware == nil || snap.Hardware.UUID != officePC.UUID {
 		t.Errorf("the wizard's image records hardware %+v, want this machine's", snap.Hardware)
 	}
+}
+
+// TestFailureScreen: a restore that failed says what, to what, and what
+// to do, in capitals without colour.
+func TestFailureScreen(t *testing.T) {
+	fx := newFixture(t)
+	m := New(context.Background(), fx.options())
+	d := newDriver(t, m)
+	d.keys("enter", "enter", "enter", "enter", "enter")
+	d.want("This overwrites sdb.img")
+	m.flow = flowRestore
+	m.run = runScreen{started: taken.Add(10 * time.Hour), ended: taken.Add(10*time.Hour + 4*time.Minute),
+		err: fmt.Errorf("fetching chunk 1f2e3d4c for disk 1 offset 12582912: the NAS did not answer for 5m0s; the target disk is now %w: run the same restore again to finish it once the cause is fixed; it writes only what is still missing", restore.ErrPartlyWritten)}
+	m.done.reportErr = errors.New("the NAS did not answer")
+	m.goTo(stepDone)
+	d.want("FAILED X fetching chunk 1f2e3d4c for disk 1 offset 12582912", "run the same restore again")
+	d.golden("09-failed", fx.replacer...)
+}
+
+// TestCaptureScreen draws the capture form.
+func TestCaptureScreen(t *testing.T) {
+	fx := newFixture(t)
+	opt := fx.options()
+	opt.TestDisks = []string{fx.source, fx.small}
+	d := newDriver(t, New(context.Background(), opt))
+	d.keys("down", "down", "enter", "enter")
+	d.keys("tab", "before the Windows update")
+	d.want("Note        : before the Windows update_", "[x] office-pc.img")
+	d.golden("10-capture", fx.replacer...)
 }

@@ -20,9 +20,9 @@ import (
 
 // repoScreen asks where the repository is and the password.
 type repoScreen struct {
-	url, pw  field
-	pwFile   string // from the settings: the password is not asked
-	focus int
+	url, pw field
+	pwFile  string // from the settings: the password is not asked
+	focus   int
 	// notes carries the repository's network retries to whatever screen
 	// runs a job on it.
 	notes progress.Relay

@@ -171,10 +171,10 @@ func failWord(err error) string {
 		return "stopped"
 	}
 	s := job.OneLine(err.Error())
-	if i := strings.IndexAny(s, ":;"); i > 0 && i < 40 {
+	if i := strings.IndexAny(s, ":;"); i > 0 && i <= 60 {
 		s = s[:i]
 	}
-	return fit(s, 48)
+	return fit(s, 60)
 }
 
 func roundLeft(d time.Duration) string {
