@@ -64,13 +64,11 @@ func runWizard(ctx context.Context, opt wizardOptions, o OS) error {
 	}
 	spec := opt.spec(o)
 	spec.PasswordFile = pwFile
-	exit, err := tui.Run(ctx, in, out, tui.Options{
+	// A workstation's wizard offers only Quit: how it was left does not
+	// matter here.
+	_, err := tui.Run(ctx, in, out, tui.Options{
 		Version: Version, Repo: spec, Machine: opt.Machine, TestDisks: opt.TestDisks,
 		Color: o.getenv("NO_COLOR") == "" && o.getenv("TERM") != "dumb",
 	})
-	if err != nil {
-		return err
-	}
-	_ = exit // a workstation's wizard offers only Quit
-	return nil
+	return err
 }
