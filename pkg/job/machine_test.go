@@ -72,7 +72,7 @@ func TestWarningsAndSecureBoot(t *testing.T) {
 		}, "Intel RST/VMD", ""},
 		{"AHCI and Secure Boot on", map[string]string{
 			"sys/bus/pci/devices/0000:00:17.0/vendor": "0x8086\n", "sys/bus/pci/devices/0000:00:17.0/device": "0xa352\n",
-			"sys/bus/pci/devices/0000:00:17.0/class": "0x010601\n",
+			"sys/bus/pci/devices/0000:00:17.0/class":                                   "0x010601\n",
 			"sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c": "\x06\x00\x00\x00\x01",
 		}, "", "on"},
 		{"UEFI without Secure Boot", map[string]string{"sys/firmware/efi/efivars/x": ""}, "", "off"},
