@@ -4,7 +4,8 @@
 // for the hardware it finds, brings up the wired network by DHCP, reads its
 // settings (initramfs, boot medium, kernel command line), finds the boot
 // medium, and then runs the task: the wizard, a shell, or an unattended
-// restore or capture composed from rewind's own command line (pkg/cli).
+// restore or capture run through pkg/job, as the wizard and the command
+// line run them.
 //
 // The uinit never exits: if it did, the kernel would panic. Whatever fails,
 // it says so in plain words on the console and stays up with a shell.
@@ -38,6 +39,7 @@ import (
 	"github.com/rewind-backup/rewind/pkg/config"
 	"github.com/rewind-backup/rewind/pkg/job"
 	"github.com/rewind-backup/rewind/pkg/netcfg"
+	"github.com/rewind-backup/rewind/pkg/progress"
 	"github.com/rewind-backup/rewind/pkg/store/smb"
 	"github.com/rewind-backup/rewind/pkg/tui"
 )
@@ -94,10 +96,9 @@ type System interface {
 type Options struct {
 	// Console receives every message; the CLI's own output goes there too.
 	Console io.Writer
-	// Stdin is the console's input, passed to the CLI.
-	Stdin io.Reader
-	// CLI runs a rewind command line; cli.Run in production.
-	CLI func(ctx context.Context, args []string, o cli.OS) error
+	// Task runs an unattended task (RunTask in production; nil: RunTask),
+	// reporting to rep, and returns its result's summary.
+	Task func(ctx context.Context, t Task, rep progress.Reporter) (summary any, err error)
 	// MediumWait bounds the wait for a labelled boot medium to appear.
 	MediumWait time.Duration
 	// DiskWait bounds the wait for the target disk to appear.
@@ -119,6 +120,9 @@ type Options struct {
 
 // Run is the boot sequence. It returns only when opts.StayUp does.
 func Run(ctx context.Context, sys System, opts Options) {
+	if opts.Task == nil {
+		opts.Task = RunTask
+	}
 	b := &booter{sys: sys, opts: opts, w: opts.Console}
 	if err := b.run(ctx); err != nil {
 		b.say("error: %s", oneLine(err.Error()))

@@ -15,10 +15,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/rewind-backup/rewind/pkg/cli"
 	"github.com/rewind-backup/rewind/pkg/config"
 	"github.com/rewind-backup/rewind/pkg/job"
 	"github.com/rewind-backup/rewind/pkg/netcfg"
+	"github.com/rewind-backup/rewind/pkg/progress"
 	"github.com/rewind-backup/rewind/pkg/tui"
 )
 
@@ -66,6 +66,8 @@ func (f *fakeSystem) Uptime() time.Duration           { return 4200 * time.Milli
 
 func TestRun(t *testing.T) {
 	stick := &Medium{Disk: "sda", Partition: "sda1", Label: "REWIND", Dir: "/run/rewind/medium"}
+	restorePC1 := Task{Kind: config.TaskRestore, Repo: job.Repo{URL: "smb://backup@nas/rewind", PasswordFile: "/run/rewind/medium/nas.txt"},
+		Machine: "pc1", Image: "latest", Target: "/dev/nvme0n1", BootMedia: []string{"/dev/sda"}}
 	disks := []Disk{{Name: "sda", Path: "/dev/sda", Serial: "STICK"}, {Name: "nvme0n1", Path: "/dev/nvme0n1", Serial: "S4EV"}}
 	conf := map[string]string{
 		"/run/rewind/medium/rewind.conf": "repo = smb://backup@nas/rewind\nmachine = pc1\npassword_file = nas.txt\n",
@@ -74,8 +76,8 @@ func TestRun(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		sys      fakeSystem
-		cliErr   error
-		wantArgs []string // nil: the CLI must not run
+		taskErr  error
+		wantTask *Task    // nil: no task must run
 		want     []string // console lines that must appear
 		poweroff bool
 		// wizardExit is how the fake wizard is left; wantWizard, if set,
@@ -98,10 +100,9 @@ func TestRun(t *testing.T) {
 			poweroff:   true,
 		},
 		{
-			name: "unattended restore from the stick's rewind.conf",
-			sys:  fakeSystem{cmdline: "rewind.task=restore rewind.target=only rewind.after=poweroff", files: conf, medium: stick, disks: disks},
-			wantArgs: []string{"restore", "--repo", "smb://backup@nas/rewind", "--machine", "pc1", "--image", "latest",
-				"--password-file", "/run/rewind/medium/nas.txt", "--yes", "--json", "--report", "/dev/nvme0n1"},
+			name:     "unattended restore from the stick's rewind.conf",
+			sys:      fakeSystem{cmdline: "rewind.task=restore rewind.target=only rewind.after=poweroff", files: conf, medium: stick, disks: disks},
+			wantTask: &restorePC1,
 			want:     []string{`rewind: result {"image":"latest","machine":"pc1","ok":true`, "rewind: powering off"},
 			poweroff: true,
 		},
@@ -131,26 +132,25 @@ func TestRun(t *testing.T) {
 			want: []string{"rewind: error: task capture needs repo, machine, target, password_file"},
 		},
 		{
-			name:   "restore fails",
-			sys:    fakeSystem{cmdline: "rewind.task=restore rewind.target=nvme0n1 rewind.after=reboot", files: conf, medium: stick, disks: disks},
-			cliErr: errors.New("target too small"),
-			wantArgs: []string{"restore", "--repo", "smb://backup@nas/rewind", "--machine", "pc1", "--image", "latest",
-				"--password-file", "/run/rewind/medium/nas.txt", "--yes", "--json", "--report", "/dev/nvme0n1"},
-			want: []string{"rewind: error: unattended restore onto nvme0n1 failed: target too small", "rewind: shell on the console"},
+			name:     "restore fails",
+			sys:      fakeSystem{cmdline: "rewind.task=restore rewind.target=nvme0n1 rewind.after=reboot", files: conf, medium: stick, disks: disks},
+			taskErr:  errors.New("target too small"),
+			wantTask: &restorePC1,
+			want:     []string{"rewind: error: unattended restore onto nvme0n1 failed: target too small", "rewind: shell on the console"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			var gotArgs []string
+			var gotTask *Task
 			var gotWizard *tui.Options
 			stayed := false
 			sys := tc.sys
 			Run(context.Background(), &sys, Options{
 				Console: &out,
-				CLI: func(ctx context.Context, args []string, o cli.OS) error {
-					gotArgs = args
-					fmt.Fprintln(o.Stdout, `{"type":"result","ok":true}`)
-					return tc.cliErr
+				Task: func(ctx context.Context, t Task, rep progress.Reporter) (any, error) {
+					gotTask = &t
+					rep.Note(progress.Info, "a note from the task")
+					return map[string]bool{"verified": true}, tc.taskErr
 				},
 				StayUp: func(context.Context) { stayed = true },
 				Wizard: func(ctx context.Context, opt tui.Options) (tui.Exit, error) {
@@ -170,8 +170,11 @@ func TestRun(t *testing.T) {
 					t.Errorf("wizard options Boot=%v Network set=%v, want both", gotWizard.Boot, gotWizard.Network != nil)
 				}
 			}
-			if diff := cmp.Diff(tc.wantArgs, gotArgs); diff != "" {
-				t.Errorf("CLI args (-want +got):\n%s", diff)
+			if diff := cmp.Diff(tc.wantTask, gotTask, cmpopts.IgnoreFields(job.Repo{}, "Password", "Warn")); diff != "" {
+				t.Errorf("task (-want +got):\n%s", diff)
+			}
+			if gotTask != nil && !strings.Contains(out.String(), "rewind: info: a note from the task") {
+				t.Errorf("the task's note is not on the console:\n%s", out.String())
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(out.String(), w) {
@@ -191,14 +194,13 @@ func TestRun(t *testing.T) {
 	}
 }
 
-func TestTaskArgsWithUser(t *testing.T) {
+func TestTaskWithUser(t *testing.T) {
 	s := config.Default()
 	s.Task = config.TaskRestore
 	s.Repo, s.User, s.Machine, s.PasswordFile = "smb://nas:4450/b", "backup", "pc1", "/etc/rewind/pw"
-	got := TaskArgs(s, "/dev/sda")
-	want := []string{"restore", "--repo", "smb://backup@nas:4450/b", "--machine", "pc1", "--image", "latest",
-		"--password-file", "/etc/rewind/pw", "--yes", "--json", "--report", "/dev/sda"}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("TaskArgs (-want +got):\n%s", diff)
+	got := taskFor(s, "/dev/sda")
+	want := Task{Kind: config.TaskRestore, Repo: job.Repo{URL: "smb://backup@nas:4450/b", PasswordFile: "/etc/rewind/pw"}, Machine: "pc1", Image: "latest", Target: "/dev/sda"}
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(job.Repo{}, "Password", "Warn")); diff != "" {
+		t.Errorf("taskFor (-want +got):\n%s", diff)
 	}
 }

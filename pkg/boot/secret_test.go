@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rewind-backup/rewind/pkg/cli"
+	"github.com/rewind-backup/rewind/pkg/progress"
 )
 
 // TestConsoleHidesURLPassword: a password put in rewind.conf's repo URL,
@@ -35,8 +35,8 @@ func TestConsoleHidesURLPassword(t *testing.T) {
 			sys := fakeSystem{cmdline: "rewind.task=" + task + " rewind.target=only", files: conf, medium: stick, disks: disks}
 			Run(context.Background(), &sys, Options{
 				Console: &out,
-				CLI: func(ctx context.Context, args []string, o cli.OS) error {
-					return cli.Run(ctx, []string{"version"}, o) // the real parse is cli's, tested there
+				Task: func(ctx context.Context, t Task, rep progress.Reporter) (any, error) {
+					return nil, nil
 				},
 				StayUp: func(context.Context) {},
 			})

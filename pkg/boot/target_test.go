@@ -6,11 +6,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 
-	"github.com/rewind-backup/rewind/pkg/cli"
+	"github.com/rewind-backup/rewind/pkg/progress"
 )
 
 func TestResolveTarget(t *testing.T) {
@@ -74,7 +73,7 @@ func TestUnattendedOnlySkipsRefusedDisks(t *testing.T) {
 	busy := Disk{Name: "sdb", Path: "/dev/sdb", Serial: "DATA", Refusal: "/dev/sdb is mounted at /mnt; unmount it first (umount /mnt)"}
 	for _, tc := range []struct {
 		disks      []Disk
-		wantTarget string // "" when the CLI must not run
+		wantTarget string // "" when no task must run
 		want       string
 	}{
 		{[]Disk{usb, nvme, busy}, "/dev/nvme0n1", `rewind: result {"image":"latest","machine":"pc1","ok":true`},
@@ -86,10 +85,9 @@ func TestUnattendedOnlySkipsRefusedDisks(t *testing.T) {
 			mounted: map[string]bool{"/dev/sdb": true}}
 		Run(context.Background(), &sys, Options{
 			Console: &out,
-			CLI: func(ctx context.Context, args []string, o cli.OS) error {
-				target = args[len(args)-1]
-				fmt.Fprintln(o.Stdout, `{"type":"result","ok":true}`)
-				return nil
+			Task: func(ctx context.Context, t Task, rep progress.Reporter) (any, error) {
+				target = t.Target
+				return nil, nil
 			},
 			StayUp: func(context.Context) {},
 		})

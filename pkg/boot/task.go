@@ -6,16 +6,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/rewind-backup/rewind/pkg/cli"
 	"github.com/rewind-backup/rewind/pkg/config"
+	"github.com/rewind-backup/rewind/pkg/human"
+	"github.com/rewind-backup/rewind/pkg/job"
+	"github.com/rewind-backup/rewind/pkg/progress"
+	"github.com/rewind-backup/rewind/pkg/repo"
 )
 
 // unattended runs a restore or capture as settings describe it, prints the
@@ -44,19 +44,21 @@ func (b *booter) unattended(ctx context.Context, s config.Settings) error {
 		return fmt.Errorf("password_file %s is empty; put the NAS password in it", s.PasswordFile)
 	}
 
-	args := TaskArgs(s, target.Path)
+	t := taskFor(s, target.Path)
+	if b.medium != nil {
+		t.BootMedia = []string{"/dev/" + b.medium.Disk}
+	}
 	if s.Task == config.TaskCapture {
 		b.say("capture: %s into machine %s", target, s.Machine)
 	} else {
 		b.say("restore: machine %s image %s onto %s", s.Machine, s.Image, target)
 	}
 	start := time.Now()
-	out := &lastJSON{w: b.w}
-	err = b.opts.CLI(ctx, args, cli.OS{Stdin: b.opts.Stdin, Stdout: out, Stderr: b.w})
+	tr := progress.NewTracker()
+	stop := b.follow(tr)
+	summary, err := b.opts.Task(ctx, t, tr)
+	stop()
 	if err != nil {
-		if errors.Is(err, cli.ErrUnknownCommand) {
-			return fmt.Errorf("unattended %s: the %s command is %w of rewind; the environment stays up", s.Task, s.Task, errNotAvailable)
-		}
 		return fmt.Errorf("unattended %s onto %s failed: %w", s.Task, target.Name, err)
 	}
 
@@ -67,8 +69,8 @@ func (b *booter) unattended(ctx context.Context, s config.Settings) error {
 	if s.Task == config.TaskRestore {
 		res["image"] = s.Image
 	}
-	if last := out.last(); last != nil {
-		res["summary"] = last
+	if summary != nil {
+		res["summary"] = summary
 	}
 	line, _ := json.Marshal(res)
 	b.say("result %s", line)
@@ -130,17 +132,127 @@ func (b *booter) settled(ctx context.Context) bool {
 	return true
 }
 
-// TaskArgs is the rewind command line an unattended task runs. The password
-// travels only as the path of its file. target is the disk's device path.
-func TaskArgs(s config.Settings, target string) []string {
-	repo := withUser(s.Repo, s.User)
-	switch s.Task {
+// Task is an unattended task as the settings describe it, its target
+// disk found.
+type Task struct {
+	Kind      config.Task // restore or capture
+	Repo      job.Repo    // the URL with the user, and the password file
+	Machine   string
+	Image     string // restore: an image ID or "latest"
+	Target    string // the disk's device path
+	BootMedia []string
+}
+
+// taskFor is the task settings s describe, onto (or from) target.
+func taskFor(s config.Settings, target string) Task {
+	return Task{
+		Kind: s.Task, Repo: job.Repo{URL: withUser(s.Repo, s.User), PasswordFile: s.PasswordFile},
+		Machine: s.Machine, Image: s.Image, Target: target,
+	}
+}
+
+// RunTask runs an unattended task through pkg/job, as the wizard and the
+// command line do: the restore plan checks the target, which the settings
+// name (they are the confirmation); a report is saved in the repository
+// whatever the outcome. It returns the result's summary.
+func RunTask(ctx context.Context, t Task, rep progress.Reporter) (summary any, err error) {
+	start := time.Now()
+	r, err := job.Open(ctx, t.Repo, rep)
+	if err != nil {
+		return nil, err
+	}
+	defer job.CloseRepo(r)
+	report := job.Report{Task: string(t.Kind), Machine: t.Machine, Start: start, Targets: []string{t.Target}}
+	defer func() {
+		report.Err, report.Result = err, summary
+		if name, rerr := job.SaveReport(ctx, r, report); rerr != nil {
+			rep.Note(progress.Warning, "the report was not saved: "+job.OneLine(rerr.Error()))
+		} else {
+			rep.Note(progress.Info, "report saved as "+name)
+		}
+	}()
+	switch t.Kind {
 	case config.TaskCapture:
-		return []string{"capture", "--repo", repo, "--machine", s.Machine, "--password-file", s.PasswordFile,
-			"--note", "unattended capture from the boot environment", "--json", "--report", target}
-	default:
-		return []string{"restore", "--repo", repo, "--machine", s.Machine, "--image", s.Image,
-			"--password-file", s.PasswordFile, "--yes", "--json", "--report", target}
+		res, err := job.Capture(ctx, r, job.CaptureRequest{Machine: t.Machine, Note: "unattended capture from the boot environment",
+			Disks: []string{t.Target}, Hardware: job.ThisHardware()}, rep)
+		if err != nil {
+			return nil, err
+		}
+		report.Image = res.Snapshot.ID().String()
+		return captureSummary{Image: report.Image, Stats: res.Stats, Warnings: res.Warnings}, nil
+	case config.TaskRestore:
+		plan, err := job.PlanRestore(ctx, r, job.RestoreRequest{Machine: t.Machine, Image: t.Image, Targets: []string{t.Target}, BootMedia: t.BootMedia})
+		if err != nil {
+			return nil, err
+		}
+		defer plan.Close()
+		report.Image = plan.Snap.ID().String()
+		plan.ConfirmAll()
+		sum, err := plan.Run(ctx, job.RestoreOptions{Progress: rep})
+		if err != nil {
+			return nil, err
+		}
+		return restoreSummary{Image: report.Image, Written: sum.Written, Skipped: sum.Skipped, Fetched: sum.Fetched, Verified: sum.Verified}, nil
+	}
+	return nil, fmt.Errorf("task %q is not unattended", t.Kind)
+}
+
+// The summaries in the result line and the report.
+type (
+	restoreSummary struct {
+		Image    string `json:"image"`
+		Written  int64  `json:"written_bytes"`
+		Skipped  int64  `json:"skipped_bytes"`
+		Fetched  int64  `json:"fetched_bytes"`
+		Verified bool   `json:"verified"`
+	}
+	captureSummary struct {
+		Image    string          `json:"image"`
+		Stats    repo.ImageStats `json:"stats"`
+		Warnings []string        `json:"warnings,omitempty"`
+	}
+)
+
+// follow prints a task's progress on the console: its notes as they come,
+// and where it is every 10 seconds. The returned stop ends it (and prints
+// the last notes).
+func (b *booter) follow(tr *progress.Tracker) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		last := time.Now()
+		for {
+			var now time.Time
+			select {
+			case <-done:
+				b.notes(tr.Status())
+				return
+			case now = <-tick.C:
+			}
+			s := tr.Status()
+			b.notes(s)
+			if now.Sub(last) >= 10*time.Second && s.Phase != "" {
+				last = now
+				line := fmt.Sprintf("%s: %s", s.Phase, human.Bytes(s.Get(progress.Done)))
+				if s.Total > 0 {
+					line = fmt.Sprintf("%s: %.0f%% of %s", s.Phase, 100*float64(s.Get(progress.Done))/float64(s.Total), human.Bytes(s.Total))
+				}
+				b.say("%s", line)
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+func (b *booter) notes(s progress.Status) {
+	for _, n := range s.Notes {
+		b.say("%s: %s", n.Level, n.Text)
+	}
+	if s.Dropped > 0 {
+		b.say("warning: %d more notes were left out", s.Dropped)
 	}
 }
 
@@ -155,42 +267,4 @@ func withUser(repo, user string) string {
 	}
 	u.User = url.User(user)
 	return u.String()
-}
-
-// lastJSON passes output through to w and remembers the last line that is
-// a JSON object (the CLI's --json summary).
-type lastJSON struct {
-	w    io.Writer
-	mu   sync.Mutex
-	buf  []byte
-	line json.RawMessage
-}
-
-func (l *lastJSON) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	l.buf = append(l.buf, p...)
-	for {
-		i := bytes.IndexByte(l.buf, '\n')
-		if i < 0 {
-			break
-		}
-		l.see(l.buf[:i])
-		l.buf = l.buf[i+1:]
-	}
-	l.mu.Unlock()
-	return l.w.Write(p)
-}
-
-func (l *lastJSON) see(line []byte) {
-	line = bytes.TrimSpace(line)
-	if len(line) > 0 && line[0] == '{' && json.Valid(line) {
-		l.line = append(json.RawMessage(nil), line...)
-	}
-}
-
-func (l *lastJSON) last() json.RawMessage {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.see(l.buf)
-	return l.line
 }

@@ -5,58 +5,105 @@ package boot
 import (
 	"bytes"
 	"context"
-	"errors"
+	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/rewind-backup/rewind/pkg/cli"
 	"github.com/rewind-backup/rewind/pkg/config"
+	"github.com/rewind-backup/rewind/pkg/internal/testutil"
+	"github.com/rewind-backup/rewind/pkg/job"
+	"github.com/rewind-backup/rewind/pkg/progress"
+	"github.com/rewind-backup/rewind/pkg/repo"
+	"github.com/rewind-backup/rewind/pkg/store/local"
 )
 
-// TestTaskArgsParse runs the argument lists the boot environment builds
-// through the real command line: every flag must be accepted, so the run
-// gets as far as the repository (a folder that is not one here).
-func TestTaskArgsParse(t *testing.T) {
+// TestRunTask runs the unattended capture and restore for real through
+// pkg/job, on a local repository and disk image files: the restored disk is
+// identical, each task leaves a report, and the summaries carry the image.
+func TestRunTask(t *testing.T) {
+	ctx := context.Background()
 	dir := t.TempDir()
-	for _, task := range []config.Task{config.TaskRestore, config.TaskCapture} {
-		s := config.Default()
-		s.Task, s.Repo, s.Machine, s.PasswordFile = task, dir, "pc1", filepath.Join(dir, "pw")
-		args := TaskArgs(s, filepath.Join(dir, "disk.img"))
-		var out, errs bytes.Buffer
-		err := cli.Run(context.Background(), args, cli.OS{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errs})
-		if err == nil || errors.Is(err, cli.ErrUsage) {
-			t.Errorf("cli.Run(%q) = %v, want a failure past the command line", args, err)
+	repoDir := filepath.Join(dir, "repo")
+	if err := os.Mkdir(repoDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r, err := job.Open(ctx, job.Repo{URL: repoDir}, nil)
+	if err == nil {
+		job.CloseRepo(r)
+		t.Fatal("an empty folder opened as a repository")
+	}
+	initRepo(t, repoDir)
+
+	source := testutil.SampleDisk(t, 16<<20)
+	target := filepath.Join(dir, "target.img")
+	if err := os.WriteFile(target, make([]byte, 16<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tr := progress.NewTracker()
+	got, err := RunTask(ctx, Task{Kind: config.TaskCapture, Repo: job.Repo{URL: repoDir}, Machine: "pc1", Target: source}, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	capt, ok := got.(captureSummary)
+	if !ok || len(capt.Image) != 64 {
+		t.Fatalf("capture summary = %+v, want the image's id", got)
+	}
+	got, err = RunTask(ctx, Task{Kind: config.TaskRestore, Repo: job.Repo{URL: repoDir}, Machine: "pc1", Image: "latest", Target: target}, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs, ok := got.(restoreSummary); !ok || rs.Image != capt.Image || !rs.Verified {
+		t.Errorf("restore summary = %+v, want image %s, verified", got, capt.Image)
+	}
+	a, _ := os.ReadFile(source)
+	b, _ := os.ReadFile(target)
+	if !bytes.Equal(a, b) {
+		t.Error("the restored disk differs from the captured one")
+	}
+	reports, _ := filepath.Glob(filepath.Join(repoDir, "reports", "pc1", "*.json"))
+	if len(reports) != 2 {
+		t.Fatalf("reports %v, want one for the capture and one for the restore", reports)
+	}
+	for _, p := range reports {
+		raw, _ := os.ReadFile(p)
+		var rep struct {
+			OK     bool            `json:"ok"`
+			Image  string          `json:"image"`
+			Result json.RawMessage `json:"result"`
 		}
+		if err := json.Unmarshal(raw, &rep); err != nil || !rep.OK || rep.Image != capt.Image || !strings.Contains(string(rep.Result), capt.Image) {
+			t.Errorf("report %s = %s (%v), want ok, naming the image", filepath.Base(p), raw, err)
+		}
+	}
+
+	// A target too small is refused before anything is written, and the
+	// failure is reported too.
+	small := filepath.Join(dir, "small.img")
+	if err := os.WriteFile(small, make([]byte, 4<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RunTask(ctx, Task{Kind: config.TaskRestore, Repo: job.Repo{URL: repoDir}, Machine: "pc1", Image: "latest", Target: small}, tr); err == nil || !strings.Contains(err.Error(), "too small") {
+		t.Errorf("restore onto a 4 MiB disk = %v, want too small", err)
+	}
+	if b, _ := os.ReadFile(small); bytes.Count(b, []byte{0}) != len(b) {
+		t.Error("the too-small disk was written")
+	}
+	if reports, _ := filepath.Glob(filepath.Join(repoDir, "reports", "pc1", "*.json")); len(reports) != 3 {
+		t.Errorf("%d reports after a refused restore, want 3", len(reports))
 	}
 }
 
-// TestUnattendedUnknownCommand: a build of rewind without the task's command
-// (cli.Run says so with ErrUnknownCommand) is reported as such, and the
-// environment stays up.
-func TestUnattendedUnknownCommand(t *testing.T) {
-	conf := map[string]string{
-		"/run/rewind/medium/rewind.conf": "repo = smb://backup@nas/rewind\nmachine = pc1\npassword_file = nas.txt\n",
-		"/run/rewind/medium/nas.txt":     "hunter2\n",
+func initRepo(t *testing.T, dir string) {
+	t.Helper()
+	s, err := local.Open(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
-	sys := fakeSystem{cmdline: "rewind.task=restore rewind.target=nvme0n1", files: conf,
-		medium: &Medium{Disk: "sda", Partition: "sda1", Label: "REWIND", Dir: "/run/rewind/medium"},
-		disks:  []Disk{{Name: "sda", Path: "/dev/sda", Serial: "STICK"}, {Name: "nvme0n1", Path: "/dev/nvme0n1", Serial: "S4EV"}}}
-	var console bytes.Buffer
-	stayed := false
-	Run(context.Background(), &sys, Options{
-		Console: &console,
-		CLI: func(ctx context.Context, args []string, o cli.OS) error {
-			// The real command line, asked for a verb it does not have.
-			return cli.Run(ctx, append([]string{"no-" + args[0]}, args[1:]...), o)
-		},
-		StayUp: func(context.Context) { stayed = true },
-	})
-	want := "rewind: error: unattended restore: the restore command is not in this version of rewind"
-	if !strings.Contains(console.String(), want) {
-		t.Errorf("console lacks %q:\n%s", want, console.String())
+	r, err := repo.Init(context.Background(), s, repo.InitOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !stayed {
-		t.Error("Run returned without staying up")
-	}
+	job.CloseRepo(r)
 }

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/rewind-backup/rewind/pkg/cli"
 	"github.com/rewind-backup/rewind/pkg/netcfg"
 	"github.com/rewind-backup/rewind/pkg/tui"
 )
@@ -29,15 +28,13 @@ func IsUinit(args []string) bool {
 // it is not running as the initramfs's uinit (a child of PID 1, or PID 1),
 // which it refuses: it would load modules and reconfigure the network of the
 // machine it runs on.
-func Uinit(ctx context.Context, stdin io.Reader, console io.Writer) error {
+func Uinit(ctx context.Context, _ io.Reader, console io.Writer) error {
 	if os.Getpid() != 1 && os.Getppid() != 1 {
 		return errors.New("rewind boot runs only as the boot environment's uinit (started by its init); it reconfigures the machine's modules and network")
 	}
 	sys := NewSystem(console)
 	Run(ctx, sys, Options{
 		Console:    console,
-		Stdin:      stdin,
-		CLI:        cli.Run,
 		MediumWait: 15 * time.Second,
 		DiskWait:   10 * time.Second,
 		StayUp:     func(ctx context.Context) { shellLoop(ctx, sys, console) },

@@ -4,15 +4,11 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/rewind-backup/rewind/pkg/capture"
-	"github.com/rewind-backup/rewind/pkg/disk"
 	"github.com/rewind-backup/rewind/pkg/human"
 	"github.com/rewind-backup/rewind/pkg/job"
 	"github.com/rewind-backup/rewind/pkg/repo"
@@ -78,34 +74,14 @@ func runCapture(ctx context.Context, opt captureOptions, o OS) (err error) {
 	if opt.JSON {
 		defer func() { printResult(o.Stdout, &out, err) }()
 	}
-	var devs []*disk.Device
-	defer func() {
-		for _, d := range devs {
-			d.Close()
-		}
-	}()
-	var forced []string
-	for _, p := range opt.Disks {
-		warn, err := checkCapturable(p, opt.Force)
-		if errors.Is(err, disk.ErrInUse) {
-			return fmt.Errorf("capture refused: %w", err)
-		}
-		if err != nil {
-			return err
-		}
-		if warn != "" {
-			fmt.Fprintf(o.Stderr, "rewind: warning: %s\n", warn)
-			forced = append(forced, warn)
-		}
+	req := job.CaptureRequest{Machine: opt.Machine, Note: opt.Note, Disks: opt.Disks, Force: opt.Force, Hardware: job.ThisHardware()}
+	// The disks are checked before the repository is opened.
+	forced, err := job.CheckCapture(req)
+	if err != nil {
+		return err
 	}
-	var srcs []capture.Source
-	for _, p := range opt.Disks {
-		d, err := disk.Open(p)
-		if err != nil {
-			return err
-		}
-		devs = append(devs, d)
-		srcs = append(srcs, d)
+	for _, w := range forced {
+		fmt.Fprintf(o.Stderr, "rewind: warning: %s\n", w)
 	}
 	r, pr, done, err := openWithProgress(ctx, opt.repoOptions, o, opt.JSON)
 	if err != nil {
@@ -119,40 +95,24 @@ func runCapture(ctx context.Context, opt captureOptions, o OS) (err error) {
 			saveReport(ctx, r, o, "capture", opt.Machine, start, err, out.Image, opt.Disks, out)
 		}()
 	}
-	host, _ := os.Hostname()
-	res, err := capture.Capture(ctx, r, srcs, capture.Options{
-		Machine: opt.Machine, Note: opt.Note, Host: host, Force: opt.Force, Progress: pr.t,
-		Hardware: job.ThisHardware(),
-	})
+	res, err := job.Capture(ctx, r, req, pr.t)
 	pr.Stop()
 	if err != nil {
 		return err
 	}
 	id := res.Snapshot.ID()
 	out.Image, out.ReadBytes, out.NewBytes, out.NewChunks = id.String(), res.Stats.ReadBytes, res.Stats.NewBytes, res.Stats.NewChunks
-	out.Seconds, out.Warnings = res.Duration.Seconds(), append(forced, res.Warnings...)
+	out.Seconds, out.Warnings = res.Duration.Seconds(), res.Warnings
 	if opt.JSON {
 		return nil
 	}
 	fmt.Fprintf(o.Stdout, "image %s of %s: %d disks, %s read, %s new in the repository (%d chunks), %s\n",
-		repo.ShortID(id), opt.Machine, len(srcs), human.Bytes(res.Stats.ReadBytes), human.Bytes(res.Stats.NewBytes),
+		repo.ShortID(id), opt.Machine, len(opt.Disks), human.Bytes(res.Stats.ReadBytes), human.Bytes(res.Stats.NewBytes),
 		res.Stats.NewChunks, res.Duration.Round(100e6))
 	return nil
 }
 
-// checkCapturable decides whether the disk at path may be imaged now: not
-// while it, a partition of it or a device built on it is mounted or in use
-// as swap, because an image of a filesystem in use is inconsistent. With
-// force it may, and warn says what the image is worth. inspect asks it too.
+// checkCapturable is job.CheckCapturable (inspect asks it too).
 func checkCapturable(path string, force bool) (warn string, err error) {
-	err = disk.CheckCapturable(path)
-	switch {
-	case err == nil:
-		return "", nil
-	case !errors.Is(err, disk.ErrInUse):
-		return "", err
-	case force:
-		return fmt.Sprintf("%v; imaging it anyway (--force): the image of a filesystem in use may not be consistent", err), nil
-	}
-	return "", fmt.Errorf("%w; an image of a filesystem in use is not consistent: boot this machine from the rewind stick or PXE and capture from there, or give --force to image it anyway", err)
+	return job.CheckCapturable(path, force)
 }

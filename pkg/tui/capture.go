@@ -9,7 +9,6 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/rewind-backup/rewind/pkg/capture"
-	"github.com/rewind-backup/rewind/pkg/disk"
 	"github.com/rewind-backup/rewind/pkg/job"
 	"github.com/rewind-backup/rewind/pkg/progress"
 	"github.com/rewind-backup/rewind/pkg/repo"
@@ -136,39 +135,21 @@ func (m *Model) runCapture() tea.Cmd {
 		m.err = "pick at least one disk (Space)"
 		return nil
 	}
-	for _, p := range paths {
-		if err := disk.CheckCapturable(p); err != nil {
-			m.err = err.Error()
-			return nil
-		}
+	req := job.CaptureRequest{Machine: cs.name.value, Note: cs.note.value, Disks: paths}
+	if hw := m.this.Hardware; hw.UUID != "" || hw.Serial != "" || len(hw.MACs) > 0 {
+		req.Hardware = &hw
+	}
+	if _, err := job.CheckCapture(req); err != nil {
+		m.err = err.Error()
+		return nil
 	}
 	ctx, cancel := context.WithCancel(m.ctx)
 	m.run = runScreen{tracker: progress.NewTracker(), cancel: cancel, running: true, started: m.opt.Now()}
 	m.repo.notes.Set(m.run.tracker)
 	m.goTo(stepRun)
 	r, tr := m.r, m.run.tracker
-	opt := capture.Options{Machine: cs.name.value, Note: cs.note.value, Progress: tr}
-	if hw := m.this.Hardware; hw.UUID != "" || hw.Serial != "" || len(hw.MACs) > 0 {
-		opt.Hardware = &hw
-	}
-	opt.Host, _ = os.Hostname()
 	return tea.Batch(tick(), func() tea.Msg {
-		var srcs []capture.Source
-		var devs []*disk.Device
-		defer func() {
-			for _, d := range devs {
-				d.Close()
-			}
-		}()
-		for _, p := range paths {
-			d, err := disk.Open(p)
-			if err != nil {
-				return capturedMsg{err: err}
-			}
-			devs = append(devs, d)
-			srcs = append(srcs, d)
-		}
-		res, err := capture.Capture(ctx, r, srcs, opt)
+		res, err := job.Capture(ctx, r, req, tr)
 		return capturedMsg{res, err}
 	})
 }
