@@ -189,28 +189,37 @@ func Restore(ctx context.Context, r *repo.Repository, snap *repo.Snapshot, targe
 		tables[i] = tb
 	}
 
-	// One phase for every disk's chunks, so that its Done and total are
-	// the whole job's, and Reporter.At says which disk and partition.
+	tl := &tally{rep: opt.Progress}
+	var sum Summary
+	failed := func(err error) (*Summary, error) {
+		tl.addTo(&sum)
+		sum.Duration = opt.Now().Sub(start)
+		if tl.touched.Load() {
+			what := "target disk is"
+			if len(targets) > 1 {
+				what = "target disks are"
+			}
+			err = fmt.Errorf("%w; the %s now %w: run the same restore again to finish it once the cause is fixed; it writes only what is still missing", err, what, ErrPartlyWritten)
+		}
+		return &sum, err
+	}
+	// Every disk's partition table first, then one phase for every disk's
+	// chunks, so that its Done and total are the whole job's; Reporter.At
+	// says which disk and partition.
+	for i, t := range targets {
+		if err := writeTable(ctx, i, tables[i], t, opt, tl); err != nil {
+			return failed(err)
+		}
+	}
 	var used int64
 	for i := range targets {
 		used += img.Disks[i].PartitionAreas().UsedBytes()
 	}
 	opt.Progress.Phase("chunks", used)
-	tl := &tally{rep: opt.Progress}
-	var sum Summary
 	for i, t := range targets {
 		d := &img.Disks[i]
 		if err := restoreDisk(ctx, r, img, i, d, tables[i], t, opt, tl); err != nil {
-			tl.addTo(&sum)
-			sum.Duration = opt.Now().Sub(start)
-			if tl.touched.Load() {
-				what := "target disk is"
-				if len(targets) > 1 {
-					what = "target disks are"
-				}
-				err = fmt.Errorf("%w; the %s now %w: run the same restore again to finish it once the cause is fixed; it writes only what is still missing", err, what, ErrPartlyWritten)
-			}
-			return &sum, err
+			return failed(err)
 		}
 	}
 	tl.addTo(&sum)
@@ -233,8 +242,8 @@ func Restore(ctx context.Context, r *repo.Repository, snap *repo.Snapshot, targe
 	return &sum, nil
 }
 
-// restoreDisk writes one disk's table and chunks onto t.
-func restoreDisk(ctx context.Context, r *repo.Repository, img *repo.Image, di int, d *repo.Disk, tb *table, t Target, opt Options, tl *tally) error {
+// writeTable writes disk di's partition table onto t.
+func writeTable(ctx context.Context, di int, tb *table, t Target, opt Options, tl *tally) error {
 	opt.Progress.At(di+1, 0)
 	if tb.layout != nil {
 		w := &tableWriter{t: t, overwrite: opt.Overwrite, tally: tl}
@@ -243,7 +252,11 @@ func restoreDisk(ctx context.Context, r *repo.Repository, img *repo.Image, di in
 		}
 	}
 	opt.Progress.Add(progress.Done, 1)
+	return nil
+}
 
+// restoreDisk writes one disk's chunks onto t, its table written already.
+func restoreDisk(ctx context.Context, r *repo.Repository, img *repo.Image, di int, d *repo.Disk, tb *table, t Target, opt Options, tl *tally) error {
 	if err := restoreChunks(ctx, r, img, di, d, t, opt, tl); err != nil {
 		return err
 	}
