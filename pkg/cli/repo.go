@@ -51,8 +51,8 @@ func (r repoOptions) spec(o OS) job.Repo {
 	}
 }
 
-// openStore opens the store the options name. SMB stores come wrapped in
-// retries, each reported to rep (nil: not reported).
+// openStore opens the store the options name (for init). SMB stores come
+// wrapped in retries, each reported to rep (nil: not reported).
 func openStore(ctx context.Context, opt repoOptions, o OS, rep progress.Reporter) (store.Store, error) {
 	s, err := job.OpenStore(ctx, opt.spec(o), rep)
 	if errors.Is(err, job.ErrNoRepo) {
@@ -63,16 +63,11 @@ func openStore(ctx context.Context, opt repoOptions, o OS, rep progress.Reporter
 
 // openRepo opens the repository the options name.
 func openRepo(ctx context.Context, opt repoOptions, o OS, rep progress.Reporter) (*repo.Repository, error) {
-	s, err := openStore(ctx, opt, o, rep)
-	if err != nil {
-		return nil, err
+	r, err := job.Open(ctx, opt.spec(o), rep)
+	if errors.Is(err, job.ErrNoRepo) {
+		return nil, fmt.Errorf("no repository given: use --repo FOLDER or --repo smb://user@nas/share: %w", ErrUsage)
 	}
-	r, err := repo.Open(ctx, s)
-	if err != nil {
-		s.Close()
-		return nil, err
-	}
-	return r, nil
+	return r, err
 }
 
 // openWithProgress starts a progress printer (JSON lines when json is set)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/rewind-backup/rewind/pkg/progress"
 	"github.com/rewind-backup/rewind/pkg/repo"
 )
 
@@ -18,6 +19,14 @@ var ErrNoReplayTarget = errors.New("no restored filesystem to replay the user fi
 // replayFS are the filesystems a replay mounts read-write in the boot
 // environment, with the kernel's name for each.
 var replayFS = map[string]string{"ext4": "ext4", "ext3": "ext4", "ext2": "ext4", "xfs": "xfs", "btrfs": "btrfs"}
+
+// ReplayOptions are the choices of ReplayOnto.
+type ReplayOptions struct {
+	Progress progress.Reporter
+	// LoadFS loads the kernel module of a filesystem type before it is
+	// mounted (the boot environment loads modules itself); nil: none.
+	LoadFS func(fstype string) error
+}
 
 // ReplayTarget is a restored partition a file snapshot replays into.
 type ReplayTarget struct {

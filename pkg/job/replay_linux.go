@@ -15,17 +15,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rewind-backup/rewind/pkg/files"
-	"github.com/rewind-backup/rewind/pkg/progress"
 	"github.com/rewind-backup/rewind/pkg/repo"
 )
-
-// ReplayOptions are the choices of ReplayOnto.
-type ReplayOptions struct {
-	Progress progress.Reporter
-	// LoadFS loads the kernel module of a filesystem type before it is
-	// mounted (the boot environment loads modules itself); nil: none.
-	LoadFS func(fstype string) error
-}
 
 // ReplayOnto replays file snapshot fs onto the disks the plan restored:
 // it mounts the restored filesystem that holds the snapshot's folders (or,

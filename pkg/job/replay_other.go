@@ -9,15 +9,8 @@ import (
 	"errors"
 
 	"github.com/rewind-backup/rewind/pkg/files"
-	"github.com/rewind-backup/rewind/pkg/progress"
 	"github.com/rewind-backup/rewind/pkg/repo"
 )
-
-// ReplayOptions are the choices of ReplayOnto.
-type ReplayOptions struct {
-	Progress progress.Reporter
-	LoadFS   func(fstype string) error
-}
 
 // ReplayOnto is the boot environment's (Linux): elsewhere, replay with
 // rewind files replay --into on the running system.

@@ -99,19 +99,9 @@ func (m *Model) doneKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 	if m.done.menu.move(k) || k.Type != tea.KeyEnter {
 		return m, nil
 	}
-	switch m.done.menu.items[m.done.menu.cur] {
-	case miReboot:
-		m.exit = ExitReboot
-		return m, tea.Quit
-	case miPowerOff:
-		m.exit = ExitPowerOff
-		return m, tea.Quit
-	case miShell:
-		m.exit = ExitShell
-		return m, tea.Quit
-	case miQuit:
-		m.exit = ExitQuit
-		return m, tea.Quit
+	switch item := m.done.menu.items[m.done.menu.cur]; item {
+	default:
+		return m.leave(item)
 	case miStart:
 		if m.targ.plan != nil {
 			m.targ.plan.Close()

@@ -164,20 +164,21 @@ func (m *Model) homeKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 			"  rewind files restore --repo REPO --machine NAME --to DIR PATH...",
 		}
 		m.goTo(stepInfo)
-	case miShell:
-		m.exit = ExitShell
-		return m, tea.Quit
-	case miReboot:
-		m.exit = ExitReboot
-		return m, tea.Quit
-	case miPowerOff:
-		m.exit = ExitPowerOff
-		return m, tea.Quit
-	case miQuit:
-		m.exit = ExitQuit
-		return m, tea.Quit
+	default:
+		return m.leave(m.menu.items[m.menu.cur])
 	}
 	return m, nil
+}
+
+// leave ends the wizard with the way out that menu item names.
+func (m *Model) leave(item string) (tea.Model, tea.Cmd) {
+	exits := map[string]Exit{miShell: ExitShell, miReboot: ExitReboot, miPowerOff: ExitPowerOff, miQuit: ExitQuit}
+	e, ok := exits[item]
+	if !ok {
+		return m, nil
+	}
+	m.exit = e
+	return m, tea.Quit
 }
 
 // localDisk is a disk the wizard may offer.
