@@ -190,11 +190,10 @@ func ReadLayoutSectorSize(r io.ReaderAt, size int64, sectorSize int) (*Layout, e
 	if m.valid && m.hasProtective() {
 		return nil, fmt.Errorf("the MBR announces a GPT (type 0xEE) but no valid GPT header was found, neither primary nor backup: %w", ErrCorrupt)
 	}
-	l := &Layout{Type: TypeNone, SectorSize: sectorSize, Size: size, Partitions: []Partition{}}
-	if m.valid {
-		l.Signature = m.signature
-	}
-	return l, nil
+	// No table: a disk signature in sector 0 means nothing then, and no
+	// region of a table is kept that could carry it (FuzzLayoutFromSaved
+	// found a layout that read differently once captured again).
+	return &Layout{Type: TypeNone, SectorSize: sectorSize, Size: size, Partitions: []Partition{}}, nil
 }
 
 // readFull reads len(b) bytes at off; a short read is an error.
