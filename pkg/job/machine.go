@@ -3,6 +3,7 @@
 package job
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/rewind-backup/rewind/pkg/disk"
+	"github.com/rewind-backup/rewind/pkg/human"
 	"github.com/rewind-backup/rewind/pkg/repo"
 )
 
@@ -174,4 +176,77 @@ func Score(h *repo.Hardware, here repo.Hardware, hereSerials []string) int {
 		}
 	}
 	return n
+}
+
+// Transport says how disk name is attached: "NVMe", "USB", "virtio",
+// "SATA/SAS", or "" when not known.
+func (s Sys) Transport(name string) string {
+	switch {
+	case strings.HasPrefix(name, "nvme"):
+		return "NVMe"
+	case strings.HasPrefix(name, "vd"):
+		return "virtio"
+	case strings.HasPrefix(name, "mmcblk"):
+		return "SD/eMMC"
+	}
+	target, err := filepath.EvalSymlinks(s.path("sys/block", name))
+	switch {
+	case err != nil:
+		return ""
+	case strings.Contains(target, "/usb"):
+		return "USB"
+	case strings.HasPrefix(name, "sd"):
+		return "SATA/SAS"
+	}
+	return ""
+}
+
+// Contents says in one line what the disk at path holds now: its
+// partition table and partitions ("gpt: 1 EFI System 512.0 MiB, 2 Linux
+// filesystem 39.5 GiB"), "empty" when it has no table and sector 0 is
+// blank, or why it cannot be read. It reads only the table.
+func Contents(path string) string {
+	d, err := disk.Open(path)
+	if err != nil {
+		return "cannot be read: " + OneLine(err.Error())
+	}
+	defer d.Close()
+	l, err := disk.ReadLayout(d, d.Size())
+	if err != nil {
+		return "its partition table cannot be read: " + OneLine(err.Error())
+	}
+	if l.Type == disk.TypeNone {
+		head := make([]byte, 4096)
+		if n, _ := d.ReadAt(head, 0); n > 0 && isBlank(head[:n]) {
+			return "empty"
+		}
+		return "no partition table"
+	}
+	var parts []string
+	for _, p := range l.Partitions {
+		if p.Extended {
+			continue
+		}
+		what := p.TypeName
+		if what == "" {
+			what = p.Type
+		}
+		if p.Name != "" && p.Name != what {
+			what += " \"" + p.Name + "\""
+		}
+		parts = append(parts, fmt.Sprintf("%d %s %s", p.Index, what, human.Bytes(p.Size)))
+	}
+	if len(parts) == 0 {
+		return l.Type + ", no partitions"
+	}
+	return l.Type + ": " + strings.Join(parts, ", ")
+}
+
+func isBlank(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }

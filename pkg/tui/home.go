@@ -184,13 +184,19 @@ func (m *Model) leave(item string) (tea.Model, tea.Cmd) {
 // localDisk is a disk the wizard may offer.
 type localDisk struct {
 	Name, Path, Model, Serial string
+	Transport                 string
 	Size                      int64
 	SectorSize                int
 	Refusal                   string
+	// Contents says what the disk holds now (job.Contents).
+	Contents string
 }
 
 func (d localDisk) line() string {
 	s := fmt.Sprintf("%-8s %9s", d.Name, human.Bytes(d.Size))
+	if d.Transport != "" {
+		s += "  " + d.Transport
+	}
 	if d.Model != "" {
 		s += "  " + d.Model
 	}

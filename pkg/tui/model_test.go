@@ -120,6 +120,12 @@ func newFixture(t *testing.T) *fixture {
 			t.Fatal(err)
 		}
 	}
+	// The target held an older install: a table of its own.
+	if out, err := exec.Command("sgdisk", "-U", "0b6e2a4e-1f4d-4c1a-9c0e-5f3b2d1e0a01",
+		"-n1:2048:+16M", "-t1:ef00", "-u1:0b6e2a4e-1f4d-4c1a-9c0e-5f3b2d1e0a02",
+		"-n2:0:0", "-t2:0700", "-c2:old Windows", "-u2:0b6e2a4e-1f4d-4c1a-9c0e-5f3b2d1e0a03", fx.target).CombinedOutput(); err != nil {
+		t.Fatalf("sgdisk: %v\n%s", err, out)
+	}
 	if err := os.MkdirAll(fx.repo, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +206,7 @@ func TestRestoreFlow(t *testing.T) {
 	d.want("> 2026-11-22 02:00")
 	d.keys("up", "enter")
 
-	d.want("> sdb.img", "not usable: too small")
+	d.want("> sdb.img", `now: gpt: 1 EFI System 16.0 MiB, 2 Microsoft basic data "old Windows"`, "not usable: too small")
 	d.golden("05-targets", fx.replacer...)
 	d.keys("down", "enter") // the small disk is refused
 	d.want("sdc.img cannot be used: too small")
@@ -208,9 +214,13 @@ func TestRestoreFlow(t *testing.T) {
 
 	d.want("This overwrites sdb.img", "type sdb.img")
 	d.golden("06-confirm", fx.replacer...)
+	before, err := os.ReadFile(fx.target)
+	if err != nil {
+		t.Fatal(err)
+	}
 	d.keys("sdc.img", "enter")
 	d.want(`confirmation "sdc.img" does not match "sdb.img": nothing was written`)
-	if b, _ := os.ReadFile(fx.target); bytes.Count(b, []byte{0}) != len(b) {
+	if b, _ := os.ReadFile(fx.target); !bytes.Equal(b, before) {
 		t.Fatal("the target was written before its name was typed")
 	}
 	d.keys("sdb.img", "enter")

@@ -21,12 +21,13 @@ func (m *Model) targetDisks() []localDisk {
 	var out []localDisk
 	if len(m.opt.TestDisks) > 0 {
 		for _, p := range m.opt.TestDisks {
-			d := localDisk{Name: filepath.Base(p), Path: p, SectorSize: 512}
+			d := localDisk{Name: filepath.Base(p), Path: p, SectorSize: 512, Transport: "image file"}
 			if fi, err := os.Stat(p); err != nil {
 				d.Refusal = err.Error()
 			} else {
 				d.Size = fi.Size()
 			}
+			d.Contents = job.Contents(p)
 			out = append(out, d)
 		}
 		return out
@@ -35,7 +36,8 @@ func (m *Model) targetDisks() []localDisk {
 		if d.BootMedium {
 			continue
 		}
-		ld := localDisk{Name: d.Name, Path: d.Path, Model: d.Model, Serial: d.Serial, Size: d.Size, Refusal: d.Refusal, SectorSize: 512}
+		ld := localDisk{Name: d.Name, Path: d.Path, Model: d.Model, Serial: d.Serial, Size: d.Size, Refusal: d.Refusal, SectorSize: 512,
+			Transport: job.Sys("/").Transport(d.Name), Contents: job.Contents(d.Path)}
 		if dev, err := disk.Open(d.Path); err == nil {
 			ld.SectorSize = dev.SectorSize()
 			dev.Close()
@@ -122,6 +124,14 @@ func (m *Model) targetView() ([]string, string) {
 			continue
 		}
 		b = append(b, pickLine(line, j == ts.cur, true, c))
+		if d.Contents != "" {
+			for i, l := range wrap("now: "+d.Contents, m.w-10) {
+				if i == 2 {
+					break
+				}
+				b = append(b, "      "+l)
+			}
+		}
 	}
 	if len(ts.disks) == 0 {
 		b = append(b, stWarn.render("No disk found to restore onto.", c))

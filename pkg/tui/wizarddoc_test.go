@@ -12,7 +12,8 @@ import (
 
 // TestWizardDoc keeps docs/WIZARD.md true: each block after a
 // "<!-- screen NAME -->" marker must be the golden screen NAME the model
-// tests draw (-update writes them in).
+// tests draw (-update writes them in). Its file sorts after theirs, so
+// that -update writes the screens first.
 func TestWizardDoc(t *testing.T) {
 	doc := filepath.Join(filepath.Dir(filepath.Dir(screens)), "..", "..", "docs", "WIZARD.md")
 	b, err := os.ReadFile(doc)
