@@ -1,0 +1,217 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+package pxe
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rewind-backup/rewind/pkg/config"
+	"github.com/u-root/u-root/pkg/cpio"
+)
+
+const (
+	taskMAC  = "52:54:00:12:34:56"
+	otherMAC = "52:54:00:ab:cd:ef"
+	base     = "http://192.168.77.2:8080"
+	password = "correct horse battery staple"
+)
+
+func testHTTP(t *testing.T) (http.Handler, *Tasks, *logLines) {
+	b, _ := testBundle(t)
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "password")
+	if err := os.WriteFile(pw, []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tasks := OpenTasks(filepath.Join(dir, "tasks.json"))
+	if err := tasks.Update(func(f *TasksFile) error {
+		f.Put(Task{MAC: taskMAC, Machine: "office-pc", Task: config.TaskCapture, Once: true, After: config.AfterPoweroff})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	l := newLog(t)
+	h := NewHTTPHandler(HTTPConfig{
+		Bundle: b, Tasks: tasks, Base: base, Repo: "smb://rewind@192.168.77.2/rewind", PasswordFile: pw,
+		KernelArgs: "console=ttyS0,115200", MenuTimeout: 3 * time.Second, Log: l.logf,
+	})
+	return h, tasks, l
+}
+
+func get(h http.Handler, from, target string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest("GET", target, nil)
+	r.RemoteAddr = from + ":40000"
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+func TestHTTPTaskScript(t *testing.T) {
+	h, _, _ := testHTTP(t)
+	w := get(h, "192.168.77.50", "/boot/52-54-00-12-34-56")
+	script := w.Body.String()
+	if w.Code != 200 || !strings.HasPrefix(script, "#!ipxe\n") {
+		t.Fatalf("GET /boot/MAC = %d %q", w.Code, script)
+	}
+	for _, want := range []string{
+		"kernel " + base + "/files/vmlinuz initrd=initramfs.cpio.zst initrd=settings.cpio console=ttyS0,115200 rewind.task=capture",
+		" rewind.machine=office-pc", " rewind.repo=smb://rewind@192.168.77.2/rewind", " rewind.target=only",
+		" rewind.after=poweroff", " rewind.report=" + base + "/done/52-54-00-12-34-56",
+		"initrd " + base + "/files/initramfs.cpio.zst\n",
+	} {
+		if !strings.Contains(script, want) {
+			t.Errorf("the task script lacks %q:\n%s", want, script)
+		}
+	}
+	if strings.Contains(script, password) || strings.Contains(strings.ToLower(script), "password") {
+		t.Errorf("the task script mentions the password:\n%s", script)
+	}
+	m := regexp.MustCompile(`initrd --name settings.cpio ` + regexp.QuoteMeta(base) + `(/settings/[0-9a-f]{32})\n`).FindStringSubmatch(script)
+	if m == nil {
+		t.Fatalf("the task script loads no settings archive:\n%s", script)
+	}
+
+	// Another address cannot have the settings; the script's own can,
+	// once.
+	if w := get(h, "192.168.77.66", m[1]); w.Code != 404 {
+		t.Errorf("settings to another address: %d, want 404", w.Code)
+	}
+	w = get(h, "192.168.77.50", m[1])
+	if w.Code != 200 {
+		t.Fatalf("settings to the script's address: %d %q", w.Code, w.Body)
+	}
+	files := map[string]cpio.Record{}
+	rr := cpio.Newc.Reader(bytes.NewReader(w.Body.Bytes()))
+	if err := cpio.ForEachRecord(rr, func(r cpio.Record) error {
+		files[r.Name] = r
+		return nil
+	}); err != nil {
+		t.Fatalf("the settings archive does not read as newc cpio: %v", err)
+	}
+	content := func(name string) string {
+		r, ok := files[name]
+		if !ok {
+			t.Fatalf("the settings archive has no %s (has %v)", name, files)
+		}
+		b, _ := io.ReadAll(io.NewSectionReader(r.ReaderAt, 0, int64(r.FileSize)))
+		return string(b)
+	}
+	if got := content("etc/rewind/password"); got != password+"\n" {
+		t.Errorf("password file in the archive = %q", got)
+	}
+	if mode := files["etc/rewind/password"].Mode & 0o777; mode != 0o600 {
+		t.Errorf("password file mode %o, want 600", mode)
+	}
+	var s = config.Default()
+	if err := s.ApplyConf([]byte(content("etc/rewind/rewind.conf")), "rewind.conf", "/etc/rewind"); err != nil || s.PasswordFile != "/etc/rewind/password" {
+		t.Errorf("the archive's rewind.conf gives password_file %q, %v", s.PasswordFile, err)
+	}
+	if w := get(h, "192.168.77.50", m[1]); w.Code != 404 {
+		t.Errorf("settings fetched a second time: %d, want 404", w.Code)
+	}
+}
+
+func TestHTTPMenu(t *testing.T) {
+	h, _, _ := testHTTP(t)
+	w := get(h, "192.168.77.51", "/boot/52-54-00-ab-cd-ef")
+	script := w.Body.String()
+	for _, want := range []string{
+		"choose --default local --timeout 3000 choice || goto local\n",
+		"sanboot --no-describe --drive 0x80 ||\n",
+		"exit\n",
+		"rewind.task=wizard rewind.repo=smb://rewind@192.168.77.2/rewind\n",
+	} {
+		if !strings.Contains(script, want) {
+			t.Errorf("the menu lacks %q:\n%s", want, script)
+		}
+	}
+	if strings.Contains(script, "settings") {
+		t.Errorf("a machine without a task is given settings:\n%s", script)
+	}
+	if w := get(h, "192.168.77.51", "/boot/..%2f..%2fetc%2fpasswd"); w.Code != 404 {
+		t.Errorf("script for a bad MAC: %d, want 404", w.Code)
+	}
+}
+
+// TestHTTPFiles: the kernel comes whole and by ranges; names that leave
+// the bundle, however spelled, do not.
+func TestHTTPFiles(t *testing.T) {
+	h, _, l := testHTTP(t)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/files/vmlinuz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "kernel" {
+		t.Errorf("GET /files/vmlinuz = %d %q", resp.StatusCode, b)
+	}
+	for _, p := range []string{
+		"/files/../../etc/passwd", "/files/%2e%2e/%2e%2e/etc/passwd", "/files/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+		"/files//etc/passwd", "/files/escape", "/files/escape-rel", "/files/grub", "/files/grub/..%2f..%2fescape",
+		"/files/..%5c..%5cetc%5cpasswd",
+	} {
+		// A raw request, as curl --path-as-is or an attacker sends it.
+		req, _ := http.NewRequest("GET", srv.URL, nil)
+		req.URL.Opaque = p
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 || bytes.Contains(b, []byte("root:")) || bytes.Contains(b, []byte("not for the network")) {
+			t.Errorf("GET %s = %d %q", p, resp.StatusCode, b)
+		}
+	}
+	if !strings.Contains(l.String(), "leads out of the bundle") {
+		t.Errorf("the symbolic link out of the bundle was not logged as refused:\n%s", l)
+	}
+}
+
+func TestHTTPDone(t *testing.T) {
+	h, tasks, _ := testHTTP(t)
+	post := func(mac, body string) int {
+		r := httptest.NewRequest("POST", "/done/"+mac, strings.NewReader(body))
+		r.RemoteAddr = "192.168.77.50:40000"
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	if c := post("52-54-00-12-34-56", "hello"); c != 400 {
+		t.Errorf("POST /done with no JSON: %d, want 400", c)
+	}
+	if c := post("52-54-00-12-34-56", `{"ok":true,"x":"`+strings.Repeat("a", 70<<10)+`"}`); c != 413 {
+		t.Errorf("POST /done with 70 KiB: %d, want 413", c)
+	}
+	if _, ok, _ := tasks.Get(taskMAC); !ok {
+		t.Fatal("a refused report cleared the task")
+	}
+	if c := post("52-54-00-12-34-56", `{"task":"capture","ok":false}`); c != 200 {
+		t.Errorf("POST /done ok=false: %d", c)
+	}
+	if _, ok, _ := tasks.Get(taskMAC); !ok {
+		t.Fatal("a failed task was cleared")
+	}
+	if c := post("52-54-00-12-34-56", `{"task":"capture","ok":true,"machine":"office-pc"}`); c != 200 {
+		t.Errorf("POST /done ok=true: %d", c)
+	}
+	if _, ok, _ := tasks.Get(taskMAC); ok {
+		t.Error("a one-shot task reported done is still there")
+	}
+	f, _ := tasks.Load()
+	if r, ok := f.LastResult(taskMAC); !ok || !r.OK || !r.Cleared || r.Machine != "office-pc" || r.From != "192.168.77.50" {
+		t.Errorf("last result = %+v", r)
+	}
+}
