@@ -106,6 +106,7 @@ func newRoot(o OS) *cobra.Command {
 		newForgetCommand(o),
 		newPruneCommand(o),
 		newInspectCommand(o),
+		newPXECommand(o),
 		newVersionCommand(o),
 		newCompletionCommand(root),
 	)

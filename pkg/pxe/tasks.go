@@ -76,7 +76,7 @@ var ErrTask = errors.New("bad task")
 func ParseMAC(s string) (string, error) {
 	hw, err := net.ParseMAC(strings.TrimSpace(s))
 	if err != nil || len(hw) != 6 {
-		return "", fmt.Errorf("MAC address %q is not six bytes like 52:54:00:12:34:56: %w", safeText(s), ErrTask)
+		return "", fmt.Errorf("MAC address %s is not six bytes like 52:54:00:12:34:56: %w", safeText(s), ErrTask)
 	}
 	return hw.String(), nil
 }
