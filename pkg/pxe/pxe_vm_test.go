@@ -1,0 +1,257 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+package pxe
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rewind-backup/rewind/pkg/internal/qemutest"
+	"github.com/rewind-backup/rewind/pkg/internal/sambatest"
+	"github.com/rewind-backup/rewind/pkg/internal/testutil"
+)
+
+// The shop LAN the test makes: two network namespaces joined by a veth
+// pair. "server" holds a bridge (192.168.77.2, the NAS or technician's
+// laptop running rewind pxe serve and Samba) with the VMs' tap devices on
+// it; "router" holds the shop router (192.168.77.1), a dnsmasq handing out
+// addresses with no PXE options at all.
+const (
+	lanServer = "192.168.77.2"
+	lanRouter = "192.168.77.1"
+	taskVMMAC = "52:54:00:12:34:56"
+	menuVMMAC = "52:54:00:ab:cd:ef"
+)
+
+type testLAN struct{ server, router string }
+
+func newTestLAN(t *testing.T) *testLAN {
+	t.Helper()
+	id := fmt.Sprint(os.Getpid())
+	n := &testLAN{server: "rwpxe-s" + id, router: "rwpxe-r" + id}
+	ip := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	for _, ns := range []string{n.server, n.router} {
+		ip("netns", "add", ns)
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+		ip("-n", ns, "link", "set", "lo", "up")
+	}
+	s, r := []string{"-n", n.server}, []string{"-n", n.router}
+	ip(append(s, "link", "add", "br0", "type", "bridge", "stp_state", "0")...)
+	ip(append(s, "addr", "add", lanServer+"/24", "dev", "br0")...)
+	ip(append(s, "link", "set", "br0", "up")...)
+	ip(append(s, "link", "add", "vs", "type", "veth", "peer", "name", "vr", "netns", n.router)...)
+	ip(append(s, "link", "set", "vs", "master", "br0", "up")...)
+	ip(append(r, "addr", "add", lanRouter+"/24", "dev", "vr")...)
+	ip(append(r, "link", "set", "vr", "up")...)
+	for _, tap := range []string{"tap0", "tap1"} {
+		ip(append(s, "tuntap", "add", "dev", tap, "mode", "tap")...)
+		ip(append(s, "link", "set", tap, "master", "br0", "up")...)
+	}
+	return n
+}
+
+// start runs a long-lived command in namespace ns, its output lines into
+// log (with prefix), and kills it when the test ends.
+func (n *testLAN) start(t *testing.T, ns string, log *logLines, prefix string, args ...string) {
+	t.Helper()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("%s: %v", strings.Join(args, " "), err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			log.logf("%s%s", prefix, sc.Text())
+		}
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+		cmd.Wait()
+	})
+}
+
+// localDisk is a disk whose MBR boot code writes a line to the first
+// serial port and halts: the test sees "the local disk booted".
+func localDisk(t *testing.T) string {
+	msg := "rewind-test: local disk booted\r\n\x00"
+	code := []byte{
+		0xbe, 0x11, 0x7c, // mov si, 0x7c11 (msg)
+		0xba, 0xf8, 0x03, // mov dx, 0x3f8 (COM1)
+		0xac,       // lodsb
+		0x84, 0xc0, // test al, al
+		0x74, 0x03, // jz +3 (hlt)
+		0xee,       // out dx, al
+		0xeb, 0xf8, // jmp lodsb
+		0xf4,       // hlt
+		0xeb, 0xfd, // jmp hlt
+	}
+	mbr := make([]byte, 1<<20)
+	copy(mbr, append(code, msg...))
+	mbr[510], mbr[511] = 0x55, 0xaa
+	p := filepath.Join(t.TempDir(), "local.img")
+	if err := os.WriteFile(p, mbr, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestVMPXEServe is the shop LAN end to end. dnsmasq plays the router's
+// DHCP server (no PXE options); rewind pxe serve runs beside it in
+// proxy-DHCP mode. A VM (SeaBIOS, QEMU's iPXE NIC ROM, a tap on the
+// bridge) whose MAC has a one-shot capture task boots from the network
+// into the environment, captures its disk into the Samba share next to
+// the server, reports done, and the task is cleared; a VM whose MAC has
+// no task gets the menu and, untouched, boots its local disk.
+func TestVMPXEServe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("VM test; -short")
+	}
+	testutil.NeedRoot(t)
+	testutil.NeedTool(t, "ip", "dnsmasq", "qemu-system-x86_64", "smbd")
+	bundle := filepath.Dir(qemutest.Make(t, []string{"build", "pxe"}, "out/rewind", "out/pxe/vmlinuz", "out/pxe/initramfs.cpio.zst")[1])
+	rewind := qemutest.Rewind(t, "pxe", "init", "images")
+	lan := newTestLAN(t)
+	log := newLog(t)
+
+	dir := t.TempDir()
+	lan.start(t, lan.router, log, "dnsmasq: ", "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0",
+		"--interface=vr", "--bind-interfaces", "--user=root",
+		"--dhcp-range=192.168.77.100,192.168.77.150,255.255.255.0,10m",
+		"--dhcp-leasefile="+filepath.Join(dir, "leases"), "--pid-file="+filepath.Join(dir, "dnsmasq.pid"),
+		"--log-dhcp", "--log-facility=-")
+
+	smb := sambatest.Start(t, sambatest.Options{Netns: lan.server, Addr: lanServer})
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(rewind, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("rewind %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	// The share's folder is the repository; the host makes it as a
+	// local folder, the guest reaches it over SMB.
+	run("init", "--repo", smb.ShareDir)
+	tasks := filepath.Join(dir, "tasks.json")
+	run("pxe", "task", "add", "--tasks", tasks, "--mac", taskVMMAC, "--machine", "pxe-guest", "capture", "--once", "--then", "poweroff")
+
+	lan.start(t, lan.server, log, "serve: ", rewind, "pxe", "serve", "--bundle", bundle, "--interface", "br0",
+		"--http", lanServer+":8080", "--tasks", tasks, "--repo", smb.URL(), "--password-file", smb.PasswordFile,
+		"--kernel-args", "console=tty0 console=ttyS0,115200 panic=-1", "--menu-timeout", "2s")
+	log.wait("serving "+bundle, 1, 30*time.Second)
+
+	wrap := []string{"ip", "netns", "exec", lan.server}
+	t.Run("task", func(t *testing.T) {
+		source := testutil.SampleDisk(t, 32<<20)
+		v := qemutest.StartWith(t, wrap,
+			"-machine", "pc", "-m", "1024", "-smp", "1", "-no-reboot",
+			"-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
+			"-device", "virtio-net-pci,netdev=n0,mac="+taskVMMAC+",bootindex=0",
+			"-drive", "file="+source+",if=none,id=d0,format=raw,snapshot=on",
+			"-device", "virtio-blk-pci,drive=d0",
+			"-device", "virtio-rng-pci",
+		)
+		v.Expect(`Linux version 6\.12`, 5*time.Minute)
+		v.Expect(`rewind: settings: task=capture repo=smb://\S+@192\.168\.77\.2:445/rewind machine=pxe-guest .*target=only after=poweroff password_file=/etc/rewind/password report=http://192\.168\.77\.2:8080/done/52-54-00-12-34-56`, 2*time.Minute)
+		v.Expect(`rewind: network: eth0 192\.168\.77\.1[0-5][0-9]/24`, time.Minute)
+		ready := v.Expect(`rewind: ready after ([0-9.]+)s`, time.Minute)
+		t.Logf("PXE (BIOS, proxy-DHCP beside dnsmasq): QEMU start to rewind ready %v wall clock; guest uptime %ss", v.Elapsed().Round(100*time.Millisecond), ready[1])
+		m := v.Expect(`rewind: (result|error:) ([^\r\n]*)\r?\n`, 5*time.Minute)
+		if m[1] != "result" || !strings.Contains(m[2], `"ok":true`) {
+			t.Fatalf("the capture did not succeed: %s", m[2])
+		}
+		v.Expect(`rewind: report: sent to http://192\.168\.77\.2:8080/done/52-54-00-12-34-56`, time.Minute)
+		v.Expect(`rewind: powering off`, time.Minute)
+		if err := v.Wait(time.Minute); err != nil {
+			t.Errorf("the VM did not power off: %v", err)
+		}
+		log.wait("reported task capture ok=true; task cleared (one-shot)", 1, 10*time.Second)
+		if strings.Contains(v.Console(), smb.Password()) {
+			t.Error("the password appeared on the guest's console")
+		}
+
+		f, err := OpenTasks(tasks).Load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := findTask(f, taskVMMAC); ok {
+			t.Errorf("the one-shot task is still in %s", tasks)
+		}
+		if r, ok := f.LastResult(taskVMMAC); !ok || !r.OK || !r.Cleared {
+			t.Errorf("last result of %s = %+v, %v; want ok and cleared", taskVMMAC, r, ok)
+		}
+		var imgs struct {
+			Machines map[string][]struct{ ID string } `json:"machines"`
+		}
+		if err := json.Unmarshal([]byte(lastLine(run("images", "--repo", smb.ShareDir, "--json"))), &imgs); err != nil {
+			t.Fatal(err)
+		}
+		if len(imgs.Machines["pxe-guest"]) != 1 {
+			t.Errorf("the repository holds images %v, want one of pxe-guest", imgs.Machines)
+		}
+		for _, want := range []string{
+			"dhcp: " + taskVMMAC + " (iPXE, arch 0) OFFER on port 67: boot file http://192.168.77.2:8080/boot/52-54-00-12-34-56",
+			taskVMMAC + ": task capture for machine pxe-guest",
+			taskVMMAC + ": settings (password file) sent",
+			"sent \"vmlinuz\"", "sent \"initramfs.cpio.zst\"",
+		} {
+			if !strings.Contains(log.String(), want) {
+				t.Errorf("the server's log lacks %q", want)
+			}
+		}
+		if strings.Contains(log.String(), smb.Password()) {
+			t.Error("the password appeared in the server's log")
+		}
+	})
+
+	t.Run("menu", func(t *testing.T) {
+		v := qemutest.StartWith(t, wrap,
+			"-machine", "pc", "-m", "256", "-smp", "1", "-no-reboot",
+			"-netdev", "tap,id=n1,ifname=tap1,script=no,downscript=no",
+			"-device", "virtio-net-pci,netdev=n1,mac="+menuVMMAC+",bootindex=0",
+			"-drive", "file="+localDisk(t)+",if=none,id=d1,format=raw,snapshot=on",
+			"-device", "virtio-blk-pci,drive=d1,bootindex=1",
+		)
+		v.Expect(`rewind-test: local disk booted`, 3*time.Minute)
+		t.Logf("menu: QEMU start to the local disk's boot code %v", v.Elapsed().Round(100*time.Millisecond))
+		log.wait(menuVMMAC+" has no task: menu", 1, 10*time.Second)
+		if strings.Contains(log.String(), menuVMMAC+": settings") {
+			t.Error("a machine without a task was sent settings")
+		}
+	})
+	t.Logf("server and dnsmasq log:\n%s", log)
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+func findTask(f TasksFile, mac string) (Task, bool) {
+	for _, t := range f.Tasks {
+		if t.MAC == mac {
+			return t, true
+		}
+	}
+	return Task{}, false
+}
