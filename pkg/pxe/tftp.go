@@ -94,7 +94,7 @@ func ParseReadRequest(b []byte) (ReadRequest, error) {
 		return ReadRequest{}, fmt.Errorf("a request without a file name: %w", ErrTFTPRequest)
 	}
 	if r.Mode != "octet" {
-		return ReadRequest{}, fmt.Errorf("mode %q; only octet is served: %w", safeText(r.Mode), ErrTFTPRequest)
+		return ReadRequest{}, fmt.Errorf("mode %s; only octet is served: %w", safeText(r.Mode), ErrTFTPRequest)
 	}
 	for i := 2; i+1 < len(fields); i += 2 {
 		name, val := strings.ToLower(string(fields[i])), string(fields[i+1])
@@ -217,7 +217,12 @@ func (s *TFTPServer) transfer(ctx context.Context, ip net.IP, to *net.UDPAddr, r
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			code, msg = tftpErrUndefined, "cannot read the file"
 		}
-		s.Log("tftp: %s: %s refused: %v", to, safeText(req.Filename), err)
+		if code == tftpErrNotFound {
+			// iPXE asks for autoexec.ipxe first: not worth alarm.
+			s.Log("tftp: %s: %s is not in the bundle", to, safeText(req.Filename))
+		} else {
+			s.Log("tftp: %s: %s refused: %v", to, safeText(req.Filename), err)
+		}
 		sendTFTPError(c, to, code, msg)
 		return
 	}
@@ -235,6 +240,12 @@ func (s *TFTPServer) transfer(ctx context.Context, ip net.IP, to *net.UDPAddr, r
 	}
 	start := time.Now()
 	if err := t.run(f, fi.Size(), req); err != nil {
+		if errors.Is(err, errTFTPOptionsOnly) {
+			// UEFI firmware asks for the size, ends the transfer, and
+			// asks again for the file.
+			s.Log("tftp: %s: %s: size asked (%d bytes)", to, safeText(req.Filename), fi.Size())
+			return
+		}
 		if ctx.Err() == nil {
 			s.Log("tftp: %s: %s: transfer stopped: %v", to, safeText(req.Filename), err)
 		}
@@ -254,6 +265,13 @@ type tftpTransfer struct {
 // errTFTPPeer marks a transfer the client ended or abandoned.
 var errTFTPPeer = errors.New("client")
 
+// errTFTPOptionsOnly marks a transfer the client ended after the option
+// acknowledgement, as UEFI firmware does to learn a file's size.
+var errTFTPOptionsOnly = errors.New("client took the options only")
+
+// errTFTPPeerError marks an error packet from the client.
+var errTFTPPeerError = fmt.Errorf("%w sent error", errTFTPPeer)
+
 func (t *tftpTransfer) run(r io.ReaderAt, size int64, req ReadRequest) error {
 	var opts []byte
 	if req.BlockSize > 0 {
@@ -269,6 +287,9 @@ func (t *tftpTransfer) run(r io.ReaderAt, size int64, req ReadRequest) error {
 	if len(opts) > 0 {
 		p := binary.BigEndian.AppendUint16(nil, tftpOACK)
 		if err := t.send(append(p, opts...), 0); err != nil {
+			if errors.Is(err, errTFTPPeerError) {
+				return errTFTPOptionsOnly
+			}
 			return err
 		}
 	}
@@ -329,7 +350,7 @@ func (t *tftpTransfer) send(p []byte, num uint16) error {
 			case tftpERROR:
 				// A client that does not want the options (or the
 				// file size it asked for) ends the transfer this way.
-				return fmt.Errorf("%w sent error %d", errTFTPPeer, binary.BigEndian.Uint16(ack[2:]))
+				return fmt.Errorf("%w %d", errTFTPPeerError, binary.BigEndian.Uint16(ack[2:]))
 			}
 		}
 	}

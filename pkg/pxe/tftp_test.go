@@ -137,7 +137,7 @@ func rrq(name string, opts ...string) []byte {
 
 // ask sends a request from a fresh socket and returns the first packet
 // that comes back.
-func ask(t *testing.T, srv *net.UDPAddr, req []byte) ([]byte, *net.UDPConn) {
+func ask(t *testing.T, srv *net.UDPAddr, req []byte) ([]byte, *net.UDPConn, *net.UDPAddr) {
 	t.Helper()
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -149,11 +149,11 @@ func ask(t *testing.T, srv *net.UDPAddr, req []byte) ([]byte, *net.UDPConn) {
 	}
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	b := make([]byte, 2000)
-	n, _, err := c.ReadFromUDP(b)
+	n, from, err := c.ReadFromUDP(b)
 	if err != nil {
 		t.Fatalf("no answer to a TFTP request: %v", err)
 	}
-	return b[:n], c
+	return b[:n], c, from
 }
 
 // TestTFTPCurl fetches a first-stage file with curl, a TFTP client that is
@@ -214,7 +214,7 @@ func TestTFTPRefuses(t *testing.T) {
 		{"garbage", []byte{0, 1, 'x'}, tftpErrIllegal},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, _ := ask(t, addr, tc.req)
+			p, _, _ := ask(t, addr, tc.req)
 			if len(p) < 4 || binary.BigEndian.Uint16(p) != tftpERROR {
 				t.Fatalf("answer to %s = %q, want an ERROR packet", tc.name, p)
 			}
@@ -226,12 +226,27 @@ func TestTFTPRefuses(t *testing.T) {
 			}
 		})
 	}
-	l.wait("refused", 12, 10*time.Second)
+	l.wait("refused", 9, 10*time.Second)
+	l.wait("is not in the bundle", 3, 10*time.Second)
 	// Still serving.
-	p, _ := ask(t, addr, rrq("/grub/grub.cfg"))
+	p, _, _ := ask(t, addr, rrq("/grub/grub.cfg"))
 	if binary.BigEndian.Uint16(p) != tftpDATA || string(p[4:]) != "set timeout=0\n" {
 		t.Errorf("after the refusals, /grub/grub.cfg came back as %q", p)
 	}
+}
+
+// TestTFTPSizeQuery: UEFI firmware asks for a file's size (tsize), then
+// ends the transfer with error 8 and asks again; the log says so plainly.
+func TestTFTPSizeQuery(t *testing.T) {
+	b, data := testBundle(t)
+	l := newLog(t)
+	addr := startTFTP(t, &TFTPServer{Bundle: b, Log: l.logf})
+	p, c, from := ask(t, addr, rrq(BootBIOS, "tsize", "0", "blksize", "1468"))
+	if binary.BigEndian.Uint16(p) != tftpOACK || !bytes.Contains(p, []byte("tsize\x00"+strconv.Itoa(len(data))+"\x00")) {
+		t.Fatalf("answer to a size query = %q, want an OACK with tsize %d", p, len(data))
+	}
+	sendTFTPError(c, from, tftpErrOption, "size only")
+	l.wait(fmt.Sprintf("size asked (%d bytes)", len(data)), 1, 10*time.Second)
 }
 
 // TestTFTPFlood: transfers beyond the bound are refused as busy while the
@@ -245,12 +260,12 @@ func TestTFTPFlood(t *testing.T) {
 	addr := startTFTP(t, s)
 	base := runtime.NumGoroutine()
 	for range 2 { // hold both slots: receive block 1, never acknowledge it
-		p, _ := ask(t, addr, rrq(BootBIOS))
+		p, _, _ := ask(t, addr, rrq(BootBIOS))
 		if binary.BigEndian.Uint16(p) != tftpDATA {
 			t.Fatalf("first packet %q, want DATA", p[:4])
 		}
 	}
-	p, _ := ask(t, addr, rrq(BootBIOS))
+	p, _, _ := ask(t, addr, rrq(BootBIOS))
 	if binary.BigEndian.Uint16(p) != tftpERROR || !bytes.Contains(p, []byte("busy")) {
 		t.Fatalf("third transfer while two are held: %q, want a busy error", p)
 	}
