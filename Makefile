@@ -63,7 +63,8 @@ FORCE:
 # first build `make boot` only rebuilds rewind and its small archive.
 #   make boot   $(OUT)/boot/vmlinuz + $(OUT)/boot/initramfs.cpio.zst
 #   make usb    $(OUT)/rewind-usb.img (GPT; UEFI with Secure Boot, and BIOS)
-#   make pxe    $(OUT)/pxe/ (vmlinuz, initramfs.cpio.zst, boot.ipxe)
+#   make pxe    $(OUT)/pxe/ (vmlinuz, initramfs.cpio.zst, boot.ipxe, and the
+#               first stage for rewind pxe serve: undionly.kpxe, ipxe.efi)
 # The kernel is Debian 13's signed linux-image; its version is pinned in
 # scripts/fetch-debs and here (KVER).
 KVER    ?= 6.12.117+deb13-amd64
@@ -117,7 +118,12 @@ $(OUT)/rewind-usb.img: $(OUT)/boot/vmlinuz $(OUT)/boot/initramfs.cpio.zst images
 
 pxe: $(OUT)/pxe/boot.ipxe
 
-$(OUT)/pxe/boot.ipxe: $(OUT)/boot/vmlinuz $(OUT)/boot/initramfs.cpio.zst images/boot.ipxe
+# iPXE from Debian's ipxe package (pinned in scripts/fetch-debs): what rewind
+# pxe serve hands BIOS (undionly.kpxe) and UEFI (ipxe.efi) PXE clients by TFTP.
+IPXE    := $(CACHE)/root/ipxe/usr/lib/ipxe
+
+$(OUT)/pxe/boot.ipxe: $(OUT)/boot/vmlinuz $(OUT)/boot/initramfs.cpio.zst images/boot.ipxe $(CACHE)/debs.stamp
 	@mkdir -p $(@D)
 	cp $(OUT)/boot/vmlinuz $(OUT)/boot/initramfs.cpio.zst $(@D)/
+	cp -L $(IPXE)/undionly.kpxe $(IPXE)/ipxe.efi $(@D)/
 	cp images/boot.ipxe $@

@@ -28,6 +28,7 @@ const (
 	lanRouter = "192.168.77.1"
 	taskVMMAC = "52:54:00:12:34:56"
 	menuVMMAC = "52:54:00:ab:cd:ef"
+	uefiVMMAC = "52:54:00:12:34:57"
 )
 
 type testLAN struct{ server, router string }
@@ -55,7 +56,7 @@ func newTestLAN(t *testing.T) *testLAN {
 	ip(append(s, "link", "set", "vs", "master", "br0", "up")...)
 	ip(append(r, "addr", "add", lanRouter+"/24", "dev", "vr")...)
 	ip(append(r, "link", "set", "vr", "up")...)
-	for _, tap := range []string{"tap0", "tap1"} {
+	for _, tap := range []string{"tap0", "tap1", "tap2"} {
 		ip(append(s, "tuntap", "add", "dev", tap, "mode", "tap")...)
 		ip(append(s, "link", "set", tap, "master", "br0", "up")...)
 	}
@@ -154,6 +155,7 @@ func TestVMPXEServe(t *testing.T) {
 	run("init", "--repo", smb.ShareDir)
 	tasks := filepath.Join(dir, "tasks.json")
 	run("pxe", "task", "add", "--tasks", tasks, "--mac", taskVMMAC, "--machine", "pxe-guest", "capture", "--once", "--then", "poweroff")
+	run("pxe", "task", "add", "--tasks", tasks, "--mac", uefiVMMAC, "--machine", "uefi-guest", "wizard")
 
 	lan.start(t, lan.server, log, "serve: ", rewind, "pxe", "serve", "--bundle", bundle, "--interface", "br0",
 		"--http", lanServer+":8080", "--tasks", tasks, "--repo", smb.URL(), "--password-file", smb.PasswordFile,
@@ -239,7 +241,56 @@ func TestVMPXEServe(t *testing.T) {
 			t.Error("a machine without a task was sent settings")
 		}
 	})
+	// UEFI without Secure Boot, through the firmware's own PXE (no iPXE
+	// ROM on the NIC): proxy-DHCP sends it ipxe.efi by TFTP, which asks
+	// again as iPXE and gets the machine's script over HTTP; both initrds
+	// reach the kernel through iPXE's EFI initrd support.
+	t.Run("uefi", func(t *testing.T) {
+		code, vars := firmware(t, "OVMF_CODE_4M.fd", "OVMF_VARS_4M.fd")
+		v := qemutest.StartWith(t, wrap,
+			"-machine", "q35", "-m", "1024", "-smp", "1", "-no-reboot",
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
+			"-drive", "if=pflash,format=raw,unit=1,file="+vars,
+			"-netdev", "tap,id=n2,ifname=tap2,script=no,downscript=no",
+			"-device", "virtio-net-pci,netdev=n2,mac="+uefiVMMAC+",romfile=,bootindex=0",
+			"-device", "virtio-rng-pci",
+		)
+		v.Expect(`Linux version 6\.12`, 6*time.Minute)
+		v.Expect(`rewind: settings: task=wizard repo=smb://\S+@192\.168\.77\.2:445/rewind machine=uefi-guest .*password_file=/etc/rewind/password`, 2*time.Minute)
+		ready := v.Expect(`rewind: ready after ([0-9.]+)s`, 2*time.Minute)
+		t.Logf("PXE (UEFI, firmware PXE -> TFTP ipxe.efi -> HTTP): QEMU start to rewind ready %v wall clock; guest uptime %ss", v.Elapsed().Round(100*time.Millisecond), ready[1])
+		for _, want := range []string{
+			"dhcp: " + uefiVMMAC + " (UEFI, arch 7)",
+			"sent \"ipxe.efi\"",
+			"dhcp: " + uefiVMMAC + " (iPXE, arch 7)",
+			uefiVMMAC + ": settings (password file) sent",
+		} {
+			if !strings.Contains(log.String(), want) {
+				t.Errorf("the server's log lacks %q", want)
+			}
+		}
+	})
 	t.Logf("server and dnsmasq log:\n%s", log)
+}
+
+// firmware returns the OVMF code image and a writable copy of its
+// variable store, skipping (failing under REWIND_REQUIRE_TOOLS=1) without
+// them.
+func firmware(t *testing.T, code, vars string) (string, string) {
+	t.Helper()
+	code = filepath.Join("/usr/share/OVMF", code)
+	b, err := os.ReadFile(filepath.Join("/usr/share/OVMF", vars))
+	if err == nil {
+		_, err = os.Stat(code)
+	}
+	if err != nil {
+		testutil.Missing(t, "OVMF: %v (scripts/deps installs ovmf)", err)
+	}
+	p := filepath.Join(t.TempDir(), filepath.Base(vars))
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return code, p
 }
 
 func lastLine(s string) string {
