@@ -62,12 +62,13 @@ type pxeServeOptions struct {
 	KernelArgs   string
 	MenuTimeout  time.Duration
 	NoDHCP       bool
+	DHCPRange    string
 }
 
 func newPXEServeCommand(o OS) *cobra.Command {
 	var opt pxeServeOptions
 	cmd := &cobra.Command{
-		Use:   "serve --bundle DIR [--interface IF] [--http ADDR] [--tasks FILE] [--repo REPO --password-file FILE]",
+		Use:   "serve --bundle DIR [--interface IF] [--http ADDR] [--tasks FILE] [--repo REPO --password-file FILE] [--dhcp-range FIRST-LAST]",
 		Short: "serve the boot environment to machines that boot from the network",
 		Long: "Serve the PXE bundle (make pxe) on one network interface: proxy-DHCP on UDP 67\n" +
 			"and 4011 (PXE clients only, no addresses: the router's DHCP server keeps doing\n" +
@@ -76,7 +77,8 @@ func newPXEServeCommand(o OS) *cobra.Command {
 			"root (or CAP_NET_BIND_SERVICE and CAP_NET_RAW). The tasks file is re-read when it\n" +
 			"changes. --repo and --password-file are what tasks use unless they name their own;\n" +
 			"the password goes to a machine with a task only, in a second initrd, never on a\n" +
-			"command line (see docs/PXE.md for what that does and does not protect against).",
+			"command line (see docs/PXE.md for what that does and does not protect against).\n" +
+			"On an isolated bench network with no DHCP server, --dhcp-range makes it one.",
 		Example: "  rewind pxe serve --bundle out/pxe --interface eth0 --repo smb://rewind@nas/backup --password-file /etc/rewind/nas",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -93,6 +95,7 @@ func newPXEServeCommand(o OS) *cobra.Command {
 	fs.StringVar(&opt.KernelArgs, "kernel-args", "console=ttyS0,115200 console=tty0 panic=-1", "kernel arguments `ARGS` before rewind's own")
 	fs.DurationVar(&opt.MenuTimeout, "menu-timeout", 10*time.Second, "how long the menu of a machine without a task waits before it boots the local disk")
 	fs.BoolVar(&opt.NoDHCP, "no-dhcp", false, "serve TFTP and HTTP only (the network's DHCP server already points machines here)")
+	fs.StringVar(&opt.DHCPRange, "dhcp-range", "", "be the network's DHCP server, handing out `FIRST-LAST` (an isolated bench network only: never beside a router)")
 	return cmd
 }
 
@@ -133,9 +136,18 @@ func runPXEServe(ctx context.Context, opt pxeServeOptions, o OS) error {
 	if _, err := tasks.Load(); err != nil {
 		return err
 	}
-	ifname, ip, err := pxe.InterfaceIP(opt.Interface)
+	ifname, addr, err := pxe.InterfaceIP(opt.Interface)
 	if err != nil {
 		return err
+	}
+	var pool *pxe.Pool
+	if opt.DHCPRange != "" {
+		if opt.NoDHCP {
+			return fmt.Errorf("--dhcp-range and --no-dhcp contradict each other; pick one: %w", ErrUsage)
+		}
+		if pool, err = pxe.NewPool(opt.DHCPRange, addr.IP, addr.Mask); err != nil {
+			return fmt.Errorf("%v: %w", err, ErrUsage)
+		}
 	}
 	log := newServeLog(o.Stderr)
 	return pxe.Serve(ctx, pxe.Config{
@@ -143,7 +155,7 @@ func runPXEServe(ctx context.Context, opt pxeServeOptions, o OS) error {
 			Bundle: b, Tasks: tasks, Repo: opt.Repo, PasswordFile: opt.PasswordFile,
 			KernelArgs: opt.KernelArgs, MenuTimeout: opt.MenuTimeout, Log: log,
 		},
-		Interface: ifname, IP: ip, HTTPAddr: opt.HTTP, NoDHCP: opt.NoDHCP,
+		Interface: ifname, IP: addr.IP, HTTPAddr: opt.HTTP, NoDHCP: opt.NoDHCP, Pool: pool,
 	})
 }
 

@@ -88,11 +88,22 @@ func ParseClient(b []byte, port int) (*dhcpv4.DHCPv4, Client, error) {
 	if err != nil {
 		return nil, Client{}, fmt.Errorf("malformed DHCP packet (%v): %w", err, ErrIgnored)
 	}
-	c, err := classify(m, port)
+	want := dhcpv4.MessageTypeDiscover
+	if port == PortPXE {
+		want = dhcpv4.MessageTypeRequest
+	}
+	if m.OpCode == dhcpv4.OpcodeBootRequest && len(m.ClientHWAddr) == 6 {
+		if t := m.MessageType(); t != want {
+			return m, Client{}, fmt.Errorf("%s from %s on port %d: only %s is answered there: %w", t, m.ClientHWAddr, port, want, ErrIgnored)
+		}
+	}
+	c, err := classify(m, want)
 	return m, c, err
 }
 
-func classify(m *dhcpv4.DHCPv4, port int) (Client, error) {
+// classify tells whether m, a message of type want, comes from a PXE client
+// this server boots.
+func classify(m *dhcpv4.DHCPv4, want dhcpv4.MessageType) (Client, error) {
 	if m.OpCode != dhcpv4.OpcodeBootRequest {
 		return Client{}, fmt.Errorf("not a request (op %v): %w", m.OpCode, ErrIgnored)
 	}
@@ -100,12 +111,8 @@ func classify(m *dhcpv4.DHCPv4, port int) (Client, error) {
 		return Client{}, fmt.Errorf("hardware address of %d bytes, not Ethernet: %w", len(m.ClientHWAddr), ErrIgnored)
 	}
 	mac := m.ClientHWAddr
-	want := dhcpv4.MessageTypeDiscover
-	if port == PortPXE {
-		want = dhcpv4.MessageTypeRequest
-	}
 	if t := m.MessageType(); t != want {
-		return Client{}, fmt.Errorf("%s from %s on port %d: only %s is answered there: %w", t, mac, port, want, ErrIgnored)
+		return Client{}, fmt.Errorf("%s from %s where %s was expected: %w", t, mac, want, ErrIgnored)
 	}
 	if !strings.HasPrefix(m.ClassIdentifier(), "PXEClient") {
 		return Client{}, fmt.Errorf("%s from %s is not from a PXE client (no option 60 PXEClient): %w", want, mac, ErrIgnored)

@@ -306,3 +306,55 @@ func findTask(f TasksFile, mac string) (Task, bool) {
 	}
 	return Task{}, false
 }
+
+// TestVMPXEBench is the isolated bench network: no router, rewind pxe
+// serve --dhcp-range is the DHCP server. A VM with QEMU's iPXE ROM gets its
+// address and the menu from it and, untouched, boots its local disk.
+func TestVMPXEBench(t *testing.T) {
+	if testing.Short() {
+		t.Skip("VM test; -short")
+	}
+	testutil.NeedRoot(t)
+	testutil.NeedTool(t, "ip", "qemu-system-x86_64")
+	bundle := filepath.Dir(qemutest.Make(t, []string{"build", "pxe"}, "out/rewind", "out/pxe/vmlinuz", "out/pxe/initramfs.cpio.zst")[1])
+	rewind := qemutest.Rewind(t, "pxe")
+	ns := "rwpxe-b" + fmt.Sprint(os.Getpid())
+	for _, args := range [][]string{
+		{"netns", "add", ns},
+		{"-n", ns, "link", "set", "lo", "up"},
+		{"-n", ns, "link", "add", "br0", "type", "bridge", "stp_state", "0"},
+		{"-n", ns, "addr", "add", "192.168.50.1/24", "dev", "br0"},
+		{"-n", ns, "link", "set", "br0", "up"},
+		{"-n", ns, "tuntap", "add", "dev", "tap0", "mode", "tap"},
+		{"-n", ns, "link", "set", "tap0", "master", "br0", "up"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		if args[0] == "netns" {
+			t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+		}
+	}
+	log := newLog(t)
+	lan := &testLAN{server: ns}
+	lan.start(t, ns, log, "serve: ", rewind, "pxe", "serve", "--bundle", bundle, "--interface", "br0",
+		"--http", "192.168.50.1:8080", "--tasks", filepath.Join(t.TempDir(), "tasks.json"),
+		"--dhcp-range", "192.168.50.100-192.168.50.120", "--menu-timeout", "2s")
+	log.wait("full DHCP on br0", 1, 30*time.Second)
+	v := qemutest.StartWith(t, []string{"ip", "netns", "exec", ns},
+		"-machine", "pc", "-m", "256", "-smp", "1", "-no-reboot",
+		"-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
+		"-device", "virtio-net-pci,netdev=n0,mac="+menuVMMAC+",bootindex=0",
+		"-drive", "file="+localDisk(t)+",if=none,id=d0,format=raw,snapshot=on",
+		"-device", "virtio-blk-pci,drive=d0,bootindex=1",
+	)
+	v.Expect(`rewind-test: local disk booted`, 3*time.Minute)
+	for _, want := range []string{
+		"dhcp: " + menuVMMAC + " OFFER 192.168.50.100, boot file http://192.168.50.1:8080/boot/52-54-00-ab-cd-ef",
+		"dhcp: " + menuVMMAC + " ACK 192.168.50.100",
+		menuVMMAC + " has no task: menu",
+	} {
+		log.wait(want, 1, 10*time.Second)
+	}
+	t.Logf("server log:\n%s", log)
+}

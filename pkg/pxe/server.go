@@ -34,18 +34,22 @@ type Config struct {
 	// NoDHCP serves TFTP and HTTP only, for a network whose DHCP server
 	// already points machines here.
 	NoDHCP bool
+	// Pool, if set, makes port 67 a full DHCP server handing out its
+	// addresses (--dhcp-range, for an isolated bench network) instead of
+	// proxy-DHCP.
+	Pool *Pool
 }
 
-// InterfaceIP returns the first IPv4 address of the interface name, or,
-// with name "", of the only interface that is up, not loopback and has
-// one; it says which it chose.
-func InterfaceIP(name string) (string, net.IP, error) {
+// InterfaceIP returns the first IPv4 address (with its network mask) of
+// the interface name, or, with name "", of the only interface that is up,
+// not loopback and has one; it says which it chose.
+func InterfaceIP(name string) (string, *net.IPNet, error) {
 	ifs, err := net.Interfaces()
 	if err != nil {
 		return "", nil, err
 	}
 	var found []string
-	var ips []net.IP
+	var ips []*net.IPNet
 	for _, i := range ifs {
 		if name != "" && i.Name != name || name == "" && (i.Flags&net.FlagUp == 0 || i.Flags&net.FlagLoopback != 0) {
 			continue
@@ -56,7 +60,7 @@ func InterfaceIP(name string) (string, net.IP, error) {
 		}
 		for _, a := range addrs {
 			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil {
-				found, ips = append(found, i.Name), append(ips, n.IP.To4())
+				found, ips = append(found, i.Name), append(ips, &net.IPNet{IP: n.IP.To4(), Mask: n.Mask})
 				break
 			}
 		}
@@ -127,8 +131,11 @@ func Serve(ctx context.Context, c Config) error {
 		g.Go(func() error { return ignoreCancel(serveDHCP(ctx, dc, port, c)) })
 	}
 	mode := "proxy-DHCP on " + c.Interface + " (ports 67, 4011), "
-	if c.NoDHCP {
+	switch {
+	case c.NoDHCP:
 		mode = "no DHCP, "
+	case c.Pool != nil:
+		mode = "full DHCP on " + c.Interface + " (addresses " + c.Pool.first.String() + " to " + c.Pool.last.String() + "), "
 	}
 	c.Log("serving %s: %sTFTP on %s:%d, HTTP at %s; tasks in %s", c.Bundle.Dir(), mode, c.IP, tport, c.Base, c.Tasks.Path())
 	return g.Wait()
@@ -156,6 +163,10 @@ func serveDHCP(ctx context.Context, conn net.PacketConn, port int, c Config) err
 				return ctx.Err()
 			}
 			return fmt.Errorf("proxy-DHCP port %d: %w", port, err)
+		}
+		if c.Pool != nil && port == PortDHCP {
+			serveFull(conn, buf[:n], c, refused)
+			continue
 		}
 		req, cl, err := ParseClient(buf[:n], port)
 		if err != nil {
@@ -185,4 +196,37 @@ func serveDHCP(ctx context.Context, conn net.PacketConn, port int, c Config) err
 		}
 		c.Log("dhcp: %s (%s, arch %d) %s on port %d: boot file %s", cl.MAC, cl.Firmware, cl.Arch, resp.MessageType(), port, file)
 	}
+}
+
+// serveFull answers one packet as the full DHCP server of --dhcp-range.
+func serveFull(conn net.PacketConn, b []byte, c Config, refused *logLimit) {
+	if len(b) > maxDHCP {
+		return
+	}
+	req, err := dhcpv4.FromBytes(b)
+	if err != nil {
+		refused.logf("dhcp: malformed packet: %v", err)
+		return
+	}
+	var file string
+	resp, err := c.Pool.Answer(req, c.IP, time.Now(), func(cl Client) string {
+		file = BootFile(cl, c.Base+"/boot/"+dashMAC(cl.MAC.String()))
+		return file
+	})
+	if err != nil {
+		refused.logf("dhcp: %v", err)
+		return
+	}
+	to := &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpv4.ClientPort}
+	if !req.IsBroadcast() && req.ClientIPAddr != nil && !req.ClientIPAddr.IsUnspecified() {
+		to.IP = req.ClientIPAddr
+	}
+	if _, err := conn.WriteTo(resp.ToBytes(), to); err != nil {
+		c.Log("dhcp: %s: sending the answer: %v", req.ClientHWAddr, err)
+		return
+	}
+	if file != "" {
+		file = ", boot file " + file
+	}
+	c.Log("dhcp: %s %s %s%s", req.ClientHWAddr, resp.MessageType(), resp.YourIPAddr, file)
 }
