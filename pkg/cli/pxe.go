@@ -63,6 +63,7 @@ type pxeServeOptions struct {
 	MenuTimeout  time.Duration
 	NoDHCP       bool
 	DHCPRange    string
+	UEFI         string
 }
 
 func newPXEServeCommand(o OS) *cobra.Command {
@@ -95,6 +96,7 @@ func newPXEServeCommand(o OS) *cobra.Command {
 	fs.StringVar(&opt.KernelArgs, "kernel-args", "console=ttyS0,115200 console=tty0 panic=-1", "kernel arguments `ARGS` before rewind's own")
 	fs.DurationVar(&opt.MenuTimeout, "menu-timeout", 10*time.Second, "how long the menu of a machine without a task waits before it boots the local disk")
 	fs.BoolVar(&opt.NoDHCP, "no-dhcp", false, "serve TFTP and HTTP only (the network's DHCP server already points machines here)")
+	fs.StringVar(&opt.UEFI, "uefi", "ipxe", "what UEFI machines boot first: ipxe (ipxe.efi, no Secure Boot) or shim (Debian's signed shim and GRUB: works with Secure Boot on)")
 	fs.StringVar(&opt.DHCPRange, "dhcp-range", "", "be the network's DHCP server, handing out `FIRST-LAST` (an isolated bench network only: never beside a router)")
 	return cmd
 }
@@ -140,6 +142,21 @@ func runPXEServe(ctx context.Context, opt pxeServeOptions, o OS) error {
 	if err != nil {
 		return err
 	}
+	uefi := ""
+	switch opt.UEFI {
+	case "ipxe":
+	case "shim":
+		uefi = pxe.BootShim
+		for _, f := range []string{pxe.BootShim, "grubx64.efi"} {
+			fl, _, err := b.Open(f)
+			if err != nil {
+				return fmt.Errorf("--uefi shim: the bundle %s has no %s; build it with make pxe", opt.Bundle, f)
+			}
+			fl.Close()
+		}
+	default:
+		return fmt.Errorf("--uefi %q is not ipxe or shim: %w", opt.UEFI, ErrUsage)
+	}
 	var pool *pxe.Pool
 	if opt.DHCPRange != "" {
 		if opt.NoDHCP {
@@ -155,7 +172,7 @@ func runPXEServe(ctx context.Context, opt pxeServeOptions, o OS) error {
 			Bundle: b, Tasks: tasks, Repo: opt.Repo, PasswordFile: opt.PasswordFile,
 			KernelArgs: opt.KernelArgs, MenuTimeout: opt.MenuTimeout, Log: log,
 		},
-		Interface: ifname, IP: addr.IP, HTTPAddr: opt.HTTP, NoDHCP: opt.NoDHCP, Pool: pool,
+		Interface: ifname, IP: addr.IP, HTTPAddr: opt.HTTP, NoDHCP: opt.NoDHCP, Pool: pool, UEFIBoot: uefi,
 	})
 }
 

@@ -141,15 +141,24 @@ func classify(m *dhcpv4.DHCPv4, want dhcpv4.MessageType) (Client, error) {
 	return c, nil
 }
 
+// BootShim is the first stage for UEFI with Secure Boot: Debian's signed
+// shim, which loads grubx64.efi (Debian's signed network GRUB) from the same
+// TFTP folder.
+const BootShim = "shimx64.efi"
+
 // BootFile is what the server tells a client to load next: a first-stage
-// file by TFTP for firmware, the HTTP URL of the machine's iPXE script for
-// iPXE. scriptURL is that URL.
-func BootFile(c Client, scriptURL string) string {
+// file by TFTP for firmware (uefi for UEFI: BootUEFI, or BootShim for
+// Secure Boot), the HTTP URL of the machine's iPXE script for iPXE.
+// scriptURL is that URL.
+func BootFile(c Client, scriptURL, uefi string) string {
 	switch c.Firmware {
 	case FirmwareBIOS:
 		return BootBIOS
 	case FirmwareUEFI:
-		return BootUEFI
+		if uefi == "" {
+			return BootUEFI
+		}
+		return uefi
 	}
 	return scriptURL
 }

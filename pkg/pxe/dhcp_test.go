@@ -85,7 +85,7 @@ func TestParseClient(t *testing.T) {
 			if c.Firmware != tc.firmware || c.MAC.String() != testMAC.String() {
 				t.Errorf("ParseClient(%s) = %v %v, want %v %v", tc.name, c.Firmware, c.MAC, tc.firmware, testMAC)
 			}
-			file := BootFile(c, "http://s/boot/x")
+			file := BootFile(c, "http://s/boot/x", "")
 			if file != tc.file {
 				t.Errorf("BootFile(%s) = %q, want %q", tc.name, file, tc.file)
 			}
@@ -159,7 +159,7 @@ func FuzzParseClient(f *testing.F) {
 			}
 			return
 		}
-		file := BootFile(c, "http://192.168.77.2:8080/boot/x")
+		file := BootFile(c, "http://192.168.77.2:8080/boot/x", "")
 		r, err := Reply(req, c, net.IPv4(192, 168, 77, 2), file)
 		if err != nil {
 			t.Fatal(err)

@@ -51,30 +51,40 @@ const grantTTL = 10 * time.Minute
 // maxGrants bounds the settings URLs outstanding at once.
 const maxGrants = 256
 
-// NewHTTPHandler returns the HTTP side of the server:
+// Site is what the HTTP and TFTP sides share: the tasks, the bundle, and
+// the one-time settings URLs handed out in scripts. Its methods may be
+// called concurrently.
+type Site struct {
+	c      HTTPConfig
+	mu     sync.Mutex
+	grants map[string]grant
+}
+
+// NewSite returns the site for c.
+func NewSite(c HTTPConfig) *Site {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return &Site{c: c, grants: map[string]grant{}}
+}
+
+// NewHTTPHandler is NewSite(c).Handler().
+func NewHTTPHandler(c HTTPConfig) http.Handler { return NewSite(c).Handler() }
+
+// Handler returns the HTTP side of the server:
 //
 //	GET  /boot/MAC          the machine's iPXE script (its task, or the menu)
 //	GET  /files/NAME        a file of the bundle (kernel, initramfs, ...)
 //	GET  /settings/TOKEN    the machine's settings archive, once, to the
 //	                        address that fetched the script naming TOKEN
 //	POST /done/MAC          the environment's result line; clears a one-shot task
-func NewHTTPHandler(c HTTPConfig) http.Handler {
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	h := &httpServer{c: c, grants: map[string]grant{}}
+func (h *Site) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /boot/{mac}", h.script)
 	mux.HandleFunc("GET /files/{name...}", h.file)
 	mux.HandleFunc("GET /settings/{token}", h.settings)
 	mux.HandleFunc("POST /done/{mac}", h.done)
 	return mux
-}
-
-type httpServer struct {
-	c      HTTPConfig
-	mu     sync.Mutex
-	grants map[string]grant
 }
 
 // grant is a settings URL handed out in a script.
@@ -92,7 +102,7 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
-func (h *httpServer) script(w http.ResponseWriter, r *http.Request) {
+func (h *Site) script(w http.ResponseWriter, r *http.Request) {
 	ip := clientIP(r)
 	mac, err := ParseMAC(r.PathValue("mac"))
 	if err != nil {
@@ -100,18 +110,34 @@ func (h *httpServer) script(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not a MAC address", http.StatusNotFound)
 		return
 	}
+	t, ok, a, err := h.plan("http", mac, ip, h.c.Base+"/settings/")
+	if err != nil {
+		http.Error(w, "server error", http.StatusInternalServerError)
+		return
+	}
+	if !ok {
+		writeText(w, menuScript(a))
+		return
+	}
+	writeText(w, taskScript(t, a))
+}
+
+// plan looks up mac's task for a boot script fetched by ip over proto
+// ("http", "tftp") and, when there is a password to give, hands out a
+// one-time settings URL under settingsBase. ok is false for a machine
+// without a task (the menu); err only when no URL can be made.
+func (h *Site) plan(proto, mac, ip, settingsBase string) (Task, bool, scriptArgs, error) {
 	t, ok, err := h.c.Tasks.Get(mac)
 	if err != nil {
 		// A broken tasks file must not send machines into a task:
 		// they get the menu, which boots the local disk.
-		h.c.Log("http: %s: %s: %v; serving the menu", ip, mac, err)
+		h.c.Log("%s: %s: %s: %v; serving the menu", proto, ip, mac, err)
 		ok = false
 	}
 	a := scriptArgs{base: h.c.Base, mac: mac, kernelArgs: h.c.KernelArgs, repo: h.c.Repo, menuTimeout: h.c.MenuTimeout}
 	if !ok {
-		h.c.Log("http: %s: %s has no task: menu (local disk after %v)", ip, mac, h.c.MenuTimeout)
-		writeText(w, menuScript(a))
-		return
+		h.c.Log("%s: %s: %s has no task: menu (local disk after %v)", proto, ip, mac, h.c.MenuTimeout)
+		return Task{}, false, a, nil
 	}
 	if t.Repo != "" {
 		a.repo = t.Repo
@@ -123,20 +149,19 @@ func (h *httpServer) script(w http.ResponseWriter, r *http.Request) {
 	if pwFile != "" {
 		token, err := h.grant(mac, ip, pwFile)
 		if err != nil {
-			h.c.Log("http: %s: %s: %v", ip, mac, err)
-			http.Error(w, "server error", http.StatusInternalServerError)
-			return
+			h.c.Log("%s: %s: %s: %v", proto, ip, mac, err)
+			return Task{}, false, a, err
 		}
-		a.settingsURL = h.c.Base + "/settings/" + token
+		a.settingsURL = settingsBase + token
 	} else if t.Task != "wizard" {
-		h.c.Log("http: %s: %s: warning: no password file for task %s (serve --password-file or task add --password-file); the environment will stop and say so", ip, mac, t.Task)
+		h.c.Log("%s: %s: %s: warning: no password file for task %s (serve --password-file or task add --password-file); the environment will stop and say so", proto, ip, mac, t.Task)
 	}
-	h.c.Log("http: %s: %s: task %s for machine %s", ip, mac, t.Task, t.Machine)
-	writeText(w, taskScript(t, a))
+	h.c.Log("%s: %s: %s: task %s for machine %s", proto, ip, mac, t.Task, t.Machine)
+	return t, true, a, nil
 }
 
 // grant records a one-time settings URL for mac fetched from ip.
-func (h *httpServer) grant(mac, ip, pwFile string) (string, error) {
+func (h *Site) grant(mac, ip, pwFile string) (string, error) {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", err
@@ -165,9 +190,26 @@ func (h *httpServer) grant(mac, ip, pwFile string) (string, error) {
 	return token, nil
 }
 
-func (h *httpServer) settings(w http.ResponseWriter, r *http.Request) {
+func (h *Site) settings(w http.ResponseWriter, r *http.Request) {
 	ip := clientIP(r)
-	token := r.PathValue("token")
+	b, err := h.settingsArchive("http", r.PathValue("token"), ip)
+	if err != nil {
+		code := http.StatusNotFound
+		if !errors.Is(err, fs.ErrNotExist) {
+			code = http.StatusInternalServerError
+		}
+		http.Error(w, http.StatusText(code), code)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(b)
+}
+
+// settingsArchive returns the settings archive of the one-time token,
+// once, to the address the script naming it went to; fs.ErrNotExist for an
+// unknown, used or expired token or another address.
+func (h *Site) settingsArchive(proto, token, ip string) ([]byte, error) {
 	h.mu.Lock()
 	g, ok := h.grants[token]
 	if ok && g.ip == ip && h.c.Now().Before(g.expires) {
@@ -177,20 +219,16 @@ func (h *httpServer) settings(w http.ResponseWriter, r *http.Request) {
 	}
 	h.mu.Unlock()
 	if !ok {
-		h.c.Log("http: %s: settings refused: unknown, used or expired URL, or another address than the one that fetched the script", ip)
-		http.Error(w, "no such settings", http.StatusNotFound)
-		return
+		h.c.Log("%s: %s: settings refused: unknown, used or expired URL, or another address than the one that fetched the script", proto, ip)
+		return nil, fs.ErrNotExist
 	}
 	pw, err := readPassword(g.pwFile)
 	if err != nil {
-		h.c.Log("http: %s: %s: %v", ip, g.mac, err)
-		http.Error(w, "server error", http.StatusInternalServerError)
-		return
+		h.c.Log("%s: %s: %s: %v", proto, ip, g.mac, err)
+		return nil, err
 	}
-	h.c.Log("http: %s: %s: settings (password file) sent", ip, g.mac)
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	_, _ = w.Write(settingsArchive(g.mac, pw))
+	h.c.Log("%s: %s: %s: settings (password file) sent", proto, ip, g.mac)
+	return settingsArchive(g.mac, pw), nil
 }
 
 // readPassword reads a password file, bounded; errors never quote it.
@@ -213,7 +251,7 @@ func readPassword(path string) ([]byte, error) {
 	return b, nil
 }
 
-func (h *httpServer) file(w http.ResponseWriter, r *http.Request) {
+func (h *Site) file(w http.ResponseWriter, r *http.Request) {
 	ip := clientIP(r)
 	name := r.PathValue("name")
 	f, fi, err := h.c.Bundle.Open(name)
@@ -233,7 +271,7 @@ func (h *httpServer) file(w http.ResponseWriter, r *http.Request) {
 	h.c.Log("http: %s: sent %s (%d bytes) in %v", ip, safeText(name), fi.Size(), time.Since(start).Round(time.Millisecond))
 }
 
-func (h *httpServer) done(w http.ResponseWriter, r *http.Request) {
+func (h *Site) done(w http.ResponseWriter, r *http.Request) {
 	ip := clientIP(r)
 	mac, err := ParseMAC(r.PathValue("mac"))
 	if err != nil {

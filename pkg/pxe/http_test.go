@@ -5,6 +5,7 @@ package pxe
 import (
 	"bytes"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -213,5 +214,65 @@ func TestHTTPDone(t *testing.T) {
 	f, _ := tasks.Load()
 	if r, ok := f.LastResult(taskMAC); !ok || !r.OK || !r.Cleared || r.Machine != "office-pc" || r.From != "192.168.77.50" {
 		t.Errorf("last result = %+v", r)
+	}
+}
+
+// TestGRUBConfig: the TFTP side writes a machine's GRUB configuration (its
+// task, with the settings archive on the initrd line, or the menu) and
+// gives the settings archive once, to that address, by TFTP.
+func TestGRUBConfig(t *testing.T) {
+	b, _ := testBundle(t)
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "password")
+	if err := os.WriteFile(pw, []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tasks := OpenTasks(filepath.Join(dir, "tasks.json"))
+	if err := tasks.Update(func(f *TasksFile) error {
+		f.Put(Task{MAC: taskMAC, Machine: "office-pc", Task: config.TaskRestore, Image: "latest", Target: "nvme0n1"})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	l := newLog(t)
+	site := NewSite(HTTPConfig{Bundle: b, Tasks: tasks, Base: base, Repo: "smb://rewind@192.168.77.2/rewind", PasswordFile: pw,
+		KernelArgs: "console=ttyS0,115200", MenuTimeout: 5 * time.Second, Log: l.logf})
+	from := net.IPv4(192, 168, 77, 50)
+	cfg, ok, err := site.TFTPFile("/grub/rewind/52:54:00:12:34:56.cfg", from)
+	if !ok || err != nil {
+		t.Fatalf("TFTPFile(task config) = %v, %v", ok, err)
+	}
+	m := regexp.MustCompile(`(?m)^initrd /initramfs.cpio.zst (/settings/[0-9a-f]{32})$`).FindStringSubmatch(string(cfg))
+	if m == nil || !strings.Contains(string(cfg), "linux /vmlinuz console=ttyS0,115200 rewind.task=restore rewind.machine=office-pc rewind.repo=smb://rewind@192.168.77.2/rewind rewind.image=latest rewind.target=nvme0n1 rewind.report="+base+"/done/52-54-00-12-34-56\n") {
+		t.Fatalf("GRUB configuration of a machine with a task:\n%s", cfg)
+	}
+	if strings.Contains(string(cfg), password) {
+		t.Errorf("the GRUB configuration holds the password:\n%s", cfg)
+	}
+	if _, ok, err := site.TFTPFile(m[1], net.IPv4(192, 168, 77, 66)); !ok || err == nil {
+		t.Errorf("settings by TFTP to another address: %v, %v; want refused", ok, err)
+	}
+	arch, ok, err := site.TFTPFile(m[1], from)
+	if !ok || err != nil || !bytes.Contains(arch, []byte(password)) {
+		t.Errorf("settings by TFTP = %v, %v, %d bytes; want the archive", ok, err, len(arch))
+	}
+	if _, _, err := site.TFTPFile(m[1], from); err == nil {
+		t.Error("settings by TFTP a second time: given")
+	}
+
+	menu, ok, err := site.TFTPFile("grub/rewind/52:54:00:ab:cd:ef.cfg", from)
+	for _, want := range []string{"set timeout=5\nset default=local\n", "--id local {\n\texit\n}", "\tlinux /vmlinuz console=ttyS0,115200 rewind.task=wizard rewind.repo=smb://rewind@192.168.77.2/rewind\n"} {
+		if !ok || err != nil || !strings.Contains(string(menu), want) {
+			t.Errorf("GRUB menu lacks %q:\n%s", want, menu)
+		}
+	}
+	if strings.Contains(string(menu), "settings") {
+		t.Errorf("the menu gives settings:\n%s", menu)
+	}
+	if _, ok, err := site.TFTPFile("grub/rewind/../../etc/passwd.cfg", from); !ok || err == nil {
+		t.Errorf("GRUB configuration for a bad name: %v, %v; want refused", ok, err)
+	}
+	if _, ok, _ := site.TFTPFile("undionly.kpxe", from); ok {
+		t.Error("TFTPFile claims a bundle file")
 	}
 }

@@ -34,7 +34,7 @@ func TestPoolExchange(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
-	boot := func(c Client) string { return BootFile(c, "http://192.168.50.1:8080/boot/x") }
+	boot := func(c Client) string { return BootFile(c, "http://192.168.50.1:8080/boot/x", "") }
 	answer := func(pkt []byte) *dhcpv4.DHCPv4 {
 		t.Helper()
 		req, err := dhcpv4.FromBytes(pkt)

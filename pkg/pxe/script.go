@@ -34,6 +34,12 @@ func taskScript(t Task, a scriptArgs) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "#!ipxe\n# rewind pxe serve: %s, machine %s\n", a.mac, t.Machine)
 	fmt.Fprintf(&b, "echo rewind: %s for machine %s (%s) from %s\n", t.Task, t.Machine, a.mac, a.base)
+	writeBoot(&b, a, taskArgs(t, a))
+	return b.String()
+}
+
+// taskArgs are the rewind.KEY=VALUE kernel arguments of a task.
+func taskArgs(t Task, a scriptArgs) string {
 	args := []string{"rewind.task=" + string(t.Task)}
 	add := func(k, v string) {
 		if v != "" {
@@ -52,8 +58,15 @@ func taskScript(t Task, a scriptArgs) string {
 		add("after", string(t.After))
 		add("report", a.base+"/done/"+dashMAC(a.mac))
 	}
-	writeBoot(&b, a, strings.Join(args, " "))
-	return b.String()
+	return strings.Join(args, " ")
+}
+
+// wizardArgs are the kernel arguments of the menu's wizard entry.
+func wizardArgs(a scriptArgs) string {
+	if a.repo != "" {
+		return "rewind.task=wizard rewind.repo=" + a.repo
+	}
+	return "rewind.task=wizard"
 }
 
 // menuScript is the iPXE script for a machine without a task: a short
@@ -70,11 +83,7 @@ func menuScript(a scriptArgs) string {
 	fmt.Fprintf(&b, "choose --default local --timeout %d choice || goto local\n", ms)
 	b.WriteString("goto ${choice}\n")
 	b.WriteString(":wizard\n")
-	args := "rewind.task=wizard"
-	if a.repo != "" {
-		args += " rewind.repo=" + a.repo
-	}
-	writeBoot(&b, a, args)
+	writeBoot(&b, a, wizardArgs(a))
 	b.WriteString(":local\n")
 	b.WriteString("echo rewind: booting the local disk\n")
 	// BIOS: boot the first hard disk through INT 13h. UEFI: hand back to

@@ -34,6 +34,9 @@ type Config struct {
 	// NoDHCP serves TFTP and HTTP only, for a network whose DHCP server
 	// already points machines here.
 	NoDHCP bool
+	// UEFIBoot is the first stage UEFI firmware gets: BootUEFI (iPXE,
+	// no Secure Boot) if empty, or BootShim (shim and GRUB, signed).
+	UEFIBoot string
 	// Pool, if set, makes port 67 a full DHCP server handing out its
 	// addresses (--dhcp-range, for an isolated bench network) instead of
 	// proxy-DHCP.
@@ -110,7 +113,8 @@ func Serve(ctx context.Context, c Config) error {
 	}
 
 	g, ctx := errgroup.WithContext(ctx)
-	srv := &http.Server{Handler: NewHTTPHandler(c.HTTPConfig), ReadHeaderTimeout: 10 * time.Second}
+	site := NewSite(c.HTTPConfig)
+	srv := &http.Server{Handler: site.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	g.Go(func() error {
 		err := srv.Serve(hl)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -124,7 +128,7 @@ func Serve(ctx context.Context, c Config) error {
 		defer cancel()
 		return srv.Shutdown(sctx)
 	})
-	ts := &TFTPServer{Bundle: c.Bundle, Log: c.Log}
+	ts := &TFTPServer{Bundle: c.Bundle, Log: c.Log, Dynamic: site.TFTPFile}
 	g.Go(func() error { return ignoreCancel(ts.Serve(ctx, tl)) })
 	for i, dc := range dhcp {
 		port := []int{PortDHCP, PortPXE}[i]
@@ -180,7 +184,7 @@ func serveDHCP(ctx context.Context, conn net.PacketConn, port int, c Config) err
 			}
 			continue
 		}
-		file := BootFile(cl, c.Base+"/boot/"+dashMAC(cl.MAC.String()))
+		file := BootFile(cl, c.Base+"/boot/"+dashMAC(cl.MAC.String()), c.UEFIBoot)
 		resp, err := Reply(req, cl, c.IP, file)
 		if err != nil {
 			c.Log("dhcp: %s: %v", cl.MAC, err)
@@ -210,7 +214,7 @@ func serveFull(conn net.PacketConn, b []byte, c Config, refused *logLimit) {
 	}
 	var file string
 	resp, err := c.Pool.Answer(req, c.IP, time.Now(), func(cl Client) string {
-		file = BootFile(cl, c.Base+"/boot/"+dashMAC(cl.MAC.String()))
+		file = BootFile(cl, c.Base+"/boot/"+dashMAC(cl.MAC.String()), c.UEFIBoot)
 		return file
 	})
 	if err != nil {

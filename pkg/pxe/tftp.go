@@ -13,6 +13,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -128,6 +129,9 @@ func safeText(s string) string {
 // TFTPServer serves files of a Bundle over TFTP, read-only.
 type TFTPServer struct {
 	Bundle *Bundle
+	// Dynamic, if set, makes files rather than reading them: ok says
+	// name is one of its own (then err, if set, refuses it as not found).
+	Dynamic func(name string, from net.IP) (b []byte, ok bool, err error)
 	// Log receives one line per transfer and per refused request; never
 	// nil once Serve runs (use a no-op func).
 	Log func(format string, args ...any)
@@ -139,6 +143,9 @@ type TFTPServer struct {
 	// client's timeout option). 0 means 5 and 1 s.
 	Retries int
 	Timeout time.Duration
+
+	mu   sync.Mutex
+	made map[string]made // by client address and name
 }
 
 // Serve answers read requests arriving on conn (port 69) until ctx is
@@ -209,25 +216,87 @@ func (s *TFTPServer) transfer(ctx context.Context, ip net.IP, to *net.UDPAddr, r
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 
-	f, fi, err := s.Bundle.Open(req.Filename)
-	if err != nil {
-		code, msg := uint16(tftpErrNotFound), "file not found"
-		if errors.Is(err, ErrRefused) {
-			code, msg = tftpErrAccess, "access violation"
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			code, msg = tftpErrUndefined, "cannot read the file"
+	var r io.ReaderAt
+	var size int64
+	if b, ok, err := s.dynamic(req.Filename, to.IP); ok {
+		if err != nil {
+			sendTFTPError(c, to, tftpErrNotFound, "file not found")
+			return
 		}
-		if code == tftpErrNotFound {
-			// iPXE asks for autoexec.ipxe first: not worth alarm.
-			s.Log("tftp: %s: %s is not in the bundle", to, safeText(req.Filename))
-		} else {
-			s.Log("tftp: %s: %s refused: %v", to, safeText(req.Filename), err)
+		r, size = bytes.NewReader(b), int64(len(b))
+	} else {
+		f, fi, err := s.Bundle.Open(req.Filename)
+		if err != nil {
+			s.refuse(c, to, req.Filename, err)
+			return
 		}
-		sendTFTPError(c, to, code, msg)
-		return
+		defer f.Close()
+		r, size = f, fi.Size()
 	}
-	defer f.Close()
+	s.send(ctx, c, to, req, r, size)
+}
 
+// dynamic returns a made file. The same client asking for the same name
+// again within a minute gets the same bytes: UEFI firmware asks for a
+// file's size first and for the file next, and a settings archive is
+// given once.
+func (s *TFTPServer) dynamic(name string, from net.IP) ([]byte, bool, error) {
+	if s.Dynamic == nil {
+		return nil, false, nil
+	}
+	key := from.String() + " " + name
+	now := time.Now()
+	s.mu.Lock()
+	if d, ok := s.made[key]; ok && now.Before(d.expires) {
+		s.mu.Unlock()
+		return d.b, true, nil
+	}
+	s.mu.Unlock()
+	b, ok, err := s.Dynamic(name, from)
+	if !ok || err != nil {
+		return b, ok, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.made == nil {
+		s.made = map[string]made{}
+	}
+	for k, d := range s.made {
+		if now.After(d.expires) || len(s.made) >= maxMade {
+			delete(s.made, k)
+		}
+	}
+	s.made[key] = made{b: b, expires: now.Add(time.Minute)}
+	return b, true, nil
+}
+
+// maxMade bounds the made files kept for a repeated request.
+const maxMade = 64
+
+type made struct {
+	b       []byte
+	expires time.Time
+}
+
+// refuse answers a request for a bundle file that cannot be given.
+func (s *TFTPServer) refuse(c *net.UDPConn, to *net.UDPAddr, name string, err error) {
+	code, msg := uint16(tftpErrNotFound), "file not found"
+	if errors.Is(err, ErrRefused) {
+		code, msg = tftpErrAccess, "access violation"
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		code, msg = tftpErrUndefined, "cannot read the file"
+	}
+	if code == tftpErrNotFound {
+		// iPXE asks for autoexec.ipxe first: not worth alarm.
+		s.Log("tftp: %s: %s is not in the bundle", to, safeText(name))
+	} else {
+		s.Log("tftp: %s: %s refused: %v", to, safeText(name), err)
+	}
+	sendTFTPError(c, to, code, msg)
+}
+
+// send sends r (size bytes) to the client.
+func (s *TFTPServer) send(ctx context.Context, c *net.UDPConn, to *net.UDPAddr, req ReadRequest, r io.ReaderAt, size int64) {
 	t := tftpTransfer{c: c, to: to, retries: s.Retries, timeout: s.Timeout, block: 512}
 	if t.retries <= 0 {
 		t.retries = 5
@@ -239,11 +308,11 @@ func (s *TFTPServer) transfer(ctx context.Context, ip net.IP, to *net.UDPAddr, r
 		t.timeout = req.Timeout
 	}
 	start := time.Now()
-	if err := t.run(f, fi.Size(), req); err != nil {
+	if err := t.run(r, size, req); err != nil {
 		if errors.Is(err, errTFTPOptionsOnly) {
 			// UEFI firmware asks for the size, ends the transfer, and
 			// asks again for the file.
-			s.Log("tftp: %s: %s: size asked (%d bytes)", to, safeText(req.Filename), fi.Size())
+			s.Log("tftp: %s: %s: size asked (%d bytes)", to, safeText(req.Filename), size)
 			return
 		}
 		if ctx.Err() == nil {
@@ -251,7 +320,7 @@ func (s *TFTPServer) transfer(ctx context.Context, ip net.IP, to *net.UDPAddr, r
 		}
 		return
 	}
-	s.Log("tftp: %s: sent %s (%d bytes) in %v", to, safeText(req.Filename), fi.Size(), time.Since(start).Round(time.Millisecond))
+	s.Log("tftp: %s: sent %s (%d bytes) in %v", to, safeText(req.Filename), size, time.Since(start).Round(time.Millisecond))
 }
 
 type tftpTransfer struct {
