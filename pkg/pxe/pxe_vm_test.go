@@ -33,9 +33,9 @@ const (
 
 type testLAN struct{ server, router string }
 
-func newTestLAN(t *testing.T) *testLAN {
+func newTestLAN(t *testing.T, tag string) *testLAN {
 	t.Helper()
-	id := fmt.Sprint(os.Getpid())
+	id := tag + fmt.Sprint(os.Getpid())
 	n := &testLAN{server: "rwpxe-s" + id, router: "rwpxe-r" + id}
 	ip := func(args ...string) {
 		t.Helper()
@@ -61,6 +61,15 @@ func newTestLAN(t *testing.T) *testLAN {
 		ip(append(s, "link", "set", tap, "master", "br0", "up")...)
 	}
 	return n
+}
+
+// startRouter starts the shop router: dnsmasq handing out addresses, no PXE.
+func (n *testLAN) startRouter(t *testing.T, log *logLines, dir string) {
+	n.start(t, n.router, log, "dnsmasq: ", "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0",
+		"--interface=vr", "--bind-interfaces", "--user=root",
+		"--dhcp-range=192.168.77.100,192.168.77.150,255.255.255.0,10m",
+		"--dhcp-leasefile="+filepath.Join(dir, "leases"), "--pid-file="+filepath.Join(dir, "dnsmasq.pid"),
+		"--log-dhcp", "--log-facility=-")
 }
 
 // start runs a long-lived command in namespace ns, its output lines into
@@ -131,15 +140,10 @@ func TestVMPXEServe(t *testing.T) {
 	testutil.NeedTool(t, "ip", "dnsmasq", "qemu-system-x86_64", "smbd")
 	bundle := filepath.Dir(qemutest.Make(t, []string{"build", "pxe"}, "out/rewind", "out/pxe/vmlinuz", "out/pxe/initramfs.cpio.zst")[1])
 	rewind := qemutest.Rewind(t, "pxe", "init", "images")
-	lan := newTestLAN(t)
+	lan := newTestLAN(t, "a")
 	log := newLog(t)
-
 	dir := t.TempDir()
-	lan.start(t, lan.router, log, "dnsmasq: ", "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0",
-		"--interface=vr", "--bind-interfaces", "--user=root",
-		"--dhcp-range=192.168.77.100,192.168.77.150,255.255.255.0,10m",
-		"--dhcp-leasefile="+filepath.Join(dir, "leases"), "--pid-file="+filepath.Join(dir, "dnsmasq.pid"),
-		"--log-dhcp", "--log-facility=-")
+	lan.startRouter(t, log, dir)
 
 	smb := sambatest.Start(t, sambatest.Options{Netns: lan.server, Addr: lanServer})
 	run := func(args ...string) string {
@@ -355,6 +359,70 @@ func TestVMPXEBench(t *testing.T) {
 		menuVMMAC + " has no task: menu",
 	} {
 		log.wait(want, 1, 10*time.Second)
+	}
+	t.Logf("server log:\n%s", log)
+}
+
+// TestVMPXESecureBoot: OVMF with Secure Boot enforced (Microsoft's keys,
+// as shipped PCs have) boots from the network, beside the router's DHCP,
+// through Debian's signed shim and network GRUB into the signed kernel,
+// which reports lockdown; no key is enrolled. GRUB gets its per-MAC
+// configuration and the settings archive (the password file) by TFTP.
+func TestVMPXESecureBoot(t *testing.T) {
+	if testing.Short() {
+		t.Skip("VM test; -short")
+	}
+	testutil.NeedRoot(t)
+	testutil.NeedTool(t, "ip", "dnsmasq", "qemu-system-x86_64")
+	bundle := filepath.Dir(qemutest.Make(t, []string{"build", "pxe"}, "out/rewind", "out/pxe/vmlinuz", "out/pxe/initramfs.cpio.zst", "out/pxe/shimx64.efi")[1])
+	rewind := qemutest.Rewind(t, "pxe")
+	code, vars := firmware(t, "OVMF_CODE_4M.ms.fd", "OVMF_VARS_4M.ms.fd")
+	lan := newTestLAN(t, "sb")
+	log := newLog(t)
+	dir := t.TempDir()
+	lan.startRouter(t, log, dir)
+	pw := filepath.Join(dir, "password")
+	if err := os.WriteFile(pw, []byte("not on any command line\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tasks := filepath.Join(dir, "tasks.json")
+	const mac = "52:54:00:12:34:58"
+	if out, err := exec.Command(rewind, "pxe", "task", "add", "--tasks", tasks, "--mac", mac, "--machine", "sb-guest", "wizard").CombinedOutput(); err != nil {
+		t.Fatalf("task add: %v\n%s", err, out)
+	}
+	lan.start(t, lan.server, log, "serve: ", rewind, "pxe", "serve", "--bundle", bundle, "--interface", "br0",
+		"--http", lanServer+":8080", "--tasks", tasks, "--password-file", pw, "--uefi", "shim",
+		"--kernel-args", "console=tty0 console=ttyS0,115200 panic=-1")
+	log.wait("serving "+bundle, 1, 30*time.Second)
+
+	v := qemutest.StartWith(t, []string{"ip", "netns", "exec", lan.server},
+		"-machine", "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on",
+		"-m", "1024", "-smp", "1", "-no-reboot",
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
+		"-drive", "if=pflash,format=raw,unit=1,file="+vars,
+		"-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
+		"-device", "virtio-net-pci,netdev=n0,mac="+mac+",romfile=,bootindex=0",
+		"-device", "virtio-rng-pci",
+	)
+	v.Expect(`rewind: wizard for machine sb-guest \(52:54:00:12:34:58\)`, 6*time.Minute) // GRUB's echo
+	v.Expect(`Linux version 6\.12`, 3*time.Minute)
+	v.Expect(`Kernel is locked down from EFI Secure Boot`, time.Minute)
+	v.Expect(`[Ss]ecure boot enabled`, time.Minute)
+	v.Expect(`rewind: settings: task=wizard machine=sb-guest .*password_file=/etc/rewind/password`, 2*time.Minute)
+	ready := v.Expect(`rewind: ready after ([0-9.]+)s`, 2*time.Minute)
+	t.Logf("PXE (UEFI Secure Boot, shim + GRUB over TFTP): QEMU start to rewind ready %v wall clock; guest uptime %ss", v.Elapsed().Round(100*time.Millisecond), ready[1])
+	for _, want := range []string{
+		"dhcp: " + mac + " (UEFI, arch 7) OFFER on port 67: boot file shimx64.efi",
+		"sent \"shimx64.efi\"", "sent \"grubx64.efi\"",
+		"tftp: 192.168.77.", mac + ": task wizard for machine sb-guest",
+		mac + ": settings (password file) sent",
+	} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("the server's log lacks %q", want)
+		}
+	}
+	if strings.Contains(v.Console(), "not on any command line") {
+		t.Error("the password appeared on the console")
 	}
 	t.Logf("server log:\n%s", log)
 }

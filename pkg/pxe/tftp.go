@@ -118,6 +118,15 @@ func ParseReadRequest(b []byte) (ReadRequest, error) {
 	return r, nil
 }
 
+// logName is a requested name for the log: a settings archive's one-time
+// token is left out.
+func logName(name string) string {
+	if strings.HasPrefix(strings.TrimPrefix(name, "/"), settingsPrefix) {
+		return "the settings archive"
+	}
+	return safeText(name)
+}
+
 // safeText trims text from the network for a log line.
 func safeText(s string) string {
 	if len(s) > 64 {
@@ -320,7 +329,7 @@ func (s *TFTPServer) send(ctx context.Context, c *net.UDPConn, to *net.UDPAddr, 
 		}
 		return
 	}
-	s.Log("tftp: %s: sent %s (%d bytes) in %v", to, safeText(req.Filename), size, time.Since(start).Round(time.Millisecond))
+	s.Log("tftp: %s: sent %s (%d bytes) in %v", to, logName(req.Filename), size, time.Since(start).Round(time.Millisecond))
 }
 
 type tftpTransfer struct {
