@@ -46,7 +46,7 @@ func newPXECommand(o OS) *cobra.Command {
 	}
 	group(task, "no task command given")
 	task.AddCommand(newPXETaskAddCommand(o), newPXETaskListCommand(o), newPXETaskRmCommand(o))
-	cmd.AddCommand(newPXEServeCommand(o), task)
+	cmd.AddCommand(newPXEServeCommand(o), task, newPXEScheduleCommand(o))
 	return cmd
 }
 
@@ -172,7 +172,7 @@ func runPXEServe(ctx context.Context, opt pxeServeOptions, o OS) error {
 			Bundle: b, Tasks: tasks, Repo: opt.Repo, PasswordFile: opt.PasswordFile,
 			KernelArgs: opt.KernelArgs, MenuTimeout: opt.MenuTimeout, Log: log,
 		},
-		Interface: ifname, IP: addr.IP, HTTPAddr: opt.HTTP, NoDHCP: opt.NoDHCP, Pool: pool, UEFIBoot: uefi,
+		Interface: ifname, IP: addr.IP, Mask: addr.Mask, HTTPAddr: opt.HTTP, NoDHCP: opt.NoDHCP, Pool: pool, UEFIBoot: uefi,
 	})
 }
 

@@ -6,6 +6,7 @@ package pxe
 
 import (
 	"io/fs"
+	"net"
 	"os"
 	"syscall"
 
@@ -34,4 +35,19 @@ func inode(fi fs.FileInfo) uint64 {
 		return uint64(st.Ino)
 	}
 	return 0
+}
+
+// setBroadcast lets c send to a broadcast address.
+func setBroadcast(c *net.UDPConn) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 1)
+	}); err != nil {
+		return err
+	}
+	return serr
 }

@@ -24,8 +24,9 @@ type Config struct {
 	// proxy-DHCP server listens only there.
 	Interface string
 	// IP is this server's address on Interface, the one machines are told
-	// to load from.
-	IP net.IP
+	// to load from; Mask its network's (for Wake-on-LAN's broadcast).
+	IP   net.IP
+	Mask net.IPMask
 	// HTTPAddr is the address the HTTP server listens on (":8080"). Base
 	// is derived from IP and its port.
 	HTTPAddr string
@@ -37,6 +38,9 @@ type Config struct {
 	// UEFIBoot is the first stage UEFI firmware gets: BootUEFI (iPXE,
 	// no Secure Boot) if empty, or BootShim (shim and GRUB, signed).
 	UEFIBoot string
+	// seen is told each MAC that asks for its boot file (the scheduler
+	// stops waking it).
+	seen func(mac string)
 	// Pool, if set, makes port 67 a full DHCP server handing out its
 	// addresses (--dhcp-range, for an isolated bench network) instead of
 	// proxy-DHCP.
@@ -129,6 +133,9 @@ func Serve(ctx context.Context, c Config) error {
 		return srv.Shutdown(sctx)
 	})
 	ts := &TFTPServer{Bundle: c.Bundle, Log: c.Log, Dynamic: site.TFTPFile}
+	sched := &Scheduler{Tasks: c.Tasks, Log: c.Log, Wake: WakeOnLAN(c.IP, BroadcastAddr(&net.IPNet{IP: c.IP, Mask: c.Mask}))}
+	c.seen = sched.Seen
+	g.Go(func() error { return ignoreCancel(sched.Run(ctx)) })
 	g.Go(func() error { return ignoreCancel(ts.Serve(ctx, tl)) })
 	for i, dc := range dhcp {
 		port := []int{PortDHCP, PortPXE}[i]
@@ -184,6 +191,7 @@ func serveDHCP(ctx context.Context, conn net.PacketConn, port int, c Config) err
 			}
 			continue
 		}
+		c.seen(cl.MAC.String())
 		file := BootFile(cl, c.Base+"/boot/"+dashMAC(cl.MAC.String()), c.UEFIBoot)
 		resp, err := Reply(req, cl, c.IP, file)
 		if err != nil {
@@ -214,6 +222,7 @@ func serveFull(conn net.PacketConn, b []byte, c Config, refused *logLimit) {
 	}
 	var file string
 	resp, err := c.Pool.Answer(req, c.IP, time.Now(), func(cl Client) string {
+		c.seen(cl.MAC.String())
 		file = BootFile(cl, c.Base+"/boot/"+dashMAC(cl.MAC.String()), c.UEFIBoot)
 		return file
 	})

@@ -54,9 +54,10 @@ type Result struct {
 
 // TasksFile is the tasks file's content.
 type TasksFile struct {
-	Version int      `json:"version"`
-	Tasks   []Task   `json:"tasks"`
-	Results []Result `json:"results,omitempty"` // the last per MAC
+	Version   int        `json:"version"`
+	Tasks     []Task     `json:"tasks"`
+	Schedules []Schedule `json:"schedules,omitempty"`
+	Results   []Result   `json:"results,omitempty"` // the last per MAC
 }
 
 // tasksVersion is the tasks file's format version.
