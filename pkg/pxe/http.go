@@ -37,6 +37,10 @@ type HTTPConfig struct {
 	Log func(format string, args ...any)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Neighbor returns the MAC its kernel resolved for an address ("" if
+	// unknown): a request naming another MAC than the requester's gets
+	// no task and no settings. Nil means Neighbors (the ARP table).
+	Neighbor func(ip string) string
 }
 
 // maxPassword bounds a password file.
@@ -64,6 +68,9 @@ type Site struct {
 func NewSite(c HTTPConfig) *Site {
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Neighbor == nil {
+		c.Neighbor = Neighbors
 	}
 	return &Site{c: c, grants: map[string]grant{}}
 }
@@ -127,6 +134,12 @@ func (h *Site) script(w http.ResponseWriter, r *http.Request) {
 // one-time settings URL under settingsBase. ok is false for a machine
 // without a task (the menu); err only when no URL can be made.
 func (h *Site) plan(proto, mac, ip, settingsBase string) (Task, bool, scriptArgs, error) {
+	if real := h.c.Neighbor(ip); real != "" && real != mac {
+		// Not that machine: it gets what a machine without a task
+		// gets, and the log says who asked for whom.
+		h.c.Log("%s: %s: asks for the boot script of %s but its MAC is %s: refused; serving the menu", proto, ip, mac, real)
+		return Task{}, false, scriptArgs{base: h.c.Base, mac: mac, kernelArgs: h.c.KernelArgs, menuTimeout: h.c.MenuTimeout}, nil
+	}
 	t, ok, err := h.c.Tasks.Get(mac)
 	if err != nil {
 		// A broken tasks file must not send machines into a task:

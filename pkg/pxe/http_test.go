@@ -43,9 +43,14 @@ func testHTTP(t *testing.T) (http.Handler, *Tasks, *logLines) {
 	l := newLog(t)
 	h := NewHTTPHandler(HTTPConfig{
 		Bundle: b, Tasks: tasks, Base: base, Repo: "smb://rewind@192.168.77.2/rewind", PasswordFile: pw,
-		KernelArgs: "console=ttyS0,115200", MenuTimeout: 3 * time.Second, Log: l.logf,
+		KernelArgs: "console=ttyS0,115200", MenuTimeout: 3 * time.Second, Log: l.logf, Neighbor: testNeighbors,
 	})
 	return h, tasks, l
+}
+
+// testNeighbors is the ARP table of the tests' LAN.
+func testNeighbors(ip string) string {
+	return map[string]string{"192.168.77.50": taskMAC, "192.168.77.51": otherMAC, "192.168.77.66": "52:54:00:66:66:66"}[ip]
 }
 
 func get(h http.Handler, from, target string) *httptest.ResponseRecorder {
@@ -118,6 +123,31 @@ func TestHTTPTaskScript(t *testing.T) {
 	}
 	if w := get(h, "192.168.77.50", m[1]); w.Code != 404 {
 		t.Errorf("settings fetched a second time: %d, want 404", w.Code)
+	}
+}
+
+// TestHTTPOtherMAC: a machine asking for another machine's script gets the
+// menu, without the task, the repository or a settings URL, and the log
+// names both MACs.
+func TestHTTPOtherMAC(t *testing.T) {
+	h, _, l := testHTTP(t)
+	w := get(h, "192.168.77.66", "/boot/52-54-00-12-34-56")
+	script := w.Body.String()
+	if w.Code != 200 || !strings.Contains(script, "sanboot") || strings.Contains(script, "settings") ||
+		strings.Contains(script, "rewind.task=capture") || strings.Contains(script, "rewind.repo") {
+		t.Errorf("script for another machine's MAC = %d\n%s", w.Code, script)
+	}
+	l.wait("asks for the boot script of 52:54:00:12:34:56 but its MAC is 52:54:00:66:66:66", 1, time.Second)
+}
+
+func TestARPLookup(t *testing.T) {
+	table := []byte("IP address       HW type     Flags       HW address            Mask     Device\n" +
+		"192.168.77.111   0x1         0x2         52:54:00:12:34:56     *        br0\n" +
+		"192.168.77.112   0x1         0x0         00:00:00:00:00:00     *        br0\n")
+	for ip, want := range map[string]string{"192.168.77.111": taskMAC, "192.168.77.112": "", "192.168.77.1": "", "": ""} {
+		if got := arpLookup(table, ip); got != want {
+			t.Errorf("arpLookup(%q) = %q, want %q", ip, got, want)
+		}
 	}
 }
 
@@ -236,7 +266,7 @@ func TestGRUBConfig(t *testing.T) {
 	}
 	l := newLog(t)
 	site := NewSite(HTTPConfig{Bundle: b, Tasks: tasks, Base: base, Repo: "smb://rewind@192.168.77.2/rewind", PasswordFile: pw,
-		KernelArgs: "console=ttyS0,115200", MenuTimeout: 5 * time.Second, Log: l.logf})
+		KernelArgs: "console=ttyS0,115200", MenuTimeout: 5 * time.Second, Log: l.logf, Neighbor: testNeighbors})
 	from := net.IPv4(192, 168, 77, 50)
 	cfg, ok, err := site.TFTPFile("/grub/rewind/52:54:00:12:34:56.cfg", from)
 	if !ok || err != nil {
@@ -260,7 +290,7 @@ func TestGRUBConfig(t *testing.T) {
 		t.Error("settings by TFTP a second time: given")
 	}
 
-	menu, ok, err := site.TFTPFile("grub/rewind/52:54:00:ab:cd:ef.cfg", from)
+	menu, ok, err := site.TFTPFile("grub/rewind/52:54:00:ab:cd:ef.cfg", net.IPv4(192, 168, 77, 51))
 	for _, want := range []string{"set timeout=5\nset default=local\n", "--id local {\n\texit\n}", "\tlinux /vmlinuz console=ttyS0,115200 rewind.task=wizard rewind.repo=smb://rewind@192.168.77.2/rewind\n"} {
 		if !ok || err != nil || !strings.Contains(string(menu), want) {
 			t.Errorf("GRUB menu lacks %q:\n%s", want, menu)
