@@ -292,6 +292,11 @@ func (h *Site) done(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not a MAC address", http.StatusNotFound)
 		return
 	}
+	if real := h.c.Neighbor(ip); real != "" && real != mac {
+		h.c.Log("http: %s: reports for %s but its MAC is %s: refused", ip, mac, real)
+		http.Error(w, "not that machine", http.StatusForbidden)
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxReportBody))
 	if err != nil {
 		h.c.Log("http: %s: report for %s refused: %v", ip, mac, err)

@@ -220,6 +220,13 @@ func TestHTTPDone(t *testing.T) {
 		h.ServeHTTP(w, r)
 		return w.Code
 	}
+	other := httptest.NewRequest("POST", "/done/52-54-00-12-34-56", strings.NewReader(`{"ok":true}`))
+	other.RemoteAddr = "192.168.77.66:40000"
+	ow := httptest.NewRecorder()
+	h.ServeHTTP(ow, other)
+	if ow.Code != 403 {
+		t.Errorf("POST /done from another machine: %d, want 403", ow.Code)
+	}
 	if c := post("52-54-00-12-34-56", "hello"); c != 400 {
 		t.Errorf("POST /done with no JSON: %d, want 400", c)
 	}

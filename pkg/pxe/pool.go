@@ -17,10 +17,9 @@ import (
 // Pool is the full DHCP server of `pxe serve --dhcp-range`, for an isolated
 // bench network with no other DHCP server: it hands out addresses from a
 // range to every client, and boot information to PXE clients in the same
-// answer. Leases live in memory (a bench is rebuilt often; a restarted
-// server hands the same machine the same address while the range is not
-// exhausted, because addresses are taken in MAC order of arrival). Its
-// methods may be called concurrently.
+// answer. Leases live in memory: a bench is rebuilt often, and after a
+// restart a client asking to keep its old address gets a NAK and starts
+// over with a DISCOVER. Its methods may be called concurrently.
 type Pool struct {
 	first, last netip.Addr
 	mask        net.IPMask

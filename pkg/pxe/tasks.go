@@ -131,6 +131,10 @@ type fileStamp struct {
 	ok    bool
 }
 
+func (a fileStamp) same(b fileStamp) bool {
+	return a.ok && b.ok && a.size == b.size && a.mtime.Equal(b.mtime) && a.ino == b.ino
+}
+
 // Load returns the file's content, re-reading it if it changed.
 func (t *Tasks) Load() (TasksFile, error) {
 	t.mu.Lock()
@@ -144,7 +148,7 @@ func (t *Tasks) Load() (TasksFile, error) {
 		return TasksFile{}, fmt.Errorf("tasks file %s: %w", t.path, err)
 	}
 	st := fileStamp{size: fi.Size(), mtime: fi.ModTime(), ino: inode(fi), ok: true}
-	if st == t.stamp {
+	if st.same(t.stamp) {
 		return t.file, nil
 	}
 	f, err := readTasks(t.path)
