@@ -299,9 +299,13 @@ func MagicPacket(mac net.HardwareAddr) []byte {
 	return p
 }
 
-// BroadcastAddr is the broadcast address of the network n.
+// BroadcastAddr is the broadcast address of the IPv4 network n; the
+// limited broadcast 255.255.255.255 if n has no IPv4 address and mask.
 func BroadcastAddr(n *net.IPNet) net.IP {
 	ip := n.IP.To4()
+	if ip == nil || len(n.Mask) < 4 {
+		return net.IPv4bcast
+	}
 	b := make(net.IP, 4)
 	for i := range b {
 		b[i] = ip[i] | ^n.Mask[len(n.Mask)-4+i]

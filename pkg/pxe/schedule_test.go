@@ -120,6 +120,9 @@ func TestMagicPacket(t *testing.T) {
 	if b := BroadcastAddr(&net.IPNet{IP: net.IPv4(192, 168, 77, 2), Mask: n.Mask}); b.String() != "192.168.77.255" {
 		t.Errorf("BroadcastAddr = %v", b)
 	}
+	if b := BroadcastAddr(&net.IPNet{IP: net.IPv4(192, 168, 77, 2)}); !b.Equal(net.IPv4bcast) {
+		t.Errorf("BroadcastAddr without a mask = %v, want 255.255.255.255", b)
+	}
 }
 
 // TestWOLListenHelper is not a test: TestScheduleWakeOnLAN runs the test
