@@ -63,7 +63,9 @@ FORCE:
 # first build `make boot` only rebuilds rewind and its small archive.
 #   make boot   $(OUT)/boot/vmlinuz + $(OUT)/boot/initramfs.cpio.zst
 #   make usb    $(OUT)/rewind-usb.img (GPT; UEFI with Secure Boot, and BIOS)
-#   make pxe    $(OUT)/pxe/ (vmlinuz, initramfs.cpio.zst, boot.ipxe)
+#   make pxe    $(OUT)/pxe/ (vmlinuz, initramfs.cpio.zst, boot.ipxe, and the
+#               first stage for rewind pxe serve: undionly.kpxe, ipxe.efi,
+#               and for Secure Boot shimx64.efi, grubx64.efi, grub/grub.cfg)
 # The kernel is Debian 13's signed linux-image; its version is pinned in
 # scripts/fetch-debs and here (KVER).
 KVER    ?= 6.12.117+deb13-amd64
@@ -117,7 +119,19 @@ $(OUT)/rewind-usb.img: $(OUT)/boot/vmlinuz $(OUT)/boot/initramfs.cpio.zst images
 
 pxe: $(OUT)/pxe/boot.ipxe
 
-$(OUT)/pxe/boot.ipxe: $(OUT)/boot/vmlinuz $(OUT)/boot/initramfs.cpio.zst images/boot.ipxe
-	@mkdir -p $(@D)
+# iPXE from Debian's ipxe package (pinned in scripts/fetch-debs): what rewind
+# pxe serve hands BIOS (undionly.kpxe) and UEFI (ipxe.efi) PXE clients by TFTP.
+# For Secure Boot (pxe serve --uefi shim): Debian's signed shim, and its signed
+# network GRUB under the name shim loads, grubx64.efi; GRUB reads grub/grub.cfg.
+IPXE    := $(CACHE)/root/ipxe/usr/lib/ipxe
+SHIM    := $(CACHE)/root/shim-signed/usr/lib/shim/shimx64.efi.signed
+GRUBNET := $(CACHE)/root/grub-efi-amd64-signed/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed
+
+$(OUT)/pxe/boot.ipxe: $(OUT)/boot/vmlinuz $(OUT)/boot/initramfs.cpio.zst images/boot.ipxe images/grub-pxe.cfg $(CACHE)/debs.stamp
+	@mkdir -p $(@D)/grub
 	cp $(OUT)/boot/vmlinuz $(OUT)/boot/initramfs.cpio.zst $(@D)/
+	cp -L $(IPXE)/undionly.kpxe $(IPXE)/ipxe.efi $(@D)/
+	cp $(SHIM) $(@D)/shimx64.efi
+	cp $(GRUBNET) $(@D)/grubx64.efi
+	cp images/grub-pxe.cfg $(@D)/grub/grub.cfg
 	cp images/boot.ipxe $@

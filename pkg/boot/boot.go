@@ -27,6 +27,7 @@ package boot
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -213,10 +214,16 @@ func (b *booter) run(ctx context.Context) error {
 	case config.TaskWizard:
 		return b.wizard(ctx, s, leases)
 	case config.TaskRestore, config.TaskCapture:
-		if reachErr != nil {
-			return reachErr
+		err := reachErr
+		if err == nil {
+			err = b.unattended(ctx, s)
 		}
-		return b.unattended(ctx, s)
+		if err != nil {
+			// The PXE server records the failure and keeps the task.
+			line, _ := json.Marshal(map[string]any{"task": s.Task, "ok": false, "machine": s.Machine, "error": oneLine(err.Error())})
+			b.report(ctx, s.Report, line)
+		}
+		return err
 	}
 	return fmt.Errorf("unknown task %q", s.Task)
 }

@@ -107,6 +107,7 @@ func newRoot(o OS) *cobra.Command {
 		newPruneCommand(o),
 		newInspectCommand(o),
 		newWizardCommand(o),
+		newPXECommand(o),
 		newVersionCommand(o),
 		newCompletionCommand(root),
 	)

@@ -79,6 +79,10 @@ type Settings struct {
 	// USB image's boot menu sets it (rewind.medium=REWIND) so that boot
 	// waits for the USB stick to appear. Key "medium".
 	Medium string
+	// Report is an http:// URL the result line of an unattended task is
+	// posted to: `rewind pxe serve` puts its /done/MAC URL there, and
+	// clears a one-shot task when it arrives. Not a secret. Key "report".
+	Report string
 
 	// Origin maps each key that was set to where its value came from
 	// ("/etc/rewind/rewind.conf line 3", "kernel command line").
@@ -91,10 +95,10 @@ func Default() Settings {
 }
 
 // keys are the keys that rewind.conf and the kernel command line accept.
-var keys = []string{"repo", "user", "machine", "task", "image", "target", "after", "password_file", "medium"}
+var keys = []string{"repo", "user", "machine", "task", "image", "target", "after", "password_file", "medium", "report"}
 
 // cmdlineKeys are the keys accepted on the kernel command line.
-var cmdlineKeys = []string{"repo", "user", "machine", "task", "image", "target", "after", "medium"}
+var cmdlineKeys = []string{"repo", "user", "machine", "task", "image", "target", "after", "medium", "report"}
 
 // ErrPassword marks a refused password: on the kernel command line or as a
 // value in rewind.conf. The error never contains the password.
@@ -166,6 +170,13 @@ func (s *Settings) set(p Pair, dir string) error {
 		s.PasswordFile = v
 	case "medium":
 		s.Medium = v
+	case "report":
+		u, err := url.Parse(v)
+		if v != "" && (err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.User != nil) {
+			// The value is not quoted: a user part may hold a password.
+			return fmt.Errorf("%s: report is not an http:// URL without a user (rewind pxe serve writes it as http://SERVER:PORT/done/MAC): %w", p.Where, ErrSetting)
+		}
+		s.Report = v
 	default:
 		return fmt.Errorf("%s: unknown setting %q (known: %s): %w", p.Where, p.Key, strings.Join(keys, ", "), ErrSetting)
 	}
@@ -249,7 +260,7 @@ func (s Settings) Summary() string {
 	fmt.Fprintf(&b, "task=%s", s.Task)
 	for _, kv := range [][2]string{
 		{"repo", s.Repo}, {"user", s.User}, {"machine", s.Machine}, {"image", s.Image},
-		{"target", s.Target}, {"after", string(s.After)}, {"password_file", s.PasswordFile},
+		{"target", s.Target}, {"after", string(s.After)}, {"password_file", s.PasswordFile}, {"report", s.Report},
 	} {
 		if kv[1] != "" {
 			fmt.Fprintf(&b, " %s=%s", kv[0], kv[1])

@@ -114,6 +114,10 @@ func TestBadValues(t *testing.T) {
 		{"rewind.repo=smb://DOM;u%3Ahunter2@nas:4455/r", ErrPassword},
 		{"rewind.repo=smb://u@nas/r", nil},
 		{"rewind.repo=smb://nas/u:x", nil},
+		{"rewind.report=http://192.168.77.2:8080/done/52-54-00-12-34-56", nil},
+		{"rewind.report=ftp://srv/done", ErrSetting},
+		{"rewind.report=http://u:hunter2@srv/done", ErrSetting},
+		{"rewind.report=/done", ErrSetting},
 	} {
 		in := tc.in
 		s := Default()

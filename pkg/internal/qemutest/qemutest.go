@@ -42,9 +42,20 @@ type VM struct {
 // the test ends and, if the test failed, logs the console's last lines.
 func Start(t testing.TB, args ...string) *VM {
 	t.Helper()
+	return StartWith(t, nil, args...)
+}
+
+// StartWith is Start with QEMU run under a wrapper command, such as
+// "ip netns exec NAME" for a VM whose network is a tap device in a network
+// namespace the test made.
+func StartWith(t testing.TB, wrapper []string, args ...string) *VM {
+	t.Helper()
 	qemu := testutil.NeedTool(t, "qemu-system-x86_64")[0]
 	full := append([]string{"-nodefaults", "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-user-config"}, args...)
 	cmd := exec.Command(qemu, full...)
+	if len(wrapper) > 0 {
+		cmd = exec.Command(wrapper[0], append(append(wrapper[1:len(wrapper):len(wrapper)], qemu), full...)...)
+	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -24,14 +24,19 @@ type Server struct {
 	User         string
 	PasswordFile string // holds the user's password, mode 0600
 	Port         int
+	Addr         string // 127.0.0.1 unless Options.Addr
 	encrypt      bool
 	script       string
+	netns        string
 }
 
 // Options change how the server is set up.
 type Options struct {
 	// Encrypt makes the server require SMB3 encryption.
 	Encrypt bool
+	// Netns and Addr run the server in a network namespace the test
+	// made, listening on Addr there (port 445), instead of on 127.0.0.1.
+	Netns, Addr string
 }
 
 // Start starts a server that lives until the test ends. It skips the test
@@ -45,10 +50,14 @@ func Start(t testing.TB, opt Options) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Dir: t.TempDir(), Share: "rewind", encrypt: opt.Encrypt, script: script}
+	s := &Server{Dir: t.TempDir(), Share: "rewind", encrypt: opt.Encrypt, script: script, netns: opt.Netns, Addr: "127.0.0.1"}
+	port := ""
+	if opt.Netns != "" {
+		s.Addr, port = opt.Addr, "445"
+	}
 	s.ShareDir = filepath.Join(s.Dir, "share")
 	s.PasswordFile = filepath.Join(s.Dir, "password")
-	if err := s.start(""); err != nil {
+	if err := s.start(port); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Stop() })
@@ -65,7 +74,11 @@ func (s *Server) start(port string) error {
 	if s.encrypt {
 		args = append(args, "encrypt")
 	}
-	out, err := exec.Command(s.script, args...).CombinedOutput()
+	cmd := exec.Command(s.script, args...)
+	if s.netns != "" {
+		cmd = exec.Command("ip", append([]string{"netns", "exec", s.netns, "env", "SAMBA_ADDR=" + s.Addr, s.script}, args...)...)
+	}
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("starting smbd: %w: %s", err, out)
 	}
@@ -93,7 +106,7 @@ func (s *Server) Restart() error {
 
 // URL returns the share's smb:// URL with the user and without a password.
 func (s *Server) URL() string {
-	return fmt.Sprintf("smb://%s@127.0.0.1:%d/%s", s.User, s.Port, s.Share)
+	return fmt.Sprintf("smb://%s@%s:%d/%s", s.User, s.Addr, s.Port, s.Share)
 }
 
 // Password returns the user's password.
