@@ -236,7 +236,7 @@ func (b *booter) wizard(ctx context.Context, s config.Settings, leases []netcfg.
 	}
 	opt := tui.Options{
 		Version: cli.Version, Machine: s.Machine, Boot: true, Leases: leases, Color: true,
-		Repo:    job.Repo{URL: s.Repo},
+		Repo:    job.Repo{URL: withUser(s.Repo, s.User)},
 		Network: func(ctx context.Context) ([]netcfg.Lease, error) { return b.sys.Network(ctx) },
 		Static:  b.opts.Static,
 		LoadFS:  b.opts.LoadFS,

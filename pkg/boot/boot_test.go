@@ -100,6 +100,13 @@ func TestRun(t *testing.T) {
 			poweroff:   true,
 		},
 		{
+			name:       "wizard with the user in a setting of its own",
+			sys:        fakeSystem{cmdline: "rewind.repo=smb://nas/rewind rewind.user=backup", disks: disks},
+			wizardExit: tui.ExitShell,
+			wantWizard: &tui.Options{Repo: job.Repo{URL: "smb://backup@nas/rewind"}},
+			want:       []string{"rewind: wizard: shell"},
+		},
+		{
 			name:     "unattended restore from the stick's rewind.conf",
 			sys:      fakeSystem{cmdline: "rewind.task=restore rewind.target=only rewind.after=poweroff", files: conf, medium: stick, disks: disks},
 			wantTask: &restorePC1,

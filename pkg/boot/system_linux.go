@@ -57,7 +57,7 @@ func (s *linuxSystem) LoadFS(fstype string) error {
 		return s.modsErr
 	}
 	mods := []string{fstype}
-	if fstype == "ext4" || fstype == "btrfs" {
+	if fstype == "ext4" || fstype == "btrfs" || fstype == "xfs" {
 		// Metadata checksums: the kernel asks the crypto API for crc32c
 		// by name, which no module dependency brings in.
 		mods = append([]string{"crc32c_generic"}, mods...)

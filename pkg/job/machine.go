@@ -46,15 +46,18 @@ func dmi(s Sys, name string) string {
 // elsewhere it finds nothing and returns nil).
 func ThisHardware() *repo.Hardware { return Sys("/").Hardware() }
 
-// Hardware reads the machine's DMI identity and wired or wireless network
-// cards' MACs (virtual links left out). Nil when nothing is known.
+// Hardware reads the machine's DMI identity and its built-in network
+// cards' MACs: virtual links are left out, and so are USB adapters, which a
+// technician carries from machine to machine. Nil when nothing is known.
 func (s Sys) Hardware() *repo.Hardware {
 	h := &repo.Hardware{
 		Vendor: dmi(s, "sys_vendor"), Model: dmi(s, "product_name"),
 		Serial: dmi(s, "product_serial"), UUID: strings.ToLower(dmi(s, "product_uuid")),
 	}
 	for _, l := range s.Links() {
-		h.MACs = append(h.MACs, l.MAC)
+		if !l.USB {
+			h.MACs = append(h.MACs, l.MAC)
+		}
 	}
 	if h.Vendor == "" && h.Model == "" && h.Serial == "" && h.UUID == "" && len(h.MACs) == 0 {
 		return nil
@@ -67,6 +70,7 @@ type Link struct {
 	Name    string // "eth0", "enp3s0"
 	MAC     string
 	Carrier bool // a cable is in and the other end is up
+	USB     bool // a USB adapter
 }
 
 // Links lists the physical network cards (those with a device behind
@@ -83,7 +87,8 @@ func (s Sys) Links() []Link {
 		if mac == "" || mac == "00:00:00:00:00:00" {
 			continue
 		}
-		out = append(out, Link{Name: n, MAC: mac, Carrier: s.read("sys/class/net", n, "carrier") == "1"})
+		dev, _ := filepath.EvalSymlinks(s.path("sys/class/net", n, "device"))
+		out = append(out, Link{Name: n, MAC: mac, Carrier: s.read("sys/class/net", n, "carrier") == "1", USB: strings.Contains(dev, "/usb")})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
@@ -154,7 +159,12 @@ func Inspect(bootMedia ...string) Machine {
 
 // Score says how well a machine's recorded hardware h matches hardware here
 // and the disk serials here: 0 for nothing in common; the system UUID
-// counts most.
+// counts most. SameMachine says whether a score names this machine: its
+// firmware's UUID or serial number matched (a network card or a disk can
+// move between machines).
+// SameMachine is the least Score of a machine's own images.
+const SameMachine = 4
+
 func Score(h *repo.Hardware, here repo.Hardware, hereSerials []string) int {
 	n := 0
 	if h != nil {

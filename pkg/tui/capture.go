@@ -34,20 +34,15 @@ func (cs *captureScreen) chosen() []string {
 }
 
 // startCapture fills the form: the name from the settings, else from the
-// machine whose recorded hardware matches, else the host name.
-func (m *Model) startCapture() {
+// repository's machine (ms) whose recorded hardware is this machine's, else
+// the host name.
+func (m *Model) startCapture(ms []job.RepoMachine) {
 	name := m.opt.Machine
-	if name == "" && m.r != nil {
-		var serials []string
-		for _, d := range m.this.Disks {
-			serials = append(serials, d.Serial)
-		}
-		if ms, err := job.Machines(m.ctx, m.r, m.this.Hardware, serials); err == nil {
-			best := 0
-			for _, x := range ms {
-				if x.Score > best {
-					name, best = x.Name, x.Score
-				}
+	if name == "" {
+		best := 0
+		for _, x := range ms {
+			if x.Score >= job.SameMachine && x.Score > best {
+				name, best = x.Name, x.Score
 			}
 		}
 	}
@@ -57,7 +52,7 @@ func (m *Model) startCapture() {
 		}
 	}
 	cs := captureScreen{name: field{label: "Machine name", value: name, max: 64}, note: field{label: "Note        ", max: 200}}
-	cs.disks = m.targetDisks()
+	cs.disks = m.disks
 	cs.pick = make([]bool, len(cs.disks))
 	for i, d := range cs.disks {
 		cs.pick[i] = d.Refusal == ""
@@ -144,11 +139,12 @@ func (m *Model) runCapture() tea.Cmd {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(m.ctx)
-	m.run = runScreen{tracker: progress.NewTracker(), cancel: cancel, running: true, started: m.opt.Now()}
+	m.run = runScreen{tracker: progress.NewTracker(), cancel: cancel, running: true, started: m.opt.Now(), done: make(chan struct{})}
 	m.repo.notes.Set(m.run.tracker)
 	m.goTo(stepRun)
-	r, tr := m.r, m.run.tracker
+	r, tr, done := m.r, m.run.tracker, m.run.done
 	return tea.Batch(tick(), func() tea.Msg {
+		defer close(done)
 		res, err := job.Capture(ctx, r, req, tr)
 		return capturedMsg{res, err}
 	})

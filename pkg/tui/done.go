@@ -107,9 +107,9 @@ func (m *Model) doneKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 			m.targ.plan.Close()
 			m.targ.plan = nil
 		}
-		m.this = m.opt.Inspect()
 		m.step, m.back, m.err = stepHome, nil, ""
-		m.done = doneScreen{}
+		m.done, m.run, m.files = doneScreen{}, runScreen{}, filesScreen{}
+		m.runs++ // a late report of the last run is not this one's
+		return m, m.inspect()
 	}
-	return m, nil
 }

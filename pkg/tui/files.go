@@ -18,12 +18,16 @@ import (
 
 // filesScreen replays the chosen file snapshot onto the restored disk.
 type filesScreen struct {
-	tracker *progress.Tracker
-	running bool
-	status  progress.Status
-	sum     *files.ReplaySummary
-	where   *job.ReplayTarget
-	err     error
+	tracker  *progress.Tracker
+	cancel   context.CancelFunc
+	running  bool
+	stopping bool
+	status   progress.Status
+	notes    []progress.Note
+	sum      *files.ReplaySummary
+	where    *job.ReplayTarget
+	err      error
+	done     chan struct{} // closed when the replay's goroutine returned
 }
 
 type replayedMsg struct {
@@ -34,17 +38,20 @@ type replayedMsg struct {
 
 // startReplay replays the file snapshot chosen at the point-in-time step.
 func (m *Model) startReplay() tea.Cmd {
-	f := m.point.chosenFiles()
-	m.files = filesScreen{tracker: progress.NewTracker(), running: true}
+	id := m.point.chosenFiles().ID
+	ctx, cancel := context.WithCancel(m.ctx)
+	m.files = filesScreen{tracker: progress.NewTracker(), cancel: cancel, running: true, done: make(chan struct{})}
 	m.repo.notes.Set(m.files.tracker)
 	m.goTo(stepFiles)
-	r, plan, tr, load := m.r, m.targ.plan, m.files.tracker, m.opt.LoadFS
+	r, plan, tr, load, done := m.r, m.targ.plan, m.files.tracker, m.opt.LoadFS, m.files.done
+	// The run's ticks have stopped (it is over): start the replay's.
 	return tea.Batch(tick(), func() tea.Msg {
-		snap, err := r.LoadSnapshot(m.ctx, f.ID)
+		defer close(done)
+		snap, err := r.LoadSnapshot(ctx, id)
 		if err != nil {
 			return replayedMsg{err: err}
 		}
-		sum, where, err := plan.ReplayOnto(m.ctx, snap, job.ReplayOptions{Progress: tr, LoadFS: load})
+		sum, where, err := plan.ReplayOnto(ctx, snap, job.ReplayOptions{Progress: tr, LoadFS: load})
 		return replayedMsg{sum, where, err}
 	})
 }
@@ -52,7 +59,7 @@ func (m *Model) startReplay() tea.Cmd {
 func (m *Model) replayed(msg replayedMsg) (tea.Model, tea.Cmd) {
 	fs := &m.files
 	fs.running, fs.sum, fs.where, fs.err = false, msg.sum, msg.where, msg.err
-	fs.status = fs.tracker.Status()
+	fs.status = takeStatus(fs.tracker, &fs.notes)
 	return m, nil
 }
 
@@ -66,9 +73,15 @@ func (m *Model) filesView() ([]string, string) {
 	b = append(b, "")
 	switch {
 	case fs.running:
-		s := fs.tracker.Status()
-		b = append(b, fmt.Sprintf("Replaying: %d entries looked at, %s written", s.Get(progress.Items), human.Bytes(s.Get(progress.Written))))
-		return b, "Please wait"
+		s := fs.status
+		what := "Replaying"
+		if fs.stopping {
+			what = "Stopping the replay (what is written stays; a replay run again finishes it)"
+		}
+		b = append(b, fmt.Sprintf("%s: %d entries looked at, %s written", what, s.Get(progress.Items), human.Bytes(s.Get(progress.Written))))
+		b = append(b, "", "Recent notes:")
+		b = append(b, m.notesView(fs.notes)...)
+		return b, "Ctrl+C stop the replay"
 	case fs.err == nil:
 		s := fs.sum
 		b = append(b, stOK.render(fmt.Sprintf("Replayed onto partition %d: %d added, %d changed, %d deleted, %d unchanged.",

@@ -71,7 +71,7 @@ func (m *Model) warnings() []string {
 	case len(m.opt.TestDisks) > 0:
 	case m.this.DiskErr != nil:
 		w = append(w, "the disks could not be listed: "+m.this.DiskErr.Error())
-	case len(m.targetDisks()) == 0:
+	case len(m.disks) == 0:
 		w = append(w, "no disk found to restore onto: check the disk's cable and the firmware's storage settings (AHCI, not RAID)")
 	}
 	return w
@@ -95,7 +95,7 @@ func (m *Model) homeView() ([]string, string) {
 	case "off":
 		b = append(b, "Secure Boot: off")
 	}
-	disks := m.targetDisks()
+	disks := m.disks
 	if len(disks) == 0 {
 		b = append(b, "Disks: none")
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 
@@ -52,11 +53,16 @@ type Model struct {
 	flow  flow
 	exit  Exit
 	err   string // the current screen's error, in plain words
+	// notice is a warning that stays on every screen until the start:
+	// a password file others may read.
+	notice string
 	busy  string // what the wizard waits for ("connecting to ..."), or ""
 	info  []string
 	quitQ bool // ctrl+c asked once
 
 	this   job.Machine
+	disks  []localDisk // this machine's disks, read with this
+	runs   int         // restores and captures started: tags their reports
 	menu   menu
 	net    netScreen
 	repo   repoScreen
@@ -69,7 +75,22 @@ type Model struct {
 	files  filesScreen
 	done   doneScreen
 	capt   captureScreen
-	stepNo map[step]int
+}
+
+// inspectMsg is this machine read again.
+type inspectMsg struct {
+	this  job.Machine
+	disks []localDisk
+}
+
+// inspect reads this machine again, in the background.
+func (m *Model) inspect() tea.Cmd {
+	m.busy = "looking at this machine's disks"
+	opt := m.opt
+	return func() tea.Msg {
+		this := opt.Inspect()
+		return inspectMsg{this, localDisks(opt, this)}
+	}
 }
 
 // New returns the wizard's first screen for opt.
@@ -77,6 +98,7 @@ func New(ctx context.Context, opt Options) *Model {
 	opt = opt.withDefaults()
 	m := &Model{ctx: ctx, opt: opt, w: 80, h: 25}
 	m.this = opt.Inspect()
+	m.disks = localDisks(opt, m.this)
 	m.menu = homeMenu(opt.Boot)
 	m.repo = newRepoScreen(opt.Repo)
 	return m
@@ -85,10 +107,21 @@ func New(ctx context.Context, opt Options) *Model {
 // Init implements tea.Model.
 func (m *Model) Init() tea.Cmd { return nil }
 
-// close releases what the wizard holds open.
+// close releases what the wizard holds open, once a restore, capture or
+// replay still running has stopped (it is cancelled; it may be mid-write).
 func (m *Model) close() {
-	if m.run.cancel != nil {
-		m.run.cancel()
+	for _, j := range []struct {
+		cancel context.CancelFunc
+		done   chan struct{}
+	}{{m.run.cancel, m.run.done}, {m.files.cancel, m.files.done}} {
+		if j.cancel == nil {
+			continue
+		}
+		j.cancel()
+		select {
+		case <-j.done:
+		case <-time.After(time.Minute):
+		}
 	}
 	if m.targ.plan != nil {
 		m.targ.plan.Close()
@@ -143,6 +176,13 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 func (m *Model) ctrlC() (tea.Model, tea.Cmd) {
 	if m.step == stepRun && m.run.running {
 		m.run.askStop = true
+		return m, nil
+	}
+	if m.files.running {
+		// A replay is cut off safely (files are renamed into place whole);
+		// the wizard waits for it to stop.
+		m.files.stopping = true
+		m.files.cancel()
 		return m, nil
 	}
 	if !m.quitQ {
@@ -208,7 +248,12 @@ func (m *Model) result(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case replayedMsg:
 		return m.replayed(msg)
 	case reportMsg:
-		m.done.report, m.done.reportErr = msg.name, msg.err
+		if msg.run == m.runs {
+			m.done.report, m.done.reportErr = msg.name, msg.err
+		}
+	case inspectMsg:
+		m.busy = ""
+		m.this, m.disks = msg.this, msg.disks
 	}
 	return m, nil
 }
@@ -296,6 +341,11 @@ func (m *Model) View() string {
 	}
 	if m.quitQ {
 		foot = append(foot, stWarn.render("Press Ctrl+C again to leave the wizard.", c))
+	}
+	if m.notice != "" && m.step != stepHome {
+		for _, l := range wrap("WARNING: "+m.notice, m.w-1) {
+			foot = append(foot, stWarn.render(l, c))
+		}
 	}
 	// Long plain lines (paths, file names) are wrapped; styled lines are
 	// made to fit by their screens.

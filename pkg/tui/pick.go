@@ -41,6 +41,12 @@ func (m *Model) listMachines() tea.Cmd {
 
 func (m *Model) machinesListed(msg machinesMsg) (tea.Model, tea.Cmd) {
 	m.busy = ""
+	if m.flow == flowCapture {
+		// The list only names the machine; a new repository has none.
+		m.startCapture(msg.ms)
+		m.goTo(stepCapture)
+		return m, nil
+	}
 	if msg.err != nil {
 		m.err = "listing the repository's machines: " + job.OneLine(msg.err.Error())
 		return m, nil
@@ -59,7 +65,7 @@ func (m *Model) machinesListed(msg machinesMsg) (tea.Model, tea.Cmd) {
 	// Preselect: the hardware match, else the name from the settings.
 	best := -1
 	for i, x := range ms.all {
-		if x.Score > 0 && (best < 0 || x.Score > ms.all[best].Score) {
+		if x.Score >= job.SameMachine && (best < 0 || x.Score > ms.all[best].Score) {
 			best = i
 		}
 	}
@@ -105,8 +111,11 @@ func (m *Model) machineView() ([]string, string) {
 			files = day(x.Files[0])
 		}
 		line := fmt.Sprintf("%-20s %-17s %-17s", fit(x.Name, 20), day(x.Images[0]), files)
-		if x.Score > 0 {
+		switch {
+		case x.Score >= job.SameMachine:
 			line += " this machine"
+		case x.Score > 0:
+			line += " same disk or NIC"
 		}
 		if k == ms.cur {
 			b = append(b, stCursor.render("> "+line+" ", c))
@@ -262,7 +271,7 @@ func (m *Model) imageLoaded(msg imageMsg) (tea.Model, tea.Cmd) {
 		m.err = "that snapshot is not a disk image"
 		return m, nil
 	}
-	m.targ = newTargetScreen(msg.snap, m.targetDisks())
+	m.targ = newTargetScreen(msg.snap, m.disks)
 	m.goTo(stepTargets)
 	return m, nil
 }

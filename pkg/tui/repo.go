@@ -37,8 +37,9 @@ func newRepoScreen(spec job.Repo) repoScreen {
 }
 
 type connectedMsg struct {
-	r   *repo.Repository
-	err error
+	r     *repo.Repository
+	err   error
+	warns []string // about the password file
 }
 
 // needsPassword says whether the URL names a user and no password file
@@ -116,10 +117,12 @@ func (m *Model) connect() tea.Cmd {
 	m.err = ""
 	rep := &rs.notes
 	return func() tea.Msg {
+		var warns []string
+		spec.Warn = func(w string) { warns = append(warns, w) }
 		ctx, cancel := context.WithTimeout(m.ctx, 45*time.Second)
 		defer cancel()
 		r, err := m.opt.Open(ctx, spec, rep)
-		return connectedMsg{r: r, err: err}
+		return connectedMsg{r: r, err: err, warns: warns}
 	}
 }
 
@@ -154,11 +157,7 @@ func (m *Model) connected(msg connectedMsg) (tea.Model, tea.Cmd) {
 	}
 	m.r = msg.r
 	m.repo.pw.value = "" // not kept longer than needed
-	if m.flow == flowCapture {
-		m.startCapture()
-		m.goTo(stepCapture)
-		return m, nil
-	}
+	m.notice = strings.Join(msg.warns, "; ")
 	return m.afterRepo()
 }
 

@@ -35,6 +35,9 @@ type runScreen struct {
 	sum        *restore.Summary
 	capRes     *capture.Result
 	err        error
+	// done is closed when the job's goroutine has returned: close waits
+	// for it before it lets go of the disks.
+	done chan struct{}
 }
 
 // tickEvery is how often a running job's figures are read: the screen
@@ -55,43 +58,51 @@ type restoredMsg struct {
 // startRestore runs the confirmed plan in the background.
 func (m *Model) startRestore() tea.Cmd {
 	ctx, cancel := context.WithCancel(m.ctx)
-	m.run = runScreen{tracker: progress.NewTracker(), cancel: cancel, running: true, started: m.opt.Now()}
+	m.run = runScreen{tracker: progress.NewTracker(), cancel: cancel, running: true, started: m.opt.Now(), done: make(chan struct{})}
 	m.repo.notes.Set(m.run.tracker)
 	m.goTo(stepRun)
-	plan, tr := m.targ.plan, m.run.tracker
+	plan, tr, done := m.targ.plan, m.run.tracker, m.run.done
 	return tea.Batch(tick(), func() tea.Msg {
+		defer close(done)
 		sum, err := plan.Run(ctx, job.RestoreOptions{Progress: tr})
 		return restoredMsg{sum, err}
 	})
 }
 
 func (m *Model) tick(tickMsg) (tea.Model, tea.Cmd) {
-	if m.step == stepFiles && m.files.running {
-		return m, tick()
-	}
-	if !m.run.running {
+	switch {
+	case m.files.running:
+		m.files.status = takeStatus(m.files.tracker, &m.files.notes)
+	case m.run.running:
+		m.take()
+	default:
 		return m, nil
 	}
-	m.take()
 	return m, tick()
 }
 
-// take reads the tracker's figures and notes.
+// take reads the running job's figures and notes.
 func (m *Model) take() {
 	rs := &m.run
-	s := rs.tracker.Status()
-	if s.Phase == "chunks" {
-		rs.chunkTotal = s.Total
+	rs.status = takeStatus(rs.tracker, &rs.notes)
+	if rs.status.Phase == "chunks" {
+		rs.chunkTotal = rs.status.Total
 	}
+}
+
+// takeStatus reads tr's figures, keeping its newest notes in notes (at
+// most 5).
+func takeStatus(tr *progress.Tracker, notes *[]progress.Note) progress.Status {
+	s := tr.Status()
 	if s.Dropped > 0 {
 		s.Notes = append(s.Notes, progress.Note{Level: progress.Warning, Text: fmt.Sprintf("%d more notes were left out", s.Dropped)})
 	}
-	rs.notes = append(rs.notes, s.Notes...)
-	if len(rs.notes) > 5 {
-		rs.notes = rs.notes[len(rs.notes)-5:]
+	*notes = append(*notes, s.Notes...)
+	if len(*notes) > 5 {
+		*notes = (*notes)[len(*notes)-5:]
 	}
 	s.Notes = nil
-	rs.status = s
+	return s
 }
 
 func (m *Model) restored(msg restoredMsg) (tea.Model, tea.Cmd) {
@@ -107,6 +118,7 @@ func (m *Model) restored(msg restoredMsg) (tea.Model, tea.Cmd) {
 }
 
 type reportMsg struct {
+	run  int // Model.runs when it was saved
 	name string
 	err  error
 }
@@ -130,9 +142,10 @@ func (m *Model) saveReport(task string) tea.Cmd {
 			rep.Result = rs.capRes.Stats
 		}
 	}
+	run := m.runs
 	return func() tea.Msg {
 		name, err := job.SaveReport(m.ctx, r, rep)
-		return reportMsg{name, err}
+		return reportMsg{run, name, err}
 	}
 }
 
@@ -257,10 +270,26 @@ func (m *Model) runView() ([]string, string) {
 		b = append(b, fmt.Sprintf("Read: %-10s Stored anew: %s", human.Bytes(s.Get(progress.Read)), human.Bytes(s.Get(progress.Stored))))
 	}
 	b = append(b, "", "Recent notes:")
-	if len(rs.notes) == 0 {
+	b = append(b, m.notesView(rs.notes)...)
+	if rs.askStop {
+		question := "Stop now? The disk will be partly written; the same restore run again finishes it. y/n"
+		if m.flow == flowCapture {
+			question = "Stop now? No image is saved; what was stored is used by the next capture. y/n"
+		}
+		b = append(b, "", stErr.render(question, c))
+		return b, "y stop  n go on"
+	}
+	return b, "Esc or Ctrl+C stop (asks first)"
+}
+
+// notesView draws the last notes, retries and warnings marked.
+func (m *Model) notesView(notes []progress.Note) []string {
+	c := m.opt.Color
+	var b []string
+	if len(notes) == 0 {
 		b = append(b, "  none")
 	}
-	for _, n := range rs.notes {
+	for _, n := range notes {
 		st, tag := style{}, "      "
 		switch n.Level {
 		case progress.Retry:
@@ -280,11 +309,7 @@ func (m *Model) runView() ([]string, string) {
 			b = append(b, st.render("  "+tag+l, c))
 		}
 	}
-	if rs.askStop {
-		b = append(b, "", stErr.render("Stop now? The disk will be partly written; the same restore run again finishes it. y/n", c))
-		return b, "y stop  n go on"
-	}
-	return b, "Esc or Ctrl+C stop (asks first)"
+	return b
 }
 
 func (m *Model) runKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {

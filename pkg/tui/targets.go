@@ -14,13 +14,14 @@ import (
 	"github.com/rewind-backup/rewind/pkg/repo"
 )
 
-// targetDisks lists the disks the wizard may show as targets: the test
-// disk files, or this machine's disks without the boot medium. Disks that
-// must not be written are kept, with the reason, to be shown greyed.
-func (m *Model) targetDisks() []localDisk {
+// localDisks lists the disks the wizard may show as targets: the test disk
+// files, or the machine's disks (this.Disks) without the boot medium. Disks
+// that must not be written are kept, with the reason, to be shown greyed.
+// It reads each disk's partition table: call it outside Update and View.
+func localDisks(opt Options, this job.Machine) []localDisk {
 	var out []localDisk
-	if len(m.opt.TestDisks) > 0 {
-		for _, p := range m.opt.TestDisks {
+	if len(opt.TestDisks) > 0 {
+		for _, p := range opt.TestDisks {
 			d := localDisk{Name: filepath.Base(p), Path: p, SectorSize: 512, Transport: "image file"}
 			if fi, err := os.Stat(p); err != nil {
 				d.Refusal = err.Error()
@@ -32,7 +33,7 @@ func (m *Model) targetDisks() []localDisk {
 		}
 		return out
 	}
-	for _, d := range m.this.Disks {
+	for _, d := range this.Disks {
 		if d.BootMedium {
 			continue
 		}
@@ -219,6 +220,7 @@ func (m *Model) planned(msg planMsg) (tea.Model, tea.Cmd) {
 		for i := range m.targ.choice {
 			m.targ.choice[i] = -1
 		}
+		m.targ.cur = m.targ.preselect(0)
 		return m, nil
 	}
 	m.targ.plan = msg.plan

@@ -3,7 +3,8 @@
 // Package qemutest boots a virtual machine under qemu-system-x86_64 for a
 // test, reads its serial console and lets the test wait for lines on it, like
 // expect. There is no KVM on the test machines: everything runs in software
-// emulation, so deadlines are generous and one VM runs at a time.
+// emulation, so deadlines are generous and one test package's VMs run at a
+// time (a lock in out/ keeps the others waiting).
 package qemutest
 
 import (
@@ -51,6 +52,7 @@ func Start(t testing.TB, args ...string) *VM {
 func StartWith(t testing.TB, wrapper []string, args ...string) *VM {
 	t.Helper()
 	qemu := testutil.NeedTool(t, "qemu-system-x86_64")[0]
+	holdVMs(t, Root(t))
 	full := append([]string{"-nodefaults", "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-user-config"}, args...)
 	cmd := exec.Command(qemu, full...)
 	if len(wrapper) > 0 {
@@ -242,6 +244,8 @@ func Make(t testing.TB, targets []string, files ...string) []string {
 		t.Skipf("%s missing: run make %s first (REWIND_REQUIRE_TOOLS=1 builds it)", strings.Join(files, ", "), strings.Join(targets, " "))
 	}
 	testutil.NeedTool(t, "make")
+	unlock := lockBuild(t, root)
+	defer unlock()
 	cmd := exec.Command("make", append([]string{"-s", "-C", root}, targets...)...)
 	start := time.Now()
 	if out, err := cmd.CombinedOutput(); err != nil {
