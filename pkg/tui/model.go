@@ -48,33 +48,33 @@ type Model struct {
 	opt  Options
 	w, h int
 
-	step  step
-	back  []step // the steps before this one, for Esc
-	flow  flow
-	exit  Exit
-	err   string // the current screen's error, in plain words
+	step step
+	back []step // the steps before this one, for Esc
+	flow flow
+	exit Exit
+	err  string // the current screen's error, in plain words
 	// notice is a warning that stays on every screen until the start:
 	// a password file others may read.
 	notice string
-	busy  string // what the wizard waits for ("connecting to ..."), or ""
-	info  []string
-	quitQ bool // ctrl+c asked once
+	busy   string // what the wizard waits for ("connecting to ..."), or ""
+	info   []string
+	quitQ  bool // ctrl+c asked once
 
-	this   job.Machine
-	disks  []localDisk // this machine's disks, read with this
-	runs   int         // restores and captures started: tags their reports
-	menu   menu
-	net    netScreen
-	repo   repoScreen
-	r      *repo.Repository
-	mach   machineScreen
-	point  pointScreen
-	targ   targetScreen
-	conf   confirmScreen
-	run    runScreen
-	files  filesScreen
-	done   doneScreen
-	capt   captureScreen
+	this  job.Machine
+	disks []localDisk // this machine's disks, read with this
+	runs  int         // restores and captures started: tags their reports
+	menu  menu
+	net   netScreen
+	repo  repoScreen
+	r     *repo.Repository
+	mach  machineScreen
+	point pointScreen
+	targ  targetScreen
+	conf  confirmScreen
+	run   runScreen
+	files filesScreen
+	done  doneScreen
+	capt  captureScreen
 }
 
 // inspectMsg is this machine read again.
