@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -18,12 +19,16 @@ import (
 	"github.com/rewind-backup/rewind/pkg/repo"
 )
 
-// ReplayOnto replays file snapshot fs onto the disks the plan restored:
-// it mounts the restored filesystem that holds the snapshot's folders (or,
-// when none does, the likeliest root filesystem), replays into it, and
-// unmounts it. It returns the replay's summary and the partition used.
-// The plan's restore must have finished: the partitions are read as they
-// are now.
+// ReplayOnto replays file snapshot fs onto the disks the plan restored,
+// as the restored system would see them: it finds the root filesystem (the
+// one with /etc/fstab, else one that holds the snapshot's folders, else
+// the likeliest), sends each of the snapshot's folders to the filesystem
+// that fstab mounts there (/home on a partition of its own), and mounts
+// each of those in turn, read-write only while it replays into it. A
+// folder on a filesystem the restored disks do not hold (LVM, the network)
+// refuses the whole replay before anything is written. It returns the
+// summary of all and the root's partition. The plan's restore must have
+// finished.
 func (p *RestorePlan) ReplayOnto(ctx context.Context, fs *repo.Snapshot, opt ReplayOptions) (*files.ReplaySummary, *ReplayTarget, error) {
 	if fs.Files == nil {
 		return nil, nil, fmt.Errorf("snapshot %s is not a files snapshot", repo.ShortID(fs.ID()))
@@ -39,43 +44,118 @@ func (p *RestorePlan) ReplayOnto(ctx context.Context, fs *repo.Snapshot, opt Rep
 			d.Device.Close()
 		}
 	}
-	tops := topFolders(fs)
-	var chosen, fallback *ReplayTarget
-	var mnt, fbMnt *mounted
+	root, fstab, err := p.findRoot(cands, topFolders(fs), opt.LoadFS)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	// Which filesystem each of the snapshot's folders goes to.
+	type group struct {
+		target *ReplayTarget
+		paths  []string
+		maps   []string
+	}
+	var groups []*group
+	groupOf := func(t *ReplayTarget) *group {
+		for _, g := range groups {
+			if g.target == t {
+				return g
+			}
+		}
+		g := &group{target: t}
+		groups = append(groups, g)
+		return g
+	}
+	for _, sp := range fs.Files.Paths {
+		tp := path.Clean("/" + strings.ReplaceAll(sp, "\\", "/"))
+		e, ok := mountFor(fstab, tp)
+		if !ok {
+			g := groupOf(root)
+			g.paths = append(g.paths, sp)
+			continue
+		}
+		var t *ReplayTarget
+		for i := range cands {
+			if specMatches(e.Spec, cands[i].Partition) {
+				t = &cands[i]
+			}
+		}
+		if t == nil {
+			return nil, nil, fmt.Errorf("%w: %s is on the filesystem the restored system mounts at %s (%s in its /etc/fstab), which is not one of the restored partitions the boot environment writes; start the restored system and run rewind files replay there",
+				ErrNoReplayTarget, sp, e.Dir, e.Spec)
+		}
+		g := groupOf(t)
+		g.paths = append(g.paths, sp)
+		g.maps = append(g.maps, e.Dir+"=/")
+	}
+
+	sum := &files.ReplaySummary{}
+	for _, g := range groups {
+		m, err := p.mount(g.target, false, opt.LoadFS)
+		if err != nil {
+			return sum, root, err
+		}
+		s, err := files.Replay(ctx, p.r, fs, files.ReplayOptions{Into: m.dir, Paths: g.paths, Map: g.maps, Progress: opt.Progress})
+		if uerr := m.unmount(); uerr != nil && err == nil {
+			err = uerr
+		}
+		if s != nil {
+			sum.Added += s.Added
+			sum.Changed += s.Changed
+			sum.Deleted += s.Deleted
+			sum.Unchanged += s.Unchanged
+			sum.Unread += s.Unread
+			sum.Written += s.Written
+			sum.Reused += s.Reused
+			sum.Fetched += s.Fetched
+			sum.Problems = append(sum.Problems, s.Problems...)
+			sum.Duration += s.Duration
+		}
+		if err != nil {
+			return sum, root, err
+		}
+	}
+	return sum, root, nil
+}
+
+// findRoot looks at each candidate read-only and returns the restored
+// system's root filesystem with its fstab: the first holding /etc/fstab,
+// else the first holding one of the snapshot's top folders, else the first
+// that mounts.
+func (p *RestorePlan) findRoot(cands []ReplayTarget, tops []string, loadFS func(string) error) (*ReplayTarget, []fstabEntry, error) {
+	var withTops, mounts *ReplayTarget
 	var errs []error
 	for i := range cands {
 		c := &cands[i]
-		m, err := p.mount(c, opt.LoadFS)
+		m, err := p.mount(c, true, loadFS)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if holdsAny(m.dir, tops) {
-			chosen, mnt = c, m
-			break
+		var fstab []fstabEntry
+		hasFstab := false
+		if f, err := os.Open(filepath.Join(m.dir, "etc", "fstab")); err == nil {
+			fstab, hasFstab = parseFstab(f), true
+			f.Close()
 		}
-		if fbMnt == nil {
-			// The likeliest root that mounts, should none hold the
-			// snapshot's folders (they were created since the image).
-			fallback, fbMnt = c, m
-			continue
-		}
+		holds := holdsAny(m.dir, tops)
 		m.unmount()
+		switch {
+		case hasFstab:
+			return c, fstab, nil
+		case holds && withTops == nil:
+			withTops = c
+		case mounts == nil:
+			mounts = c
+		}
 	}
 	switch {
-	case mnt != nil && fbMnt != nil:
-		fbMnt.unmount()
-	case mnt == nil:
-		chosen, mnt = fallback, fbMnt
+	case withTops != nil:
+		return withTops, nil, nil
+	case mounts != nil:
+		return mounts, nil, nil
 	}
-	if mnt == nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrNoReplayTarget, errors.Join(errs...))
-	}
-	sum, err := files.Replay(ctx, p.r, fs, files.ReplayOptions{Into: mnt.dir, Progress: opt.Progress})
-	if uerr := mnt.unmount(); uerr != nil && err == nil {
-		err = uerr
-	}
-	return sum, chosen, err
+	return nil, nil, fmt.Errorf("%w: %w", ErrNoReplayTarget, errors.Join(errs...))
 }
 
 func holdsAny(dir string, tops []string) bool {
@@ -93,14 +173,14 @@ type mounted struct {
 	loop *os.File // the loop device of a disk image file, or nil
 }
 
-// mount mounts target c read-write on a new folder.
-func (p *RestorePlan) mount(c *ReplayTarget, loadFS func(string) error) (*mounted, error) {
+// mount mounts target c on a new folder, read-only to look at it.
+func (p *RestorePlan) mount(c *ReplayTarget, readOnly bool, loadFS func(string) error) (*mounted, error) {
 	d := p.Disks[c.Disk].Device
 	m := &mounted{}
 	var dev string
 	if d.IsBlock() {
 		var err error
-		if dev, err = waitPartition(d.Path(), c.Partition.Index); err != nil {
+		if dev, err = waitPartition(d.Path(), c.Partition); err != nil {
 			return nil, err
 		}
 	} else {
@@ -121,7 +201,11 @@ func (p *RestorePlan) mount(c *ReplayTarget, loadFS func(string) error) (*mounte
 	if loadFS != nil {
 		loadFS(c.FSType) // a failure shows as the mount's
 	}
-	if err := unix.Mount(dev, dir, c.FSType, unix.MS_NOATIME, ""); err != nil {
+	flags := uintptr(unix.MS_NOATIME)
+	if readOnly {
+		flags |= unix.MS_RDONLY
+	}
+	if err := unix.Mount(dev, dir, c.FSType, flags, ""); err != nil {
 		m.release()
 		return nil, fmt.Errorf("mounting partition %d (%s) of %s: %w", c.Partition.Index, c.FSType, d.Path(), err)
 	}
@@ -147,14 +231,21 @@ func (m *mounted) release() {
 	}
 }
 
-// waitPartition returns the device node of partition index of the disk at
-// path once it exists, asking the kernel to read the partition table again
-// if it does not appear: the restore asked once, while it held the disk.
-func waitPartition(path string, index int) (string, error) {
-	node := partitionNode(path, index)
+// waitPartition returns the device node of partition part of the disk at
+// path once the kernel shows it where the restored table puts it, asking
+// the kernel to read the partition table again if it does not: the
+// restore asked once, while it held the disk. A node with other bounds is
+// the old table's, never mounted.
+func waitPartition(path string, part repo.Partition) (string, error) {
+	node := partitionNode(path, part.Index)
+	sys := filepath.Join("/sys/class/block", filepath.Base(node))
 	for try := 0; try < 50; try++ {
-		if _, err := os.Stat(node); err == nil {
-			return node, nil
+		start, err1 := os.ReadFile(filepath.Join(sys, "start"))
+		size, err2 := os.ReadFile(filepath.Join(sys, "size"))
+		if err1 == nil && err2 == nil {
+			if strings.TrimSpace(string(start)) == fmt.Sprint(part.Offset/512) && strings.TrimSpace(string(size)) == fmt.Sprint(part.Length/512) {
+				return node, nil
+			}
 		}
 		if try%10 == 5 {
 			if f, err := os.Open(path); err == nil {
@@ -164,7 +255,7 @@ func waitPartition(path string, index int) (string, error) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return "", fmt.Errorf("partition %d of %s did not appear as %s: the kernel has not read the new partition table; reboot and replay from the restored system", index, path, node)
+	return "", fmt.Errorf("partition %d of %s does not appear as %s where the restored table puts it: the kernel still has the old partition table; reboot and replay from the restored system", part.Index, path, node)
 }
 
 // partitionNode is the device node of partition index of disk path:

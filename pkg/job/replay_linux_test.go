@@ -5,6 +5,7 @@ package job
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -140,4 +141,104 @@ func TestReplayOntoNoLinuxFS(t *testing.T) {
 
 func errorsContains(err error, s string) bool {
 	return err != nil && strings.Contains(err.Error(), s)
+}
+
+// TestReplayOntoSeparateHome: a restored system whose /etc/fstab mounts the
+// snapshot's folder from a partition of its own gets the files there, not
+// in the root filesystem's empty mount point.
+func TestReplayOntoSeparateHome(t *testing.T) {
+	testutil.NeedRoot(t)
+	testutil.NeedTool(t, "sfdisk", "mkfs.ext4", "e2fsck", "debugfs")
+	if _, err := os.Stat("/dev/loop-control"); err != nil {
+		if testutil.Required() {
+			t.Fatal("no loop devices here")
+		}
+		t.Skip("no loop devices here")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	// The user files as backed up: HOME/jane/...; on the restored system
+	// HOME is the mount point of partition 2 (label "home").
+	home := filepath.Join(dir, "home")
+	want := map[string]string{"jane/orders.ods": "orders of the week"}
+	for p, c := range want {
+		os.MkdirAll(filepath.Dir(filepath.Join(home, p)), 0o755)
+		if err := os.WriteFile(filepath.Join(home, p), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rootDir := filepath.Join(dir, "rootfs")
+	os.MkdirAll(filepath.Join(rootDir, "etc"), 0o755)
+	os.MkdirAll(filepath.Join(rootDir, home), 0o755) // the empty mount point
+	fstab := "# the restored system\nLABEL=root / ext4 defaults 0 1\nLABEL=home " + home + " ext4 defaults 0 2\n/swapfile none swap sw 0 0\n"
+	if err := os.WriteFile(filepath.Join(rootDir, "etc", "fstab"), []byte(fstab), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	source := filepath.Join(dir, "source.img")
+	testutil.SparseFile(t, source, 48<<20)
+	testutil.Command(t, "label: gpt\nstart=2048, size=40960, type=L\nstart=43008, size=51200, type=L\n", "sfdisk", "-q", source)
+	for _, p := range []struct {
+		label, from string
+		off, size   int64
+	}{{"root", rootDir, 1 << 20, 20 << 20}, {"home", "", 21 << 20, 25 << 20}} {
+		img := filepath.Join(dir, p.label+".img")
+		args := []string{"-q", "-F", "-L", p.label}
+		if p.from != "" {
+			args = append(args, "-d", p.from)
+		}
+		testutil.Command(t, "", "mkfs.ext4", append(args, img, fmt.Sprintf("%dk", p.size>>10))...)
+		testutil.Command(t, "", "dd", "if="+img, "of="+source, "bs=1M", fmt.Sprintf("seek=%d", p.off>>20), "conv=notrunc,sparse", "status=none")
+	}
+	if err := os.Mkdir(filepath.Join(dir, "repo"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := local.Open(filepath.Join(dir, "repo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := repo.Init(ctx, s, repo.InitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer CloseRepo(r)
+	if _, err := Capture(ctx, r, CaptureRequest{Machine: "ws1", Disks: []string{source}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	fres, err := files.Backup(ctx, r, files.Options{Machine: "ws1", Paths: []string{home}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(dir, "target.img")
+	testutil.SparseFile(t, target, 48<<20)
+	plan, err := PlanRestore(ctx, r, RestoreRequest{Machine: "ws1", Targets: []string{target}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plan.Close()
+	plan.ConfirmAll()
+	if _, err := plan.Run(ctx, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sum, root, err := plan.ReplayOnto(ctx, fres.Snapshot, ReplayOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if root.Partition.Index != 1 || sum.Added == 0 {
+		t.Errorf("ReplayOnto: root partition %d, %d added; want 1 and some", root.Partition.Index, sum.Added)
+	}
+	part := func(off, size int64) string {
+		p := filepath.Join(t.TempDir(), "part.img")
+		testutil.Command(t, "", "dd", "if="+target, "of="+p, "bs=1M", fmt.Sprintf("skip=%d", off>>20), fmt.Sprintf("count=%d", size>>20), "status=none")
+		testutil.Command(t, "", "e2fsck", "-fn", p)
+		return p
+	}
+	homePart, rootPart := part(21<<20, 25<<20), part(1<<20, 20<<20)
+	for p, c := range want {
+		if got := testutil.Command(t, "", "debugfs", "-R", "cat /"+p, homePart); !strings.Contains(got, c) {
+			t.Errorf("/%s on the home partition = %q, want %q", p, got, c)
+		}
+	}
+	if got := testutil.Command(t, "", "debugfs", "-R", "ls "+filepath.Join(home), rootPart); strings.Contains(got, "jane") {
+		t.Errorf("the root filesystem's mount point %s got the files: %s", home, got)
+	}
 }
