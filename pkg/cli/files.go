@@ -5,6 +5,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -430,6 +431,9 @@ func runFilesReplay(ctx context.Context, opt filesReplayOptions, o OS, verb stri
 		Into: opt.Into, Map: opt.Maps, Paths: opt.Paths, KeepDeleted: opt.KeepDeleted, NoClobber: verb == "restore" && !opt.Overwrite,
 		Checksum: opt.Checksum, DryRun: opt.DryRun, Progress: pr.t,
 	})
+	if errors.Is(err, files.ErrExists) {
+		err = fmt.Errorf("%w: restore elsewhere with --to, or replace it with --overwrite", err)
+	}
 	pr.Stop()
 	out.ReplaySummary = sum
 	if err != nil {

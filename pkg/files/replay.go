@@ -66,6 +66,10 @@ type ReplaySummary struct {
 	Duration  time.Duration `json:"-"`
 }
 
+// ErrExists is returned by a NoClobber replay when a path it would write
+// is there already: nothing is written then.
+var ErrExists = errors.New("exists already, and nothing was restored")
+
 // tempPrefix names the files a replay writes before it renames them over
 // the old ones: a killed replay leaves them, and the next one removes them.
 const tempPrefix = ".rewind-replay-"
@@ -161,7 +165,7 @@ func Replay(ctx context.Context, r *repo.Repository, s *repo.Snapshot, opt Repla
 	if opt.NoClobber {
 		for _, st := range starts {
 			if _, err := os.Lstat(st.to); err == nil {
-				return nil, fmt.Errorf("%s exists; restore elsewhere with --to, or replace it with --overwrite", st.to)
+				return nil, fmt.Errorf("%s: %w", st.to, ErrExists)
 			}
 		}
 	}

@@ -274,6 +274,11 @@ func (f *TasksFile) Record(r Result) Result {
 	if len(r.Report) > maxReport {
 		r.Report = nil
 	}
+	// The same report again (the environment retries when an answer is
+	// lost or late): the first one stands, with the task it cleared.
+	if prev, ok := f.LastResult(r.MAC); ok && r.Report != nil && bytes.Equal(prev.Report, r.Report) {
+		return prev
+	}
 	for _, t := range f.Tasks {
 		if t.MAC == r.MAC {
 			r.Machine, r.Task = t.Machine, t.Task

@@ -3,6 +3,7 @@
 package pxe
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -70,9 +71,15 @@ func TestTasksReload(t *testing.T) {
 	// A report clears a one-shot task and keeps the result.
 	mac := f.Tasks[0].MAC
 	if err := OpenTasks(path).Update(func(f *TasksFile) error {
-		r := f.Record(Result{MAC: mac, OK: true})
+		line := json.RawMessage(`{"ok":true,"task":"capture"}`)
+		r := f.Record(Result{MAC: mac, OK: true, Report: line})
 		if !r.Cleared || r.Machine != "pc" {
 			t.Errorf("Record = %+v, want cleared, machine pc", r)
+		}
+		// The same report again, as a retry after a lost answer sends it:
+		// the first one's result stands.
+		if again := f.Record(Result{MAC: mac, OK: true, Report: line}); !again.Cleared || again.Machine != "pc" {
+			t.Errorf("Record of the same report again = %+v, want the first result (cleared, machine pc)", again)
 		}
 		return nil
 	}); err != nil {

@@ -155,15 +155,8 @@ func (m *Model) homeKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		m.flow = flowCapture
 		m.goTo(next)
 	case miFiles:
-		m.info = []string{
-			"Restore some files",
-			"",
-			"Picking single files in the wizard is not in this version. From a shell, list a machine's files and restore some into a folder:",
-			"",
-			"  rewind files ls --repo REPO --machine NAME [PATH]",
-			"  rewind files restore --repo REPO --machine NAME --to DIR PATH...",
-		}
-		m.goTo(stepInfo)
+		m.flow = flowFiles
+		m.goTo(next)
 	default:
 		return m.leave(m.menu.items[m.menu.cur])
 	}

@@ -30,6 +30,7 @@ const (
 	stepDone                // what was done; reboot, power off, shell
 	stepCapture             // capture: name, note, disks
 	stepInfo                // a message, then back home
+	stepSome                // some files: backup, path, folder; restore
 )
 
 // flow is what the technician chose in the menu.
@@ -38,6 +39,7 @@ type flow int
 const (
 	flowRestore flow = iota
 	flowCapture
+	flowFiles // restore some files into a folder
 )
 
 // Model is the wizard's state. Update and View follow bubbletea's rules:
@@ -75,6 +77,7 @@ type Model struct {
 	files filesScreen
 	done  doneScreen
 	capt  captureScreen
+	some  someScreen
 }
 
 // inspectMsg is this machine read again.
@@ -113,7 +116,7 @@ func (m *Model) close() {
 	for _, j := range []struct {
 		cancel context.CancelFunc
 		done   chan struct{}
-	}{{m.run.cancel, m.run.done}, {m.files.cancel, m.files.done}} {
+	}{{m.run.cancel, m.run.done}, {m.files.cancel, m.files.done}, {m.some.cancel, m.some.done}} {
 		if j.cancel == nil {
 			continue
 		}
@@ -178,6 +181,11 @@ func (m *Model) ctrlC() (tea.Model, tea.Cmd) {
 		m.run.askStop = true
 		return m, nil
 	}
+	if m.some.running {
+		m.some.stopping = true
+		m.some.cancel()
+		return m, nil
+	}
 	if m.files.running {
 		// A replay is cut off safely (files are renamed into place whole);
 		// the wizard waits for it to stop.
@@ -218,6 +226,8 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return m.doneKey(k)
 	case stepCapture:
 		return m.captureKey(k)
+	case stepSome:
+		return m.someKey(k)
 	case stepInfo:
 		if k.Type == tea.KeyEnter || k.Type == tea.KeyEsc {
 			m.goBack()
@@ -247,6 +257,8 @@ func (m *Model) result(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m.captured(msg)
 	case replayedMsg:
 		return m.replayed(msg)
+	case someDoneMsg:
+		return m.someDone(msg)
 	case reportMsg:
 		if msg.run == m.runs {
 			m.done.report, m.done.reportErr = msg.name, msg.err
@@ -270,15 +282,18 @@ func (m *Model) title() (string, string) {
 		stepHome: "This machine", stepNetwork: "Network", stepRepo: "Repository",
 		stepMachine: "Machine", stepPoint: "Point in time", stepTargets: "Target disks",
 		stepConfirm: "Confirm", stepRun: "Restore", stepFiles: "User files", stepDone: "Done",
-		stepCapture: "Capture this machine", stepInfo: "rewind",
+		stepCapture: "Capture this machine", stepInfo: "rewind", stepSome: "Restore some files",
 	}
 	name := names[m.step]
 	if m.step == stepRun && m.flow == flowCapture {
 		name = "Capture"
 	}
 	order := []step{stepHome, stepNetwork, stepRepo, stepMachine, stepPoint, stepTargets, stepConfirm, stepRun, stepFiles, stepDone}
-	if m.flow == flowCapture {
+	switch m.flow {
+	case flowCapture:
 		order = []step{stepHome, stepNetwork, stepRepo, stepCapture, stepRun, stepDone}
+	case flowFiles:
+		order = []step{stepHome, stepNetwork, stepRepo, stepMachine, stepSome}
 	}
 	if m.opt.Network == nil {
 		order = append(order[:1:1], order[2:]...)
@@ -324,6 +339,8 @@ func (m *Model) View() string {
 		body, hint = m.doneView()
 	case stepCapture:
 		body, hint = m.captureView()
+	case stepSome:
+		body, hint = m.someView()
 	case stepInfo:
 		for _, l := range m.info {
 			body = append(body, wrap(l, m.w-2)...)

@@ -445,3 +445,42 @@ func TestCaptureScreen(t *testing.T) {
 	d.want("Note        : before the Windows update_", "[x] office-pc.img")
 	d.golden("10-capture", fx.replacer...)
 }
+
+// TestSomeFilesFlow restores one folder of a file backup into a folder,
+// leaving what is there alone.
+func TestSomeFilesFlow(t *testing.T) {
+	fx := newFixture(t)
+	d := newDriver(t, New(context.Background(), fx.options()))
+	d.keys("down", "enter", "enter")
+	d.want("> office-pc")
+	if strings.Contains(d.screen(), "front-desk") {
+		t.Error("a machine without file backups is offered") // it has an image only
+	}
+	d.keys("enter")
+	d.want("Restore some files", "> 2026-11-29 11:00  "+repo.ShortID(fx.files))
+	into := filepath.Join(fx.dir, "back")
+	jane := filepath.Join(fx.dir, "home", "jane")
+	// Something already there stays as it is.
+	if err := os.MkdirAll(filepath.Join(into, jane), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(into, jane, "orders.ods"), []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.keys("tab", jane, "tab", "ctrl+u", into)
+	d.golden("11-some-files", append([]string{fx.dir, "/srv"}, fx.replacer...)...)
+	d.keys("enter")
+	d.want("The restore failed:")
+	if !errors.Is(d.m.some.err, files.ErrExists) {
+		t.Errorf("restore over an existing folder: %v, want files.ErrExists", d.m.some.err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(into, jane, "orders.ods")); string(b) != "mine" {
+		t.Errorf("a file already there was replaced: %q", b)
+	}
+	os.RemoveAll(filepath.Join(into, jane))
+	d.keys("enter", "enter") // back to the form, and again
+	d.want("2 added (files and")
+	if b, _ := os.ReadFile(filepath.Join(into, jane, "orders.ods")); string(b) != "orders" {
+		t.Errorf("restored orders.ods = %q, want the backed-up content", b)
+	}
+}

@@ -54,12 +54,15 @@ func (m *Model) machinesListed(msg machinesMsg) (tea.Model, tea.Cmd) {
 	ms := &m.mach
 	ms.all, ms.filter, ms.cur = nil, "", 0
 	for _, x := range msg.ms {
-		if len(x.Images) > 0 {
+		if len(x.Images) > 0 && m.flow == flowRestore || len(x.Files) > 0 && m.flow == flowFiles {
 			ms.all = append(ms.all, x)
 		}
 	}
 	if len(ms.all) == 0 {
 		m.err = "the repository holds no disk image yet: capture a machine first"
+		if m.flow == flowFiles {
+			m.err = "the repository holds no file backup yet: run rewind files backup on the machines (see the README)"
+		}
 		return m, nil
 	}
 	// Preselect: the hardware match, else the name from the settings.
@@ -106,11 +109,14 @@ func (m *Model) machineView() ([]string, string) {
 			continue
 		}
 		x := ms.all[i]
-		files := "-"
+		image, files := "-", "-"
+		if len(x.Images) > 0 {
+			image = day(x.Images[0])
+		}
 		if len(x.Files) > 0 {
 			files = day(x.Files[0])
 		}
-		line := fmt.Sprintf("%-20s %-17s %-17s", fit(x.Name, 20), day(x.Images[0]), files)
+		line := fmt.Sprintf("%-20s %-17s %-17s", fit(x.Name, 20), image, files)
 		switch {
 		case x.Score >= job.SameMachine:
 			line += " this machine"
@@ -160,6 +166,11 @@ func (m *Model) machineKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 			return m, nil
 		}
 		x := ms.all[shown[ms.cur]]
+		if m.flow == flowFiles {
+			m.some = newSomeScreen(x)
+			m.goTo(stepSome)
+			return m, nil
+		}
 		m.point = pointScreen{machine: x}
 		m.point.files = x.FilesAfter(x.Images[0])
 		m.goTo(stepPoint)

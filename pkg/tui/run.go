@@ -71,6 +71,7 @@ func (m *Model) startRestore() tea.Cmd {
 
 func (m *Model) tick(tickMsg) (tea.Model, tea.Cmd) {
 	switch {
+	case m.some.running:
 	case m.files.running:
 		m.files.status = takeStatus(m.files.tracker, &m.files.notes)
 	case m.run.running:
