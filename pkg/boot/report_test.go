@@ -27,10 +27,12 @@ func TestUnattendedReports(t *testing.T) {
 	for _, fail := range []bool{false, true} {
 		var mu sync.Mutex
 		var got []byte
+		posts := 0
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			b, _ := io.ReadAll(r.Body)
 			mu.Lock()
 			got = b
+			posts++
 			mu.Unlock()
 			if r.Method != http.MethodPost || r.URL.Path != "/done/52-54-00-12-34-56" {
 				http.Error(w, "no", http.StatusNotFound)
@@ -58,6 +60,9 @@ func TestUnattendedReports(t *testing.T) {
 			t.Fatalf("fail=%v: console does not say the report was sent:\n%s", fail, console.String())
 		}
 		mu.Lock()
+		if posts != 1 {
+			t.Errorf("fail=%v: the server got %d reports, want one", fail, posts)
+		}
 		var line map[string]any
 		if err := json.Unmarshal(got, &line); err != nil || line["ok"] != !fail || line["task"] != "capture" {
 			t.Errorf("fail=%v: the server got %q (%v), want the result line with ok %v", fail, got, err, !fail)

@@ -75,7 +75,6 @@ func (b *booter) unattended(ctx context.Context, s config.Settings) error {
 	line, _ := json.Marshal(res)
 	b.say("result %s", line)
 	b.report(ctx, s.Report, line) // tell rewind pxe serve (rewind.report=), see report.go
-	b.report(ctx, s.Report, line) // pxe: tell rewind pxe serve (rewind.report=), see report.go
 
 	switch s.After {
 	case config.AfterReboot:

@@ -276,7 +276,7 @@ func (f *TasksFile) Record(r Result) Result {
 	}
 	// The same report again (the environment retries when an answer is
 	// lost or late): the first one stands, with the task it cleared.
-	if prev, ok := f.LastResult(r.MAC); ok && r.Report != nil && bytes.Equal(prev.Report, r.Report) {
+	if prev, ok := f.LastResult(r.MAC); ok && r.Report != nil && sameJSON(prev.Report, r.Report) {
 		return prev
 	}
 	for _, t := range f.Tasks {
@@ -292,6 +292,13 @@ func (f *TasksFile) Record(r Result) Result {
 	f.Results = slices.DeleteFunc(f.Results, func(o Result) bool { return o.MAC == r.MAC })
 	f.Results = append(f.Results, r)
 	return r
+}
+
+// sameJSON reports whether a and b are the same JSON text but for spacing
+// (the tasks file stores a report indented).
+func sameJSON(a, b []byte) bool {
+	var x, y bytes.Buffer
+	return json.Compact(&x, a) == nil && json.Compact(&y, b) == nil && bytes.Equal(x.Bytes(), y.Bytes())
 }
 
 // LastResult returns the last result reported for mac.
