@@ -14,6 +14,7 @@ import (
 	"github.com/rewind-backup/rewind/pkg/job"
 	"github.com/rewind-backup/rewind/pkg/progress"
 	"github.com/rewind-backup/rewind/pkg/repo"
+	"github.com/rewind-backup/rewind/pkg/store/smb"
 )
 
 // filesScreen replays the chosen file snapshot onto the restored disk.
@@ -99,7 +100,7 @@ func (m *Model) filesView() ([]string, string) {
 			b = append(b, stWarn.render(l, c))
 		}
 		b = append(b, "")
-		for _, l := range wrap(fmt.Sprintf("rewind files replay --repo %s --machine %s --snapshot %s --into /", redact(m.repo.url.value), m.point.machine.Name, repo.ShortID(f.ID)), m.w-6) {
+		for _, l := range wrap(fmt.Sprintf("rewind files replay --repo %s --machine %s --snapshot %s --into /", smb.Redact(m.repo.url.value), m.point.machine.Name, repo.ShortID(f.ID)), m.w-6) {
 			b = append(b, "  "+l)
 		}
 		b = append(b, "", "On Windows, --into C:\\ . It brings back what changed since the image.")

@@ -16,6 +16,7 @@ import (
 	"github.com/rewind-backup/rewind/pkg/progress"
 	"github.com/rewind-backup/rewind/pkg/repo"
 	"github.com/rewind-backup/rewind/pkg/store"
+	"github.com/rewind-backup/rewind/pkg/store/smb"
 )
 
 // repoScreen asks where the repository is and the password.
@@ -113,7 +114,7 @@ func (m *Model) connect() tea.Cmd {
 			}
 			return pw, nil
 		}}
-	m.busy = "connecting to " + redact(spec.URL)
+	m.busy = "connecting to " + smb.Redact(spec.URL)
 	m.err = ""
 	rep := &rs.notes
 	return func() tea.Msg {
@@ -124,28 +125,6 @@ func (m *Model) connect() tea.Cmd {
 		r, err := m.opt.Open(ctx, spec, rep)
 		return connectedMsg{r: r, err: err, warns: warns}
 	}
-}
-
-// redact drops a password from the URL's user part (smb.ParseURL refuses
-// such a URL, but the wizard shows it while connecting).
-func redact(u string) string {
-	i := strings.Index(u, "://")
-	if i < 0 {
-		return u
-	}
-	rest := u[i+3:]
-	auth := rest
-	if j := strings.Index(rest, "/"); j >= 0 {
-		auth = rest[:j]
-	}
-	at := strings.LastIndex(auth, "@")
-	if at < 0 {
-		return u
-	}
-	if c := strings.Index(auth[:at], ":"); c >= 0 {
-		return u[:i+3] + auth[:c] + rest[at:]
-	}
-	return u
 }
 
 func (m *Model) connected(msg connectedMsg) (tea.Model, tea.Cmd) {

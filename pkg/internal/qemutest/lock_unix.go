@@ -19,7 +19,14 @@ import (
 // trip over each other's temporary files.
 func lockBuild(t testing.TB, root string) func() {
 	t.Helper()
-	p := filepath.Join(root, "out", ".make.lock")
+	f := flock(t, filepath.Join(root, "out", ".make.lock"))
+	return func() { f.Close() } // closing releases the lock
+}
+
+// flock opens (creating it) the file at p and holds an exclusive lock on
+// it until the file is closed.
+func flock(t testing.TB, p string) *os.File {
+	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +38,7 @@ func lockBuild(t testing.TB, root string) func() {
 		f.Close()
 		t.Fatalf("locking %s: %v", p, err)
 	}
-	return func() { f.Close() } // closing releases the lock
+	return f
 }
 
 // vms counts this process's tests that hold the VM lock.
@@ -50,19 +57,7 @@ func holdVMs(t testing.TB, root string) {
 	vms.Lock()
 	defer vms.Unlock()
 	if vms.n == 0 {
-		p := filepath.Join(root, "out", ".vm.lock")
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o644)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-			f.Close()
-			t.Fatalf("locking %s: %v", p, err)
-		}
-		vms.f = f
+		vms.f = flock(t, filepath.Join(root, "out", ".vm.lock"))
 	}
 	vms.n++
 	t.Cleanup(func() {
