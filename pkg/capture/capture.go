@@ -64,6 +64,9 @@ type Options struct {
 	// Workers hash and compress chunks (0: one per CPU); Uploads store
 	// them (0: 4); ReadSize is the largest single disk read (0: 8 MiB).
 	Workers, Uploads, ReadSize int
+	// IndexMax bounds the chunks of the repository's index a capture keeps
+	// in memory (0: repo.DefaultIndexMax); see repo.IndexOptions.Max.
+	IndexMax int
 	// LockWait is how long to wait for a conflicting lock (prune) to go.
 	LockWait time.Duration
 	Progress progress.Reporter // nil: progress.Discard
@@ -191,6 +194,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ReadSize <= 0 {
 		o.ReadSize = 8 << 20
+	}
+	if o.IndexMax <= 0 {
+		o.IndexMax = repo.DefaultIndexMax
 	}
 	if o.Progress == nil {
 		o.Progress = progress.Discard

@@ -43,28 +43,22 @@ type upload struct {
 // plaintext and its headers.
 const batchBytes = repo.RunPlaintext
 
-// chunkSet is what the repository holds or this run is storing, with the
-// stored size of each (-1 while its upload runs). Safe for concurrent use.
+// chunkSet is what the repository holds (its index) and what this run
+// stores. Safe for concurrent use.
 type chunkSet struct {
-	mu   sync.Mutex
-	size map[chunk.ID]int64
+	idx *repo.Index
+	mu  sync.Mutex
+	run repo.BlobSet
 }
 
 // claim reports whether id is new, and if so marks it as being stored.
 func (s *chunkSet) claim(id chunk.ID) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.size[id]; ok {
+	if _, ok := s.idx.Lookup(id); ok {
 		return false
 	}
-	s.size[id] = -1
-	return true
-}
-
-func (s *chunkSet) stored(id chunk.ID, n int64) {
 	s.mu.Lock()
-	s.size[id] = n
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	return s.run.Add(id)
 }
 
 // tally counts what a capture does, once: each count goes to the Reporter
@@ -123,13 +117,15 @@ type chunkStore struct {
 func storeChunks(ctx context.Context, r *repo.Repository, img *repo.Image, disks []Source, opt Options) (repo.ImageStats, error) {
 	var st repo.ImageStats
 	cs := img.ChunkSize
-	known := &chunkSet{size: make(map[chunk.ID]int64)}
 	opt.Progress.Phase("index", 0)
-	idx, err := r.LoadIndex(ctx)
+	idx, err := r.LoadIndexWith(ctx, repo.IndexOptions{Max: opt.IndexMax, First: r.ParentImages(opt.Machine)})
 	if err != nil {
 		return st, fmt.Errorf("learning which chunks %s holds: %w", r.Location(), err)
 	}
-	idx.Each(func(id chunk.ID, l repo.Loc) { known.size[id] = int64(l.Len) })
+	if n := idx.Left(); n > 0 {
+		opt.Progress.Note(progress.Info, fmt.Sprintf("the repository holds about %d chunks more than a capture keeps in memory (%d): the chunks of this machine's previous image are known, and a chunk that only older images or other machines' hold is stored again (more space on the NAS, nothing lost)", n, idx.Len()))
+	}
+	known := &chunkSet{idx: idx}
 	opt.Progress.Phase("chunks", img.UsedBytes())
 
 	c := &chunkStore{
@@ -169,10 +165,10 @@ func storeChunks(ctx context.Context, r *repo.Repository, img *repo.Image, disks
 	}
 
 	// What the image occupies in the repository, counting each chunk once.
-	seen := make(map[chunk.ID]bool)
+	var seen repo.BlobSet
 	for i := range img.Disks {
 		for _, a := range img.Disks[i].Areas() {
-			st.StoredBytes += storedSize(a.Chunks, known, seen)
+			st.StoredBytes += storedSize(a.Chunks, idx, &seen)
 		}
 	}
 	return st, nil
@@ -266,24 +262,25 @@ func (c *chunkStore) store(ctx context.Context, in <-chan upload) error {
 		if err := c.saver.SaveBatch(ctx, pack.Data, u.ids, u.encs); err != nil {
 			return err
 		}
-		for k, id := range u.ids {
-			n := int64(len(u.encs[k]))
-			c.known.stored(id, n)
-			c.tally.stored(n)
+		for k := range u.ids {
+			c.tally.stored(int64(len(u.encs[k])))
 		}
 		c.freeEnc <- u.buf
 	}
 	return nil
 }
 
-func storedSize(refs []repo.ChunkRef, known *chunkSet, seen map[chunk.ID]bool) int64 {
+// storedSize returns the bytes refs occupy in the repository, counting
+// the chunks not in seen and adding them to it.
+func storedSize(refs []repo.ChunkRef, idx *repo.Index, seen *repo.BlobSet) int64 {
 	var n int64
 	for _, c := range refs {
-		if c.Zero || seen[c.ID] {
+		if c.Zero || !seen.Add(c.ID) {
 			continue
 		}
-		seen[c.ID] = true
-		n += max(known.size[c.ID], 0)
+		if l, ok := idx.Lookup(c.ID); ok {
+			n += int64(l.Len)
+		}
 	}
 	return n
 }

@@ -152,7 +152,9 @@ func Backup(ctx context.Context, r *repo.Repository, opt Options) (*Result, erro
 	defer lock.Unlock(context.WithoutCancel(ctx))
 
 	opt.Progress.Phase("index", 0)
-	idx, err := r.LoadIndex(ctx)
+	// Bounded: the parent's files keep their places (allKnown), so the
+	// index serves to store each new blob once.
+	idx, err := r.LoadIndexWith(ctx, repo.IndexOptions{Max: repo.DefaultIndexMax})
 	if err != nil {
 		return nil, fmt.Errorf("learning which blobs %s holds: %w", r.Location(), err)
 	}
@@ -469,12 +471,16 @@ func unchanged(pn, n *repo.Node) bool {
 		pn.CTime == n.CTime && pn.Inode == n.Inode && pn.Dev == n.Dev
 }
 
-// allKnown reports whether the index lists every blob of a parent's file:
-// a blob the index does not know may be gone, and the file is read again.
+// allKnown reports whether every blob of a parent's file is still
+// stored: in the pack the parent names (packs never change), or where the
+// index lists it. A blob found in neither may be gone, and the file is
+// read again.
 func (b *backup) allKnown(bs []repo.Blob) bool {
 	for _, x := range bs {
-		if _, ok := b.idx.Lookup(x.ID); !ok {
-			return false
+		if !b.idx.HasPack(x.Pack) {
+			if _, ok := b.idx.Lookup(x.ID); !ok {
+				return false
+			}
 		}
 	}
 	return true
@@ -607,6 +613,9 @@ func (b *backup) saveTree(ctx context.Context, ts *repo.TreeSaver, it *item) (re
 			n.Content = append([]repo.Blob(nil), n.Content...)
 			for k := range n.Content {
 				x := &n.Content[k]
+				if x.Len > 0 && b.idx.HasPack(x.Pack) {
+					continue // a parent's place, still stored
+				}
 				l, ok := b.idx.Lookup(x.ID)
 				if !ok || l.Pack < 0 {
 					return repo.Blob{}, fmt.Errorf("blob %s of %s was not stored (internal error)", x.ID.Short(), n.Name)

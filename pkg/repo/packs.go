@@ -42,78 +42,6 @@ func packName(id chunk.ID) string {
 // Packed reports whether the repository keeps blobs in packs (format 2).
 func (r *Repository) Packed() bool { return r.cfg.Version >= 2 }
 
-// Loc is where a blob lies: in a pack (an index into Index's pack names),
-// at an offset, of a length as stored. In a format-1 repository Pack is -1
-// and Len the chunk file's size.
-type Loc struct {
-	Pack     int32
-	Off, Len uint32
-}
-
-// Index is what the repository holds: each blob's location. It is a hint
-// built from index files (or, in format 1, the chunk folders): a writer
-// stores what it does not list, and every reader checks what it reads.
-// Safe for concurrent use.
-type Index struct {
-	mu    sync.RWMutex
-	packs []chunk.ID
-	pos   map[chunk.ID]int32
-	blobs map[chunk.ID]Loc
-}
-
-func newIndex() *Index {
-	return &Index{pos: make(map[chunk.ID]int32), blobs: make(map[chunk.ID]Loc)}
-}
-
-// Lookup returns where blob id lies, if the index lists it.
-func (x *Index) Lookup(id chunk.ID) (Loc, bool) {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	l, ok := x.blobs[id]
-	return l, ok
-}
-
-// Pack returns the name of pack number i.
-func (x *Index) Pack(i int32) chunk.ID {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	return x.packs[i]
-}
-
-// Each calls fn for every blob listed. fn must not call the Index.
-func (x *Index) Each(fn func(chunk.ID, Loc)) {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	for id, l := range x.blobs {
-		fn(id, l)
-	}
-}
-
-// Len returns the number of blobs listed.
-func (x *Index) Len() int {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	return len(x.blobs)
-}
-
-// addPack lists the blobs of pack name; a blob listed already keeps its
-// first location.
-func (x *Index) addPack(name chunk.ID, blobs []pack.Blob) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	p, ok := x.pos[name]
-	if !ok {
-		p = int32(len(x.packs))
-		x.packs = append(x.packs, name)
-		x.pos[name] = p
-	}
-	for _, b := range blobs {
-		if _, ok := x.blobs[b.ID]; !ok {
-			x.blobs[b.ID] = Loc{Pack: p, Off: b.Offset, Len: b.Length}
-		}
-	}
-}
-
 // ListPacks calls fn for each pack stored, with its size. Other files in
 // the pack folders go to other, if it is not nil, with their name relative
 // to the repository.
@@ -135,83 +63,6 @@ func (r *Repository) ListPacks(ctx context.Context, fn func(name chunk.ID, size 
 		}
 	}
 	return nil
-}
-
-// eachIndex calls fn for every pack an index file lists, with the index
-// file's name. An index file that cannot be used goes to bad, if it is not
-// nil, and is otherwise skipped: indexes are hints.
-func (r *Repository) eachIndex(ctx context.Context, fn func(file, pack chunk.ID, blobs []pack.Blob) error, bad func(name string, err error)) error {
-	var files []store.Info
-	err := r.s.List(ctx, indexDir, func(fi store.Info) error {
-		files = append(files, fi)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("listing %s in %s: %w", indexDir, r.s.Location(), err)
-	}
-	for _, fi := range files {
-		name := indexDir + "/" + fi.Name
-		id, err := chunk.ParseID(fi.Name)
-		if err != nil {
-			if bad != nil && !strings.HasPrefix(fi.Name, ".") {
-				bad(name, errors.New("not an index file"))
-			}
-			continue
-		}
-		if fi.Size > pack.MaxIndexSize {
-			if bad != nil {
-				bad(name, fmt.Errorf("%d bytes, larger than an index may be", fi.Size))
-			}
-			continue
-		}
-		data, err := r.s.ReadFile(ctx, name)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // removed by a prune since the listing
-		}
-		if err != nil {
-			return fmt.Errorf("reading %s in %s: %w", name, r.s.Location(), err)
-		}
-		err = pack.ParseIndex(data, id, func(pk chunk.ID, blobs []pack.Blob) error { return fn(id, pk, blobs) })
-		if errors.Is(err, pack.ErrCorrupt) {
-			if bad != nil {
-				bad(name, err)
-			}
-			continue
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// LoadIndex returns what the repository holds. In format 2 it reads the
-// index files and keeps the entries of packs that are stored; in format 1
-// it lists the chunk folders.
-func (r *Repository) LoadIndex(ctx context.Context) (*Index, error) {
-	x := newIndex()
-	if !r.Packed() {
-		err := r.ListChunks(ctx, func(c StoredChunk) error {
-			x.blobs[c.ID] = Loc{Pack: -1, Len: uint32(min(c.Size, 1<<32-1))}
-			return nil
-		}, nil)
-		return x, err
-	}
-	stored := make(map[chunk.ID]bool)
-	err := r.ListPacks(ctx, func(name chunk.ID, _ int64) error {
-		stored[name] = true
-		return nil
-	}, nil)
-	if err != nil {
-		return nil, err
-	}
-	err = r.eachIndex(ctx, func(_, pk chunk.ID, blobs []pack.Blob) error {
-		if stored[pk] {
-			x.addPack(pk, blobs)
-		}
-		return nil
-	}, nil)
-	return x, err
 }
 
 // Saver stores blobs: in format 2 it fills packs and saves each when it
@@ -252,9 +103,7 @@ func (s *Saver) SaveBatch(ctx context.Context, typ byte, ids []chunk.ID, encs []
 			if err := s.r.SaveChunk(ctx, id, encs[k]); err != nil {
 				return err
 			}
-			s.idx.mu.Lock()
-			s.idx.blobs[id] = Loc{Pack: -1, Len: uint32(len(encs[k]))}
-			s.idx.mu.Unlock()
+			s.idx.add(id, Loc{Pack: -1, Len: uint32(len(encs[k]))})
 		}
 		return nil
 	}
@@ -399,7 +248,7 @@ func (r *Repository) LoadEncoded(ctx context.Context, img *Image, ref ChunkRef) 
 	if ref.Pack < 1 || int(ref.Pack) > len(img.Packs) {
 		return nil, fmt.Errorf("chunk %s has no place in the image's packs", ref.ID)
 	}
-	enc, _, err := r.readMoved(ctx, ref.ID, img.Packs[ref.Pack-1], ref.Off, ref.Len)
+	enc, _, err := r.readMoved(ctx, img, ref.ID, img.Packs[ref.Pack-1], ref.Off, ref.Len)
 	return enc, err
 }
 
@@ -408,10 +257,10 @@ func (r *Repository) LoadEncoded(ctx context.Context, img *Image, ref ChunkRef) 
 // files say it lies now, and returns the pack it read. The index is read
 // once per Repository and kept; when its answer is gone too (another prune
 // ran since), it is read again, once.
-func (r *Repository) readMoved(ctx context.Context, id, pk chunk.ID, off, n uint32) ([]byte, chunk.ID, error) {
+func (r *Repository) readMoved(ctx context.Context, img *Image, id, pk chunk.ID, off, n uint32) ([]byte, chunk.ID, error) {
 	enc, err := r.readBlob(ctx, pk, off, n)
 	for try := 0; try < 2 && errors.Is(err, fs.ErrNotExist); try++ {
-		l, pk2, ok, lerr := r.relocate(ctx, id, try == 1)
+		l, pk2, ok, lerr := r.relocate(ctx, img, id, try == 1)
 		if lerr != nil {
 			return nil, pk, lerr
 		}
@@ -496,17 +345,24 @@ func (r *Repository) readBlob(ctx context.Context, pk chunk.ID, off, n uint32) (
 }
 
 // relocate finds blob id through the index files, loading them once per
-// Repository (only a read from a manifest whose packs were repacked needs
-// it), or again with reload: a prune may have run since they were loaded.
-func (r *Repository) relocate(ctx context.Context, id chunk.ID, reload bool) (Loc, chunk.ID, bool, error) {
+// Repository and image (only a read from a manifest whose packs were
+// repacked needs it), or again with reload: a prune may have run since
+// they were loaded. For a chunk of img, it keeps the entries of img's
+// chunks alone, so that the memory it takes is the image's whatever the
+// repository holds; for a tree's blob (img nil), every entry.
+func (r *Repository) relocate(ctx context.Context, img *Image, id chunk.ID, reload bool) (Loc, chunk.ID, bool, error) {
 	r.fallbackMu.Lock()
 	defer r.fallbackMu.Unlock()
-	if r.fallback == nil || reload {
-		x, err := r.LoadIndex(ctx)
+	if r.fallback == nil || reload || r.fallbackFor != img {
+		var opt IndexOptions
+		if img != nil {
+			opt.Want = imageKeys(img).Has
+		}
+		x, err := r.LoadIndexWith(ctx, opt)
 		if err != nil {
 			return Loc{}, chunk.ID{}, false, fmt.Errorf("looking for a repacked chunk: %w", err)
 		}
-		r.fallback = x
+		r.fallback, r.fallbackFor = x, img
 	}
 	l, ok := r.fallback.Lookup(id)
 	if !ok {

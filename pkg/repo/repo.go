@@ -77,6 +77,8 @@ type Repository struct {
 
 	fallbackMu sync.Mutex
 	fallback   *Index // loaded when a manifest's pack is gone (relocate)
+	// fallbackFor is the image whose chunks fallback lists; nil: all.
+	fallbackFor *Image
 }
 
 // InitOptions change the parameters of a new repository.

@@ -936,9 +936,14 @@ func TestRelocateAfterAnotherPrune(t *testing.T) {
 	// pack that is gone.
 	stale := newIndex()
 	var blobs []pack.Blob
-	r.fallback.Each(func(id chunk.ID, l Loc) {
-		blobs = append(blobs, pack.Blob{ID: id, Offset: l.Off, Length: l.Len})
-	})
+	for _, c := range keep.Image.Disks[0].Partitions[0].Chunks {
+		if l, ok := r.fallback.Lookup(c.ID); ok {
+			blobs = append(blobs, pack.Blob{ID: c.ID, Offset: l.Off, Length: l.Len})
+		}
+	}
+	if len(blobs) == 0 {
+		t.Fatal("the restore read no index to find its repacked chunks")
+	}
 	stale.addPack(chunk.Hash([]byte("a pack pruned since")), blobs)
 	r.fallback = stale
 	checkRestores(t, r, keep, all[6:])

@@ -491,7 +491,7 @@ func (r *Repository) LoadBlob(ctx context.Context, b Blob, buf []byte) ([]byte, 
 		p, err := r.LoadChunk(ctx, b.ID, buf)
 		return p, chunk.ID{}, err
 	}
-	enc, pk, err := r.readMoved(ctx, b.ID, b.Pack, b.Off, b.Len)
+	enc, pk, err := r.readMoved(ctx, nil, b.ID, b.Pack, b.Off, b.Len)
 	var p []byte
 	if err == nil {
 		p, err = r.DecodeChunk(enc, b.ID, buf)
@@ -503,7 +503,7 @@ func (r *Repository) LoadBlob(ctx context.Context, b Blob, buf []byte) ([]byte, 
 	// is the new pack, where the offset may hold something else. Look the
 	// blob up; where the index agrees with the place, the blob is damaged.
 	for try := 0; try < 2; try++ {
-		l, pk2, ok, lerr := r.relocate(ctx, b.ID, try == 1)
+		l, pk2, ok, lerr := r.relocate(ctx, nil, b.ID, try == 1)
 		switch {
 		case lerr != nil:
 			return nil, pk, lerr
