@@ -11,7 +11,9 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -301,5 +303,78 @@ func TestCoalesce(t *testing.T) {
 		if got := repo.Coalesce(tc.in, tc.gap); !cmp.Equal(got, tc.want) {
 			t.Errorf("Coalesce(%v, %d) = %v, want %v", tc.in, tc.gap, got, tc.want)
 		}
+	}
+}
+
+// TestCaptureBoundedIndex: with room for fewer chunks than the repository
+// holds, a capture still stores only what changed since its machine's
+// previous image (which it learns first); a chunk that only another
+// machine's older image holds is stored again, which the capture says;
+// and everything restores and checks clean.
+func TestCaptureBoundedIndex(t *testing.T) {
+	const cs = 32 << 10
+	ctx := context.Background()
+	r := newRepo(t, cs)
+	const start, n = 1 << 20, 2 << 20 // 64 chunks
+	full := fixedMap(blockmap.Extent{Off: 0, Len: n})
+	ws1 := testutil.MBRDisk(4<<20, start, n, 1, 1)
+	ws2 := testutil.MBRDisk(4<<20, start, n, 2, 2)
+	if _, err := Capture(ctx, r, []Source{ws1}, Options{Machine: "ws1", Map: full}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond) // index files are read newest first, by time
+	if _, err := Capture(ctx, r, []Source{ws2}, Options{Machine: "ws2", Map: full}); err != nil {
+		t.Fatal(err)
+	}
+
+	// ws1 a week later: three chunks changed. The index has room for ws1's
+	// image and a little more, not for ws2's too.
+	for _, i := range []int64{3, 30, 60} {
+		copy(ws1.B[start+i*cs:], "a week of work")
+	}
+	tr := progress.NewTracker()
+	res, err := Capture(ctx, r, []Source{ws1}, Options{Machine: "ws1", Map: full, IndexMax: 80, Progress: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stats.NewChunks != 3 {
+		t.Errorf("ws1's week stored %d chunks, want the 3 that changed", res.Stats.NewChunks)
+	}
+	notes := tr.Status().Notes
+	if !slices.ContainsFunc(notes, func(n progress.Note) bool {
+		return strings.Contains(n.Text, "more than a capture keeps in memory")
+	}) {
+		t.Errorf("notes %q do not say the index was bounded", notes)
+	}
+
+	// A third machine with ws2's disk, and room for ten chunks: what ws2
+	// stored is not known, but for the few of the newest index files that
+	// fit, so its partition is stored again.
+	res, err = Capture(ctx, r, []Source{ws2}, Options{Machine: "ws3", Map: full, IndexMax: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stats.NewChunks < 64-10 {
+		t.Errorf("ws3 stored %d chunks, want at least 54 of ws2's 64 again", res.Stats.NewChunks)
+	}
+	for _, m := range []struct {
+		name string
+		disk *testutil.MemDisk
+	}{{"ws1", ws1}, {"ws2", ws2}, {"ws3", ws2}} {
+		s, err := r.FindSnapshot(ctx, m.name, repo.KindImage, "latest")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := s.Image.Disks[0].Partitions[0]
+		for _, c := range p.Chunks {
+			got, err := r.LoadRef(ctx, s.Image, c, nil)
+			if err != nil || !bytes.Equal(got, m.disk.B[start+c.I*cs:start+(c.I+1)*cs]) {
+				t.Fatalf("%s chunk %d reads %d bytes, %v; want the disk's", m.name, c.I, len(got), err)
+			}
+		}
+	}
+	check, err := r.Check(ctx, repo.CheckOptions{ReadData: true})
+	if err != nil || len(check.Problems) > 0 {
+		t.Errorf("check --read-data = %v, %q; want clean", err, check.Problems)
 	}
 }
