@@ -10,8 +10,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"time"
 
-	"github.com/rewind-backup/rewind/pkg/chunk"
 	"github.com/rewind-backup/rewind/pkg/progress"
 	"github.com/rewind-backup/rewind/pkg/store"
 )
@@ -80,17 +79,14 @@ func (r *Repository) Prune(ctx context.Context, opt PruneOptions) (*PruneResult,
 	defer lock.Unlock(context.WithoutCancel(ctx))
 
 	opt.Progress.Phase("snapshots", 0)
-	used := make(map[chunk.ID]struct{})
+	used := &BlobSet{} // 16 bytes a blob: a repository of years fits
+
 	err = r.EachSnapshot(ctx, nil, func(h *Head, s *Snapshot, err error) error {
 		if err != nil {
 			return fmt.Errorf("snapshot %s cannot be read (%w), so prune cannot tell which chunks it needs; nothing was removed. Run 'rewind check', and remove the snapshot with 'rewind forget --id %s' if it is beyond repair", ShortID(h.ID), err, ShortID(h.ID))
 		}
 		res.Snapshots++
-		err = r.Refs(ctx, s, func(id chunk.ID) bool {
-			_, seen := used[id]
-			used[id] = struct{}{}
-			return !seen
-		})
+		err = r.Refs(ctx, s, used.Add)
 		if err != nil {
 			return fmt.Errorf("snapshot %s cannot be read whole (%w), so prune cannot tell which blobs it needs; nothing was removed. Run 'rewind check', and remove the snapshot with 'rewind forget --id %s' if it is beyond repair", ShortID(h.ID), err, ShortID(h.ID))
 		}
@@ -109,7 +105,7 @@ func (r *Repository) Prune(ctx context.Context, opt PruneOptions) (*PruneResult,
 	now := who.Now()
 	err = r.ListChunks(ctx, func(c StoredChunk) error {
 		res.Chunks++
-		if _, ok := used[c.ID]; ok {
+		if used.Has(c.ID) {
 			res.KeptChunks++
 			res.KeptBytes += c.Size
 			return nil

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/rewind-backup/rewind/pkg/chunk"
 	"github.com/rewind-backup/rewind/pkg/pack"
@@ -119,17 +120,116 @@ func (r *Repository) readFullAt(ctx context.Context, name string, p []byte, off 
 	return err
 }
 
+// liveSet is the blobs the snapshots use, as prune holds them: each one's
+// key in a sorted slice, and a byte of flags. 17 bytes a blob, whatever
+// the packs hold.
+type liveSet struct {
+	keys  []key
+	flags []uint8
+}
+
+// The flags of a used blob.
+const (
+	homed   uint8 = 1 << iota // listed by a pack already counted as holding it
+	moved                     // in a kept pack, or to be copied
+	inKept                    // in a kept pack
+	copied                    // copied into a new pack
+)
+
+func newLiveSet(used *BlobSet) *liveSet {
+	used.merge()
+	return &liveSet{keys: used.sorted, flags: make([]uint8, len(used.sorted))}
+}
+
+// flag returns the flags of blob id, and where they are, or -1 when id is
+// not used.
+func (s *liveSet) flag(id chunk.ID) (uint8, int) {
+	i, ok := slices.BinarySearchFunc(s.keys, keyOf(id), key.cmp)
+	if !ok {
+		return 0, -1
+	}
+	return s.flags[i], i
+}
+
+// prunePack is what prune decided for a pack.
+type prunePack struct {
+	size   int64
+	action uint8 // keepPack, repackPack or dropPack; 0 while undecided
+}
+
+const (
+	keepPack uint8 = iota + 1
+	repackPack
+	dropPack
+)
+
+// packLists calls fn once for each stored pack with its blobs: as the
+// first of files that lists it does, or, for a pack in no index file, as
+// its own trailer does (held in trailers). The index files are read
+// again at each call rather than held: they are the size of the
+// repository. Index files that cannot be used go to bad, when it is not
+// nil.
+func (r *Repository) packLists(ctx context.Context, files []store.Info, packs map[chunk.ID]*prunePack, trailers map[chunk.ID][]pack.Blob, bad func(string, error), fn func(name chunk.ID, p *prunePack, blobs []pack.Blob) error) error {
+	done := make(map[chunk.ID]bool, len(packs))
+	for _, fi := range files {
+		err := r.readIndexFile(ctx, fi, func(_, pk chunk.ID, blobs []pack.Blob) error {
+			p, ok := packs[pk]
+			if !ok || done[pk] {
+				return nil
+			}
+			done[pk] = true
+			return fn(pk, p, blobs)
+		}, bad)
+		if err != nil {
+			return err
+		}
+	}
+	for name, p := range packs {
+		if done[name] {
+			continue
+		}
+		blobs, ok := trailers[name]
+		if !ok {
+			var err error
+			if blobs, err = r.readTrailer(ctx, name, p.size); err != nil {
+				return err
+			}
+			trailers[name] = blobs
+		}
+		if err := fn(name, p, blobs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // prunePacks is Prune for format 2: packs nothing uses are removed, packs
 // mostly unused are rewritten, and the index files are replaced by one
 // that lists what is left. New packs and the new index are saved before
 // anything is removed, so a kill at any point leaves every used blob
-// listed in an index and stored in a pack.
-func (r *Repository) prunePacks(ctx context.Context, opt PruneOptions, used map[chunk.ID]struct{}, res *PruneResult) error {
+// listed in an index and stored in a pack. It holds the used blobs
+// (liveSet) and a few bytes a pack, and reads the index files once per
+// step rather than hold what they list.
+func (r *Repository) prunePacks(ctx context.Context, opt PruneOptions, usedIDs *BlobSet, res *PruneResult) error {
 	opt.Progress.Phase("packs", 0)
+	used := newLiveSet(usedIDs)
+	packs := make(map[chunk.ID]*prunePack)
+	var temps []store.Info
+	err := r.ListPacks(ctx, func(name chunk.ID, size int64) error {
+		packs[name] = &prunePack{size: size}
+		return nil
+	}, func(name string, fi store.Info) error {
+		if isTemp(fi.Name) {
+			fi.Name = name
+			temps = append(temps, fi)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
 	var damagedIndexes []string
-	packs, files, temps, err := r.packInventory(ctx, func(name string, err error) {
-		damagedIndexes = append(damagedIndexes, name)
-	}, nil)
+	files, err := r.indexFiles(ctx, func(name string, err error) { damagedIndexes = append(damagedIndexes, name) })
 	if err != nil {
 		return err
 	}
@@ -147,33 +247,42 @@ func (r *Repository) prunePacks(ctx context.Context, opt PruneOptions, used map[
 	// Which blobs to keep where: each used blob once, in the first pack
 	// listing it that is kept.
 	res.Packs = len(packs)
-	kept := make(map[chunk.ID]bool)
+	trailers := make(map[chunk.ID][]pack.Blob)
 	var keep, repack, drop []chunk.ID
-	for name, p := range packs {
+	err = r.packLists(ctx, files, packs, trailers, func(name string, err error) {
+		damagedIndexes = append(damagedIndexes, name)
+	}, func(name chunk.ID, p *prunePack, blobs []pack.Blob) error {
 		var live int64
-		for _, b := range p.blobs {
+		for _, b := range blobs {
 			if b.Type == pack.Data {
 				res.Chunks++
 			}
-			if _, ok := used[b.ID]; ok && !kept[b.ID] {
+			if f, i := used.flag(b.ID); i >= 0 && f&homed == 0 {
 				live += int64(b.Length)
 			}
 		}
 		switch {
 		case live == 0:
+			p.action = dropPack
 			drop = append(drop, name)
 		case float64(live) < repackBelow*float64(p.size):
+			p.action = repackPack
 			repack = append(repack, name)
 		default:
+			p.action = keepPack
 			keep = append(keep, name)
 		}
 		if live > 0 {
-			for _, b := range p.blobs {
-				if _, ok := used[b.ID]; ok {
-					kept[b.ID] = true
+			for _, b := range blobs {
+				if _, i := used.flag(b.ID); i >= 0 {
+					used.flags[i] |= homed
 				}
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	// What stays: the blobs of kept packs, and the used blobs of repacked
 	// ones, each copied once. The counts are of the disks' data; chunk
@@ -184,26 +293,32 @@ func (r *Repository) prunePacks(ctx context.Context, opt PruneOptions, used map[
 			*bytes += int64(b.Length)
 		}
 	}
-	moved := make(map[chunk.ID]bool)      // in a kept pack, or to be copied
-	inKeptPack := make(map[chunk.ID]bool) // in a kept pack
-	for _, name := range keep {
-		for _, b := range packs[name].blobs {
-			count(b, &res.KeptChunks, &res.KeptBytes)
-			moved[b.ID] = true
-			inKeptPack[b.ID] = true
-		}
-	}
-	for _, name := range append(append([]chunk.ID(nil), repack...), drop...) {
-		for _, b := range packs[name].blobs {
-			if _, isUsed := used[b.ID]; isUsed && !moved[b.ID] {
-				moved[b.ID] = true
-				count(b, &res.KeptChunks, &res.KeptBytes)
-				continue
+	for _, step := range []uint8{keepPack, repackPack} {
+		err = r.packLists(ctx, files, packs, trailers, nil, func(name chunk.ID, p *prunePack, blobs []pack.Blob) error {
+			if (step == keepPack) != (p.action == keepPack) {
+				return nil
 			}
-			count(b, &res.Removed, &res.RemovedBytes)
+			for _, b := range blobs {
+				f, i := used.flag(b.ID)
+				switch {
+				case step == keepPack:
+					count(b, &res.KeptChunks, &res.KeptBytes)
+					if i >= 0 {
+						used.flags[i] |= moved | inKept
+					}
+				case i >= 0 && f&moved == 0:
+					used.flags[i] |= moved
+					count(b, &res.KeptChunks, &res.KeptBytes)
+				default:
+					count(b, &res.Removed, &res.RemovedBytes)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	}
-	copied := make(map[chunk.ID]bool)
 	res.RemovedPacks = len(drop)
 	res.Repacked = len(repack)
 	res.Temps = len(old)
@@ -225,7 +340,8 @@ func (r *Repository) prunePacks(ctx context.Context, opt PruneOptions, used map[
 			return fmt.Errorf("pack %s in %s is damaged (%w), so prune cannot copy what it holds; nothing was removed. Run 'rewind check --read-data'", name.Short(), r.s.Location(), err)
 		}
 		for _, b := range blobs {
-			if _, ok := used[b.ID]; !ok || copied[b.ID] || inKeptPack[b.ID] {
+			f, i := used.flag(b.ID)
+			if i < 0 || f&(copied|inKept) != 0 {
 				continue
 			}
 			enc := data[b.Offset:b.End()]
@@ -235,7 +351,7 @@ func (r *Repository) prunePacks(ctx context.Context, opt PruneOptions, used map[
 			if err := saver.Save(ctx, b.Type, b.ID, enc); err != nil {
 				return err
 			}
-			copied[b.ID] = true
+			used.flags[i] |= copied
 		}
 		opt.Progress.Add(progress.Done, 1)
 	}
@@ -257,13 +373,18 @@ func (r *Repository) prunePacks(ctx context.Context, opt PruneOptions, used map[
 		newFiles = append(newFiles, name)
 		return nil
 	}
-	for _, name := range keep {
-		iw.Add(name, packs[name].blobs)
-		if iw.Size() > pack.MaxIndexSize/2 {
-			if err := flush(); err != nil {
-				return err
-			}
+	err = r.packLists(ctx, files, packs, trailers, nil, func(name chunk.ID, p *prunePack, blobs []pack.Blob) error {
+		if p.action != keepPack {
+			return nil
 		}
+		iw.Add(name, blobs)
+		if iw.Size() > pack.MaxIndexSize/2 {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if err := flush(); err != nil {
 		return err
@@ -274,9 +395,9 @@ func (r *Repository) prunePacks(ctx context.Context, opt PruneOptions, used map[
 	}
 	// The saver's own index files list the new packs; keep them too.
 	var gone []string
-	for _, f := range files {
-		if !fresh[f] {
-			gone = append(gone, indexDir+"/"+f.String())
+	for _, fi := range files {
+		if f, _ := chunk.ParseID(fi.Name); !fresh[f] {
+			gone = append(gone, indexDir+"/"+fi.Name)
 		}
 	}
 	gone = append(gone, damagedIndexes...)
