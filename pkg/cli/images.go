@@ -79,7 +79,7 @@ func runImages(ctx context.Context, opt imagesOptions, o OS) (err error) {
 	// be told (they may be its).
 	machines := res.Machines
 	damaged := 0
-	err = r.EachSnapshot(ctx, func(h *repo.Head) bool {
+	err = r.EachManifest(ctx, func(h *repo.Head) bool {
 		return !h.Known() || h.Kind == repo.KindImage && (opt.Machine == "" || h.Machine == opt.Machine)
 	}, func(h *repo.Head, s *repo.Snapshot, err error) error {
 		if err != nil {

@@ -71,7 +71,7 @@ func runSnapshots(ctx context.Context, opt snapshotsOptions, o OS) (err error) {
 	}
 	defer closeRepo(r)
 	damaged := 0
-	err = r.EachSnapshot(ctx, func(h *repo.Head) bool {
+	err = r.EachManifest(ctx, func(h *repo.Head) bool {
 		return opt.Machine == "" || h.Machine == opt.Machine || !h.Known()
 	}, func(h *repo.Head, s *repo.Snapshot, err error) error {
 		if err != nil {

@@ -3,7 +3,9 @@
 package repo
 
 import (
+	"context"
 	"encoding/binary"
+	"strings"
 	"testing"
 
 	"github.com/rewind-backup/rewind/pkg/chunk"
@@ -64,5 +66,36 @@ func TestIndexAdds(t *testing.T) {
 	}
 	if !x.HasPack(a) || !x.HasPack(b) || x.HasPack(testID(0)) {
 		t.Error("HasPack is wrong")
+	}
+}
+
+// TestEachManifestListsGone: a listing loads images without their chunk
+// lists, and shows one whose lists' pack is gone as damaged.
+func TestEachManifestListsGone(t *testing.T) {
+	ctx := context.Background()
+	r, _ := newRepoV(t, 2)
+	storeImage(t, r, "ws1", pieces(3, 1))
+	gone := storeImage(t, r, "ws2", pieces(3, 2))
+	l := gone.Image.Lists[0]
+	if err := r.s.Remove(ctx, packName(gone.Image.Packs[l.Pack-1])); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	err := r.EachManifest(ctx, nil, func(h *Head, s *Snapshot, err error) error {
+		switch {
+		case err != nil:
+			got[h.Machine] = err.Error()
+		case len(s.Image.Disks[0].Partitions[0].Chunks) != 0:
+			got[h.Machine] = "chunk lists loaded"
+		default:
+			got[h.Machine] = "ok"
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["ws1"] != "ok" || !strings.Contains(got["ws2"], "a pack of its chunk lists is gone") {
+		t.Errorf("EachManifest = %q; want ws1 ok without its lists, ws2 damaged", got)
 	}
 }

@@ -399,6 +399,22 @@ func (r *Repository) LoadSnapshot(ctx context.Context, id ID) (*Snapshot, error)
 // loadSnapshot reads snapshot id, of size bytes, into one buffer of that
 // size, refusing it by its size before reading anything.
 func (r *Repository) loadSnapshot(ctx context.Context, id ID, size int64) (*Snapshot, error) {
+	s, err := r.readSnapshot(ctx, id, size)
+	if err != nil || !s.listed() {
+		return s, err
+	}
+	if err := r.loadLists(ctx, id, s.Image); err != nil {
+		return nil, err
+	}
+	if err := s.check(r.cfg.MaxChunkSize, true); err != nil {
+		return nil, damagedf("snapshot %s is invalid: %w", ShortID(id), err)
+	}
+	return s, nil
+}
+
+// readSnapshot reads and checks snapshot id, of size bytes, without its
+// chunk lists.
+func (r *Repository) readSnapshot(ctx context.Context, id ID, size int64) (*Snapshot, error) {
 	if size > MaxSnapshotSize {
 		return nil, damagedf("snapshot %s is %d bytes, more than the %d a snapshot may have; it was not read", ShortID(id), size, MaxSnapshotSize)
 	}
@@ -413,17 +429,7 @@ func (r *Repository) loadSnapshot(ctx context.Context, id ID, size int64) (*Snap
 	if err != nil {
 		return nil, fmt.Errorf("reading snapshot %s: %w", ShortID(id), err)
 	}
-	s, err := ParseSnapshot(data, id, r.cfg.MaxChunkSize)
-	if err != nil || !s.listed() {
-		return s, err
-	}
-	if err := r.loadLists(ctx, id, s.Image); err != nil {
-		return nil, err
-	}
-	if err := s.check(r.cfg.MaxChunkSize, true); err != nil {
-		return nil, damagedf("snapshot %s is invalid: %w", ShortID(id), err)
-	}
-	return s, nil
+	return ParseSnapshot(data, id, r.cfg.MaxChunkSize)
 }
 
 // headSize is how much of a snapshot file readHead reads. The fields it
@@ -582,6 +588,44 @@ func (r *Repository) SnapshotIDs(ctx context.Context, other func(name string, fi
 // images is walked in the memory of one. A snapshot removed meanwhile is
 // skipped. An error from fn stops the walk and is returned.
 func (r *Repository) EachSnapshot(ctx context.Context, keep func(*Head) bool, fn func(*Head, *Snapshot, error) error) error {
+	return r.eachSnapshot(ctx, keep, r.loadSnapshot, fn)
+}
+
+// EachManifest is EachSnapshot for listings: it loads each snapshot
+// without its image's chunk lists, which are most of a large image and
+// which only a restore, a prune or a check reads. The snapshot itself is
+// checked against its id as a load does; its lists only by their packs
+// being stored (one listing of the packs), so a listing shows an image
+// whose lists are gone as damaged, and check tells the rest.
+func (r *Repository) EachManifest(ctx context.Context, keep func(*Head) bool, fn func(*Head, *Snapshot, error) error) error {
+	var stored map[ID]bool
+	load := func(ctx context.Context, id ID, size int64) (*Snapshot, error) {
+		s, err := r.readSnapshot(ctx, id, size)
+		if err != nil || !s.listed() || !r.Packed() {
+			return s, err
+		}
+		if stored == nil {
+			stored = make(map[ID]bool)
+			err := r.ListPacks(ctx, func(name chunk.ID, _ int64) error {
+				stored[name] = true
+				return nil
+			}, nil)
+			if err != nil {
+				stored = nil
+				return nil, err
+			}
+		}
+		for _, l := range s.Image.Lists {
+			if l.Pack < 1 || int(l.Pack) > len(s.Image.Packs) || !stored[s.Image.Packs[l.Pack-1]] {
+				return nil, damagedf("snapshot %s is damaged: a pack of its chunk lists is gone", ShortID(id))
+			}
+		}
+		return s, nil
+	}
+	return r.eachSnapshot(ctx, keep, load, fn)
+}
+
+func (r *Repository) eachSnapshot(ctx context.Context, keep func(*Head) bool, load func(context.Context, ID, int64) (*Snapshot, error), fn func(*Head, *Snapshot, error) error) error {
 	heads, err := r.Heads(ctx)
 	if err != nil {
 		return err
@@ -594,7 +638,7 @@ func (r *Repository) EachSnapshot(ctx context.Context, keep func(*Head) bool, fn
 		var s *Snapshot
 		err := h.Err
 		if err == nil {
-			s, err = r.loadSnapshot(ctx, h.ID, h.Size)
+			s, err = load(ctx, h.ID, h.Size)
 		}
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
