@@ -130,10 +130,10 @@ type liveSet struct {
 
 // The flags of a used blob.
 const (
-	homed   uint8 = 1 << iota // listed by a pack already counted as holding it
-	moved                     // in a kept pack, or to be copied
-	inKept                    // in a kept pack
-	copied                    // copied into a new pack
+	homed  uint8 = 1 << iota // listed by a pack already counted as holding it
+	moved                    // in a kept pack, or to be copied
+	inKept                   // in a kept pack
+	copied                   // copied into a new pack
 )
 
 func newLiveSet(used *BlobSet) *liveSet {
