@@ -3,8 +3,9 @@
 package repo
 
 import (
-	"bytes"
+	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -22,14 +23,18 @@ import (
 // so that a repository of years fits in a bounded memory. Two blobs of one
 // repository share a key with odds of n²/2¹²⁹ (n the blobs it holds), and
 // every reader checks the whole id of what it reads in any case.
-type key [16]byte
+type key struct{ hi, lo uint64 }
 
-func keyOf(id chunk.ID) (k key) {
-	copy(k[:], id[:])
-	return k
+func keyOf(id chunk.ID) key {
+	return key{binary.BigEndian.Uint64(id[:8]), binary.BigEndian.Uint64(id[8:16])}
 }
 
-func (k key) cmp(o key) int { return bytes.Compare(k[:], o[:]) }
+func (k key) cmp(o key) int {
+	if c := cmp.Compare(k.hi, o.hi); c != 0 {
+		return c
+	}
+	return cmp.Compare(k.lo, o.lo)
+}
 
 // BlobSet is a set of blob ids that keeps 16 bytes of each (a key), in a
 // sorted slice, with the newest additions in a map until there are enough
@@ -39,8 +44,10 @@ type BlobSet struct {
 	pending map[key]struct{}
 }
 
-// mergeAt is how many additions a BlobSet or an Index keeps in its map before it merges
-// them into the sorted slice: a map holds a key in ~3× the bytes.
+// mergeAt is how many additions a BlobSet or an Index keeps in a map at
+// least before it merges them into its sorted slice; at most an eighth of
+// the slice's length, so that merging costs O(n) a blob overall and the
+// map (~3× the bytes a key) stays small beside the slice.
 const mergeAt = 1 << 16
 
 // Add adds id and reports whether it was new.
@@ -56,7 +63,7 @@ func (s *BlobSet) Add(id chunk.ID) bool {
 		return false
 	}
 	s.pending[k] = struct{}{}
-	if len(s.pending) >= mergeAt {
+	if len(s.pending) >= max(mergeAt, len(s.sorted)/8) {
 		s.merge()
 	}
 	return true
@@ -247,7 +254,7 @@ func (x *Index) addLocked(k key, l Loc) {
 		return
 	}
 	x.added[k] = l
-	if len(x.added) < mergeAt {
+	if len(x.added) < max(mergeAt, len(x.sorted)/8) {
 		return
 	}
 	add := make([]indexEntry, 0, len(x.added))
