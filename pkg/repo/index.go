@@ -100,20 +100,34 @@ func (s *BlobSet) merge() {
 }
 
 // mergeSorted returns the elements of a and b, both sorted by cmp, in one
-// sorted slice.
+// sorted slice: a's own array, merged from the back, when it has room for
+// b (no second copy of a set that may be most of the memory a command
+// takes), else a new one with room for a quarter more.
 func mergeSorted[T any](a, b []T, cmp func(T, T) int) []T {
-	out := make([]T, 0, len(a)+len(b))
-	i, j := 0, 0
-	for i < len(a) || j < len(b) {
-		if j == len(b) || (i < len(a) && cmp(a[i], b[j]) < 0) {
-			out = append(out, a[i])
-			i++
+	n := len(a) + len(b)
+	if cap(a) < n {
+		grown := make([]T, len(a), n+n/4)
+		copy(grown, a)
+		a = grown
+	}
+	out := a[:n]
+	i, j := len(a)-1, len(b)-1
+	for k := n - 1; j >= 0; k-- {
+		if i >= 0 && cmp(a[i], b[j]) > 0 {
+			out[k] = a[i]
+			i--
 		} else {
-			out = append(out, b[j])
-			j++
+			out[k] = b[j]
+			j--
 		}
 	}
 	return out
+}
+
+// Grow makes room for n more ids, so that adding them needs no second
+// copy of the set.
+func (s *BlobSet) Grow(n int) {
+	s.sorted = slices.Grow(s.sorted, n)
 }
 
 // imageKeys returns the set of img's stored (not zero) chunks.

@@ -80,6 +80,17 @@ func (r *Repository) Prune(ctx context.Context, opt PruneOptions) (*PruneResult,
 
 	opt.Progress.Phase("snapshots", 0)
 	used := &BlobSet{} // 16 bytes a blob: a repository of years fits
+	if r.Packed() {
+		files, err := r.indexFiles(ctx, nil)
+		if err != nil {
+			return nil, err
+		}
+		var n int64
+		for _, fi := range files {
+			n += fi.Size / indexEntryBytes
+		}
+		used.Grow(int(min(n, 1<<30)))
+	}
 
 	err = r.EachSnapshot(ctx, nil, func(h *Head, s *Snapshot, err error) error {
 		if err != nil {
