@@ -98,7 +98,7 @@ type Area struct {
 	// holds zeros there (a chunk inside them is a zero chunk, stored
 	// nowhere); a restore writes and checks them like any used bytes. A
 	// reader that does not know the field restores the same.
-	Zeroed []Extent    `json:"zeroed,omitempty"`
+	Zeroed []Extent   `json:"zeroed,omitempty"`
 	Chunks []ChunkRef `json:"chunks"`
 }
 
