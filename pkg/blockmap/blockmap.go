@@ -56,8 +56,8 @@ type Summary struct {
 	// the filesystem is unknown); Used the bytes Extents cover.
 	Total int64 `json:"total"`
 	Used  int64 `json:"used"`
-	// Zeroed is the bytes Map.Zeroed covers, a part of Used.
-	Zeroed int64 `json:"zeroed,omitempty"`
+	// ZeroedBytes is the bytes Map.Zeroed covers, a part of Used.
+	ZeroedBytes int64 `json:"zeroed_bytes,omitempty"`
 	// Clean is false when the filesystem says it was not shut down cleanly
 	// or needs a check. For unknown filesystems it is true.
 	Clean bool `json:"clean"`

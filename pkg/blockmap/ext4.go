@@ -353,7 +353,7 @@ func readExt(ctx context.Context, r io.ReaderAt, size int64, head []byte, opt Op
 	if err != nil {
 		return nil, err
 	}
-	m.Zeroed, m.Summary.Zeroed = within(body, m.Extents)
+	m.Zeroed, m.Summary.ZeroedBytes = within(body, m.Extents)
 	return m, nil
 }
 

@@ -130,7 +130,7 @@ func checkInvariants(t testing.TB, path string, m *Map) {
 }
 
 // zeroedInside checks that m's zeroed ranges are sorted, do not overlap,
-// each lie inside one extent, and add up to Summary.Zeroed.
+// each lie inside one extent, and add up to Summary.ZeroedBytes.
 func zeroedInside(m *Map) error {
 	var sum, end int64
 	k := 0
@@ -147,8 +147,8 @@ func zeroedInside(m *Map) error {
 		end = z.End()
 		sum += z.Len
 	}
-	if sum != m.Summary.Zeroed {
-		return fmt.Errorf("Summary.Zeroed = %d, want the sum of the zeroed ranges %d", m.Summary.Zeroed, sum)
+	if sum != m.Summary.ZeroedBytes {
+		return fmt.Errorf("Summary.ZeroedBytes = %d, want the sum of the zeroed ranges %d", m.Summary.ZeroedBytes, sum)
 	}
 	return nil
 }

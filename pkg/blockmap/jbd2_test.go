@@ -83,8 +83,8 @@ func TestExtJournal(t *testing.T) {
 			if !cmp.Equal(m.Zeroed, want) {
 				t.Fatalf("Read(%s).Zeroed = %v, want the journal's blocks after its superblock %v", tc.name, m.Zeroed, want)
 			}
-			if m.Summary.Zeroed != int64(len(jb)-1)*bs {
-				t.Errorf("Read(%s).Summary.Zeroed = %d, want %d", tc.name, m.Summary.Zeroed, int64(len(jb)-1)*bs)
+			if m.Summary.ZeroedBytes != int64(len(jb)-1)*bs {
+				t.Errorf("Read(%s).Summary.ZeroedBytes = %d, want %d", tc.name, m.Summary.ZeroedBytes, int64(len(jb)-1)*bs)
 			}
 			checkExtCopy(t, img, tree, m)
 		})
@@ -140,8 +140,8 @@ func TestExtJournalNotZeroed(t *testing.T) {
 				t.Fatal(err)
 			}
 			m := mustMap(t, img)
-			if len(m.Zeroed) != 0 || m.Summary.Zeroed != 0 {
-				t.Errorf("Read(ext4, %s).Zeroed = %v (%d bytes), want none", tc.name, m.Zeroed, m.Summary.Zeroed)
+			if len(m.Zeroed) != 0 || m.Summary.ZeroedBytes != 0 {
+				t.Errorf("Read(ext4, %s).Zeroed = %v (%d bytes), want none", tc.name, m.Zeroed, m.Summary.ZeroedBytes)
 			}
 		})
 	}
@@ -201,7 +201,7 @@ func TestExtJournalMounted(t *testing.T) {
 	if want := blockExtents(jb[1:], 4096); !cmp.Equal(m.Zeroed, want) {
 		t.Fatalf("Read(unmounted ext4).Zeroed = %v, want %v", m.Zeroed, want)
 	}
-	t.Logf("%d of %d journal blocks held transactions; zeroed %d bytes", written, len(jb)-1, m.Summary.Zeroed)
+	t.Logf("%d of %d journal blocks held transactions; zeroed %d bytes", written, len(jb)-1, m.Summary.ZeroedBytes)
 	cp := copyUsed(t, img, m)
 	if out, err := tryRun(t, "e2fsck", "-fn", cp); err != nil {
 		t.Fatalf("e2fsck -fn on the copy with the journal's log zeroed: %v\n%s", err, out)

@@ -228,7 +228,7 @@ func TestJournalZeroed(t *testing.T) {
 		Map: func(ctx context.Context, r io.ReaderAt, size int64) (*blockmap.Map, error) {
 			m, err := blockmap.Read(ctx, r, size, blockmap.Options{})
 			if m != nil {
-				m.Zeroed, m.Summary.Zeroed = nil, 0 // the journal imaged as before
+				m.Zeroed, m.Summary.ZeroedBytes = nil, 0 // the journal imaged as before
 			}
 			return m, err
 		}})
