@@ -168,6 +168,7 @@ func TestExtJournalMounted(t *testing.T) {
 		if mounted {
 			run(t, "umount", mnt)
 			mounted = false
+			testutil.WaitLoopDetached(t, img)
 		}
 	}
 	t.Cleanup(unmount)

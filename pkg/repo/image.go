@@ -536,7 +536,7 @@ func (img *Image) EstimateSize(listed bool) int64 {
 	size := int64(64 << 10) // the header, disks, partition fields and tables' metadata
 	for _, d := range img.Disks {
 		for _, a := range d.Areas() {
-			size += int64(len(a.Used)) * extentEntryBytes
+			size += int64(len(a.Used)+len(a.Zeroed)) * extentEntryBytes
 			if listed {
 				size += (a.UsedBytes/(1<<20) + 2) * packEntryBytes
 			} else {

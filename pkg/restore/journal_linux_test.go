@@ -33,10 +33,12 @@ func mountPart(t *testing.T, path string, p builtPart, opt string) (string, func
 	run(t, "mount", "-o", opts, path, mnt)
 	mounted := true
 	unmount := func() {
-		if mounted {
-			run(t, "umount", mnt)
-			mounted = false
+		if !mounted {
+			return
 		}
+		run(t, "umount", mnt)
+		mounted = false
+		testutil.WaitLoopDetached(t, path)
 	}
 	t.Cleanup(unmount)
 	return mnt, unmount
@@ -196,7 +198,7 @@ func TestJournalZeroed(t *testing.T) {
 	img1 := first.Snapshot.Image
 	p := &img1.Disks[0].Partitions[1]
 	if p.FS != "ext4" || p.ZeroedBytes() < 1<<20 {
-		t.Fatalf("partition 2: fs %q, %d bytes zeroed; want ext4 with its journal's log zeroed", p.FS, p.ZeroedBytes())
+		t.Fatalf("partition 2: fs %q, %d bytes zeroed (capture's warnings: %q); want ext4 with its journal's log zeroed", p.FS, p.ZeroedBytes(), first.Warnings)
 	}
 	written := nonZero(t, d.path, zeroedOf(p))
 	if written == 0 {
