@@ -56,6 +56,8 @@ type Summary struct {
 	// the filesystem is unknown); Used the bytes Extents cover.
 	Total int64 `json:"total"`
 	Used  int64 `json:"used"`
+	// ZeroedBytes is the bytes Map.Zeroed covers, a part of Used.
+	ZeroedBytes int64 `json:"zeroed_bytes,omitempty"`
 	// Clean is false when the filesystem says it was not shut down cleanly
 	// or needs a check. For unknown filesystems it is true.
 	Clean bool `json:"clean"`
@@ -71,6 +73,13 @@ type Map struct {
 	// Extents are sorted by offset, do not overlap nor touch each other, and
 	// lie within [0, size) of the partition given to Read.
 	Extents []Extent `json:"extents"`
+	// Zeroed are parts of Extents whose content no system will read and
+	// that must not survive on a restored disk: the log of a cleanly
+	// unmounted ext3/4's journal (everything after its superblock), whose
+	// old transactions a later recovery could otherwise replay. An image
+	// records them as zeros, without reading them, and a restore writes
+	// zeros there. Sorted, not overlapping, each inside one extent.
+	Zeroed []Extent `json:"zeroed,omitempty"`
 }
 
 // Options changes how Read treats a filesystem.
@@ -177,6 +186,27 @@ func rawMap(size int64, s Summary) (*Map, error) {
 		m.Extents = []Extent{{0, size}}
 	}
 	return m, nil
+}
+
+// within returns the parts of sorted, non-overlapping ranges ext that lie
+// inside the sorted, merged extents in, and the bytes they cover.
+func within(ext, in []Extent) ([]Extent, int64) {
+	var out []Extent
+	var sum int64
+	k := 0
+	for _, e := range ext {
+		for k < len(in) && in[k].End() <= e.Off {
+			k++
+		}
+		for j := k; j < len(in) && in[j].Off < e.End(); j++ {
+			s, end := max(e.Off, in[j].Off), min(e.End(), in[j].End())
+			if s < end {
+				out = append(out, Extent{s, end - s})
+				sum += end - s
+			}
+		}
+	}
+	return out, sum
 }
 
 // extents collects byte ranges in any order and yields them sorted and

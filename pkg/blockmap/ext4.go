@@ -283,6 +283,11 @@ func readExt(ctx context.Context, r io.ReaderAt, size int64, head []byte, opt Op
 	desc := make([]byte, bs)
 	bitmap := make([]byte, bs)
 	descIdx := int64(-1)
+	// The group of the journal's inode, and its inode table's first block.
+	jgroup, jitab := int64(-1), int64(0)
+	if inum := int64(le.Uint32(raw[extJournalInum:])); inum > 0 && inum <= sb.groups*sb.inodesPerGroup {
+		jgroup = (inum - 1) / sb.inodesPerGroup
+	}
 	for g := int64(0); g < sb.groups; g++ {
 		if g%64 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -318,6 +323,9 @@ func readExt(ctx context.Context, r io.ReaderAt, size int64, head []byte, opt Op
 		x.add(bbm*bs, bs)
 		x.add(ibm*bs, bs)
 		x.add(itab*bs, sb.inodeBlocksPerGroup*bs)
+		if g == jgroup {
+			jitab = itab
+		}
 
 		first := sb.groupFirst(g)
 		n := sb.blocksPerGroup
@@ -341,6 +349,11 @@ func readExt(ctx context.Context, r io.ReaderAt, size int64, head []byte, opt Op
 	if x.coarse() && m.Reason == "" {
 		m.Reason = "the filesystem is so fragmented that small free gaps are imaged too"
 	}
+	body, err := sb.journalBody(r, raw, jitab)
+	if err != nil {
+		return nil, err
+	}
+	m.Zeroed, m.Summary.ZeroedBytes = within(body, m.Extents)
 	return m, nil
 }
 

@@ -152,6 +152,7 @@ func TestExtMounted(t *testing.T) {
 		if mounted {
 			run(t, "umount", mnt)
 			mounted = false
+			testutil.WaitLoopDetached(t, img)
 		}
 	}
 	t.Cleanup(unmount)

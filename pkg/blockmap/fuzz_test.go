@@ -248,6 +248,9 @@ func fuzzRead(t *testing.T, data []byte, size int64, parse parseFunc) {
 	if sum != m.Used {
 		t.Fatalf("Used = %d, want the sum of the extents %d", m.Used, sum)
 	}
+	if err := zeroedInside(m); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // parseFunc is a parser a fuzz target runs: the partition's size bytes
@@ -294,6 +297,10 @@ func FuzzExt4(f *testing.F) {
 		[]string{"mkfs.ext4", "-q", "-F", "-U", seedUUID, "-b", "1024", "-N", "64", "-O", "meta_bg,^resize_inode", "-g", "1024"},
 		[]string{"mkfs.ext4", "-q", "-F", "-U", seedUUID, "-b", "4096", "-N", "64", "-g", "256"},
 		[]string{"mkfs.ext2", "-q", "-F", "-U", seedUUID, "-b", "1024", "-N", "64", "-g", "512"},
+		// ext3's journal is mapped through indirect blocks, ext4's
+		// through extents (the first seed): both parse paths of a
+		// journal whose log is zeroed.
+		[]string{"mkfs.ext3", "-q", "-F", "-U", seedUUID, "-b", "1024", "-N", "64"},
 	)
 	f.Fuzz(func(t *testing.T, data []byte, size int64) { fuzzRead(t, data, size, fuzzParser("FuzzExt4")) })
 }
@@ -332,13 +339,15 @@ func TestFuzzCorpus(t *testing.T) {
 		fs     []string // every one of them, and only them
 		mode   Mode
 		min    int
+		zeroed int // seeds with a zeroed journal log, at least
 	}{
-		{"FuzzExt4", []string{"ext4", "ext2"}, UsedBlocks, 5},
-		{"FuzzNTFS", []string{"ntfs"}, UsedBlocks, 2},
-		{"FuzzFAT", []string{"fat12", "fat16", "fat32"}, UsedBlocks, 3},
-		{"FuzzRead", []string{"swap"}, HeaderOnly, 1},
+		{"FuzzExt4", []string{"ext4", "ext3", "ext2"}, UsedBlocks, 6, 2},
+		{"FuzzNTFS", []string{"ntfs"}, UsedBlocks, 2, 0},
+		{"FuzzFAT", []string{"fat12", "fat16", "fat32"}, UsedBlocks, 3, 0},
+		{"FuzzRead", []string{"swap"}, HeaderOnly, 1, 0},
 	} {
 		seen := map[string]bool{}
+		zeroed := 0
 		for path, in := range testutil.Corpus(t, tc.target, tc.min) {
 			data, ok1 := in[0].([]byte)
 			size, ok2 := in[1].(int64)
@@ -351,6 +360,9 @@ func TestFuzzCorpus(t *testing.T) {
 				continue
 			}
 			seen[m.FS] = true
+			if len(m.Zeroed) > 0 {
+				zeroed++
+			}
 			if !slices.Contains(tc.fs, m.FS) || m.Mode != tc.mode || m.Used <= 0 || len(m.Extents) == 0 {
 				t.Errorf("%s: %s map, mode %s, %d bytes used in %d extents; want one of %v, %s, some used", path, m.FS, m.Mode, m.Used, len(m.Extents), tc.fs, tc.mode)
 			}
@@ -359,6 +371,9 @@ func TestFuzzCorpus(t *testing.T) {
 			if !seen[fs] {
 				t.Errorf("%s: no checked-in seed is %s", tc.target, fs)
 			}
+		}
+		if zeroed < tc.zeroed {
+			t.Errorf("%s: %d checked-in seeds have a zeroed journal log, want at least %d", tc.target, zeroed, tc.zeroed)
 		}
 	}
 }

@@ -5,6 +5,7 @@ package blockmap
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"io/fs"
 	"math/rand"
@@ -123,10 +124,58 @@ func checkInvariants(t testing.TB, path string, m *Map) {
 	if sum != m.Used {
 		t.Errorf("Used = %d, want the sum of the extents %d", m.Used, sum)
 	}
+	if err := zeroedInside(m); err != nil {
+		t.Error(err)
+	}
 }
 
-// copyUsed copies only m's extents of src into a new zero-filled file of the
-// same size and returns its path.
+// zeroedInside checks that m's zeroed ranges are sorted, do not overlap,
+// each lie inside one extent, and add up to Summary.ZeroedBytes.
+func zeroedInside(m *Map) error {
+	var sum, end int64
+	k := 0
+	for i, z := range m.Zeroed {
+		if z.Len <= 0 || z.Off < end {
+			return fmt.Errorf("zeroed range %d %+v: empty or not sorted (previous end %d)", i, z, end)
+		}
+		for k < len(m.Extents) && m.Extents[k].End() <= z.Off {
+			k++
+		}
+		if k == len(m.Extents) || z.Off < m.Extents[k].Off || z.End() > m.Extents[k].End() {
+			return fmt.Errorf("zeroed range %d %+v lies outside the used extents", i, z)
+		}
+		end = z.End()
+		sum += z.Len
+	}
+	if sum != m.Summary.ZeroedBytes {
+		return fmt.Errorf("Summary.ZeroedBytes = %d, want the sum of the zeroed ranges %d", m.Summary.ZeroedBytes, sum)
+	}
+	return nil
+}
+
+// dataExtents returns m's extents without its zeroed ranges: what a
+// capture reads.
+func dataExtents(m *Map) []Extent {
+	var out []Extent
+	k := 0
+	for _, e := range m.Extents {
+		pos := e.Off
+		for ; k < len(m.Zeroed) && m.Zeroed[k].Off < e.End(); k++ {
+			if z := m.Zeroed[k]; z.Off > pos {
+				out = append(out, Extent{pos, z.Off - pos})
+			}
+			pos = max(pos, m.Zeroed[k].End())
+		}
+		if pos < e.End() {
+			out = append(out, Extent{pos, e.End() - pos})
+		}
+	}
+	return out
+}
+
+// copyUsed copies only m's extents of src, but not its zeroed ranges, into
+// a new zero-filled file of the same size and returns its path: what a
+// restore onto a blank disk leaves.
 func copyUsed(t testing.TB, src string, m *Map) string {
 	t.Helper()
 	in, err := os.Open(src)
@@ -144,7 +193,7 @@ func copyUsed(t testing.TB, src string, m *Map) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range m.Extents {
+	for _, e := range dataExtents(m) {
 		if _, err := io.Copy(io.NewOffsetWriter(out, e.Off), io.NewSectionReader(in, e.Off, e.Len)); err != nil {
 			t.Fatal(err)
 		}

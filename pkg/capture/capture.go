@@ -11,12 +11,14 @@
 package capture
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/rewind-backup/rewind/pkg/blockmap"
@@ -306,10 +308,46 @@ func planDisk(ctx context.Context, src Source, cs int, opt Options) (repo.Disk, 
 			rp.Used = append(rp.Used, repo.Extent{Off: off, Len: end - off})
 		}
 		rp.UsedBytes = repo.Size(rp.Used)
+		rp.Zeroed = zeroedWithin(m.Zeroed, rp.Used)
 		rp.Chunks = chunkList(rp.Used, cs)
 		d.Partitions = append(d.Partitions, rp)
 	}
 	return d, warns, nil
+}
+
+// zeroedWithin returns the parts of a map's zeroed ranges that lie in
+// used, sorted and merged: trust but check, as for the used extents, so
+// that the manifest is valid whatever the map says.
+func zeroedWithin(zeroed []blockmap.Extent, used []repo.Extent) []repo.Extent {
+	z := make([]repo.Extent, 0, len(zeroed))
+	for _, e := range zeroed {
+		if e.Len > 0 {
+			z = append(z, repo.Extent{Off: e.Off, Len: e.Len})
+		}
+	}
+	slices.SortFunc(z, func(a, b repo.Extent) int { return cmp.Compare(a.Off, b.Off) })
+	var merged []repo.Extent
+	for _, e := range z {
+		if n := len(merged); n > 0 && e.Off <= merged[n-1].End() {
+			merged[n-1].Len = max(merged[n-1].End(), e.End()) - merged[n-1].Off
+			continue
+		}
+		merged = append(merged, e)
+	}
+	var out []repo.Extent
+	k := 0
+	for _, e := range merged {
+		for k < len(used) && used[k].End() <= e.Off {
+			k++
+		}
+		for j := k; j < len(used) && used[j].Off < e.End(); j++ {
+			s, end := max(e.Off, used[j].Off), min(e.End(), used[j].End())
+			if s < end {
+				out = append(out, repo.Extent{Off: s, Len: end - s})
+			}
+		}
+	}
+	return out
 }
 
 // rechunk cuts every area of img into chunks of cs bytes.

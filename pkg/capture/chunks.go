@@ -285,12 +285,12 @@ func storedSize(refs []repo.ChunkRef, idx *repo.Index, seen *repo.BlobSet) int64
 	return n
 }
 
-// read fills the span's buffer from src: the used bytes of its chunks,
-// zeros elsewhere. It returns the bytes read.
+// read fills the span's buffer from src: the used bytes of its chunks
+// that are not zeroed, zeros elsewhere. It returns the bytes read.
 func (sp *span) read(src Source, cs int) (int64, error) {
 	last := sp.refs[len(sp.refs)-1]
 	end := sp.area.Range(last.I, cs).End()
-	n, err := sp.area.ReadMasked(src, repo.Extent{Off: sp.start, Len: end - sp.start}, sp.buf[:end-sp.start])
+	n, err := sp.area.ReadData(src, repo.Extent{Off: sp.start, Len: end - sp.start}, sp.buf[:end-sp.start])
 	if err != nil {
 		return n, fmt.Errorf("disk %d: %w", sp.disk+1, err)
 	}

@@ -31,7 +31,9 @@ type inspectReport struct {
 	Layout     *disk.Layout       `json:"layout"`
 	Partitions []inspectPartition `json:"partitions"`
 	// Imaged is the number of bytes a capture would read: the used
-	// extents of every mapped partition and the whole of the others.
+	// extents of every mapped partition (less what it records as zeros
+	// without reading: a clean ext3/4 journal's log) and the whole of the
+	// others.
 	Imaged int64 `json:"imaged"`
 	// CaptureRefused is why a capture of this disk would be refused now
 	// (it is in use, a partition lies beyond its end); "" if it would run.
@@ -124,7 +126,7 @@ func runInspect(ctx context.Context, opts inspectOptions, w io.Writer) (err erro
 				break
 			}
 			ip.Filesystem = &m.Summary
-			rep.Imaged += m.Used
+			rep.Imaged += m.Used - m.ZeroedBytes
 		}
 		rep.Partitions = append(rep.Partitions, ip)
 	}
@@ -181,6 +183,9 @@ func printInspect(w io.Writer, rep inspectReport) error {
 			}
 			if s.Reason != "" {
 				notes = append(notes, fmt.Sprintf("%d: %s", p.Index, s.Reason))
+			}
+			if s.ZeroedBytes > 0 {
+				notes = append(notes, fmt.Sprintf("%d: %s of the used bytes are the journal's log, empty since a clean unmount: not read nor stored, and written as zeros by a restore", p.Index, human.Bytes(s.ZeroedBytes)))
 			}
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Index, human.Bytes(p.Start), human.Bytes(p.Size), typ, fsName, label, used, mode)

@@ -12,6 +12,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/rewind-backup/rewind/pkg/chunk"
 )
 
 // fakeDisk is a disk in memory whose bytes are never zero, recording the
@@ -232,5 +234,101 @@ func TestAreas(t *testing.T) {
 	img := &Image{Disks: []Disk{*d, *d}}
 	if got, want := img.UsedBytes(), 2*(1<<20+16896+8000); got != int64(want) {
 		t.Errorf("Image.UsedBytes() = %d, want %d", got, want)
+	}
+}
+
+// TestZeroed checks what a capture reads of an area with zeroed ranges
+// (Data, ReadData: the used bytes outside them, zeros there, and no
+// request for them) and what a target is compared with (ReadMasked: every
+// used byte, zeroed ones included, as the target holds them).
+func TestZeroed(t *testing.T) {
+	const off, length = 4096, 256 << 10
+	a := &Area{Offset: off, Length: length,
+		Used:   []Extent{{0, 8192}, {100000, 150000}},
+		Zeroed: []Extent{{4096, 4096}, {110000, 140000}}}
+	a.UsedBytes = Size(a.Used)
+	for _, tc := range []struct {
+		rng  Extent
+		data []Extent // relative to rng.Off
+	}{
+		{Extent{0, 65536}, []Extent{{0, 4096}}},
+		{Extent{65536, 65536}, []Extent{{100000 - 65536, 10000}}},
+		{Extent{131072, 65536}, nil},
+		{Extent{196608, 65536}, nil},
+		{Extent{0, length}, []Extent{{0, 4096}, {100000, 10000}}},
+	} {
+		got := a.Data(tc.rng)
+		if diff := cmp.Diff(tc.data, got, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("Data(%v) (-want +got):\n%s", tc.rng, diff)
+		}
+		d := newFakeDisk(off + length)
+		p := bytes.Repeat([]byte{0xee}, int(tc.rng.Len))
+		n, err := a.ReadData(d, tc.rng, p)
+		if err != nil || n < Size(tc.data) {
+			t.Fatalf("ReadData(%v) = %d, %v; want at least %d bytes read", tc.rng, n, err, Size(tc.data))
+		}
+		for _, r := range d.reads {
+			for _, z := range a.Zeroed {
+				// A read may run over a gap shorter than ReadGap, but
+				// never over more than that of a zeroed range.
+				s, e := max(r.Off, off+z.Off), min(r.End(), off+z.End())
+				if e-s >= ReadGap {
+					t.Errorf("ReadData(%v) read %v, over %d bytes of zeroed range %v", tc.rng, r, e-s, z)
+				}
+			}
+		}
+		want := make([]byte, tc.rng.Len)
+		for _, e := range tc.data {
+			copy(want[e.Off:e.End()], d.b[off+tc.rng.Off+e.Off:])
+		}
+		if !bytes.Equal(p, want) {
+			t.Errorf("ReadData(%v): not the data outside the zeroed ranges and zeros elsewhere", tc.rng)
+		}
+		q := make([]byte, tc.rng.Len)
+		if _, err := a.ReadMasked(d, tc.rng, q); err != nil || !bytes.Equal(q, d.want(a, tc.rng)) {
+			t.Errorf("ReadMasked(%v) = %v, or not the target's used bytes (zeroed ones included)", tc.rng, err)
+		}
+	}
+	if got := a.ZeroedBytes(); got != 144096 {
+		t.Errorf("ZeroedBytes() = %d, want 144096", got)
+	}
+}
+
+// TestZeroedCheck: a manifest's zeroed ranges must lie inside its used
+// ranges, in order, and a chunk wholly inside them must be a zero chunk
+// (a stored one would restore what the image says must not come back).
+func TestZeroedCheck(t *testing.T) {
+	const cs = 4096
+	zero := chunk.Hash(make([]byte, cs))
+	other := chunk.Hash([]byte("journal block"))
+	area := func(zeroed []Extent, chunks ...ChunkRef) Area {
+		used := []Extent{{0, 3 * cs}, {5 * cs, cs}}
+		return Area{Offset: 0, Length: 8 * cs, Used: used, UsedBytes: Size(used), Zeroed: zeroed, Chunks: chunks}
+	}
+	refs := func(second ChunkRef) []ChunkRef {
+		return []ChunkRef{{I: 0, ID: other}, second, {I: 2, ID: other}, {I: 5, ID: other}}
+	}
+	for _, tc := range []struct {
+		name string
+		a    Area
+		bad  string // "" when valid
+	}{
+		{"none", area(nil, refs(ChunkRef{I: 1, ID: other})...), ""},
+		{"a chunk zeroed whole, a zero chunk", area([]Extent{{cs, cs}}, refs(ChunkRef{I: 1, ID: zero, Zero: true})...), ""},
+		{"part of a chunk", area([]Extent{{cs + 100, 200}}, refs(ChunkRef{I: 1, ID: other})...), ""},
+		{"a chunk zeroed whole, but stored", area([]Extent{{cs, cs}}, refs(ChunkRef{I: 1, ID: other})...), "not a zero chunk"},
+		{"outside used", area([]Extent{{3 * cs, cs}}, refs(ChunkRef{I: 1, ID: other})...), "not inside one used range"},
+		{"across two used ranges", area([]Extent{{2 * cs, 4 * cs}}, refs(ChunkRef{I: 1, ID: other})...), "not inside one used range"},
+		{"out of order", area([]Extent{{2 * cs, 10}, {cs, 10}}, refs(ChunkRef{I: 1, ID: other})...), "out of order"},
+		{"overlapping", area([]Extent{{cs, 100}, {cs + 50, 100}}, refs(ChunkRef{I: 1, ID: other})...), "out of order"},
+		{"empty", area([]Extent{{cs, 0}}, refs(ChunkRef{I: 1, ID: other})...), "empty"},
+	} {
+		err := tc.a.check(cs, 1<<20, 0, true)
+		switch {
+		case tc.bad == "" && err != nil:
+			t.Errorf("%s: check = %v, want valid", tc.name, err)
+		case tc.bad != "" && (err == nil || !strings.Contains(err.Error(), tc.bad)):
+			t.Errorf("%s: check = %v, want an error saying %q", tc.name, err, tc.bad)
+		}
 	}
 }

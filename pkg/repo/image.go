@@ -88,8 +88,18 @@ type Area struct {
 	// left as the target had it.
 	Used []Extent `json:"used"`
 	// UsedBytes is the sum of Used's lengths.
-	UsedBytes int64      `json:"used_bytes"`
-	Chunks    []ChunkRef `json:"chunks"`
+	UsedBytes int64 `json:"used_bytes"`
+	// Zeroed lists parts of Used (relative to Offset, sorted, not
+	// overlapping, each inside one Used extent) that the image records
+	// as zeros whatever the disk held there: data no system reads and
+	// that must not survive a restore, such as the log of a cleanly
+	// unmounted ext3/4 journal, whose stale transactions a later recovery
+	// could replay. A capture does not read them, so the chunks' plaintext
+	// holds zeros there (a chunk inside them is a zero chunk, stored
+	// nowhere); a restore writes and checks them like any used bytes. A
+	// reader that does not know the field restores the same.
+	Zeroed []Extent   `json:"zeroed,omitempty"`
+	Chunks []ChunkRef `json:"chunks"`
 }
 
 // Extent is a byte range.
@@ -179,6 +189,52 @@ func (a *Area) Masked(rng Extent) []Extent {
 	return out
 }
 
+// Data returns the parts of chunk range rng (relative to the area) that
+// a capture reads: those in Used but not in Zeroed, relative to rng.Off.
+func (a *Area) Data(rng Extent) []Extent {
+	used := a.Masked(rng)
+	if len(a.Zeroed) == 0 {
+		return used
+	}
+	zeroed := inRange(a.Zeroed, rng)
+	var out []Extent
+	k := 0
+	for _, u := range used {
+		pos := u.Off
+		for ; k < len(zeroed) && zeroed[k].Off < u.End(); k++ {
+			if z := zeroed[k]; z.Off > pos {
+				out = append(out, Extent{pos, z.Off - pos})
+			}
+			pos = max(pos, zeroed[k].End())
+		}
+		if k > 0 && zeroed[k-1].End() > u.End() {
+			k-- // it reaches into the next used extent
+		}
+		if pos < u.End() {
+			out = append(out, Extent{pos, u.End() - pos})
+		}
+	}
+	return out
+}
+
+// inRange returns the parts of sorted extents ext inside rng, relative to
+// rng.Off.
+func inRange(ext []Extent, rng Extent) []Extent {
+	i := sort.Search(len(ext), func(i int) bool { return ext[i].End() > rng.Off })
+	var out []Extent
+	for _, e := range ext[i:] {
+		if e.Off >= rng.End() {
+			break
+		}
+		s, end := max(e.Off, rng.Off), min(e.End(), rng.End())
+		out = append(out, Extent{s - rng.Off, end - s})
+	}
+	return out
+}
+
+// ZeroedBytes sums the lengths of the area's Zeroed ranges.
+func (a *Area) ZeroedBytes() int64 { return Size(a.Zeroed) }
+
 func (img *Image) refs(fn func(chunk.ID)) {
 	for _, l := range img.Lists {
 		fn(l.ID)
@@ -203,6 +259,18 @@ func (img *Image) UsedBytes() int64 {
 	var n int64
 	for i := range img.Disks {
 		n += img.Disks[i].Areas().UsedBytes()
+	}
+	return n
+}
+
+// ZeroedBytes sums every area's zeroed bytes: the part of UsedBytes that
+// a capture records as zeros without reading it.
+func (img *Image) ZeroedBytes() int64 {
+	var n int64
+	for i := range img.Disks {
+		for _, a := range img.Disks[i].Areas() {
+			n += a.ZeroedBytes()
+		}
 	}
 	return n
 }
@@ -290,11 +358,27 @@ const ReadGap = 64 << 10
 // of src or not, is an error wrapping io.ErrUnexpectedEOF (never io.EOF)
 // that names the disk offset. Unused bytes are never read, so a range whose
 // unused tail lies beyond the end of src reads as zeros there.
+//
+// ReadMasked reads a target, to compare it with the image or to check it:
+// Zeroed bytes are read as they are, and must be zero to match. A capture
+// reads the source with ReadData.
 func (a *Area) ReadMasked(src io.ReaderAt, rng Extent, p []byte) (int64, error) {
+	return a.readParts(src, rng, a.Masked(rng), p)
+}
+
+// ReadData reads range rng of the area from src, the disk being captured,
+// as ReadMasked does but with the Zeroed bytes left as zeros and not
+// read: the plaintext of the chunks the range covers.
+func (a *Area) ReadData(src io.ReaderAt, rng Extent, p []byte) (int64, error) {
+	return a.readParts(src, rng, a.Data(rng), p)
+}
+
+// readParts reads the parts used (relative to rng.Off) of range rng of
+// the area from src into p, and zeros elsewhere.
+func (a *Area) readParts(src io.ReaderAt, rng Extent, used []Extent, p []byte) (int64, error) {
 	if int64(len(p)) != rng.Len {
 		return 0, fmt.Errorf("reading %d bytes at offset %d of an area into %d bytes: the buffer must hold the range", rng.Len, rng.Off, len(p))
 	}
-	used := a.Masked(rng)
 	var n int64
 	for _, run := range Coalesce(used, ReadGap) {
 		off := a.Offset + rng.Off + run.Off
@@ -376,6 +460,17 @@ func (a *Area) check(cs int, diskSize int64, packs int, chunks bool) error {
 	if sum != a.UsedBytes {
 		return fmt.Errorf("used ranges add up to %d bytes, manifest says %d", sum, a.UsedBytes)
 	}
+	end = 0
+	k := 0
+	for _, z := range a.Zeroed {
+		for k < len(a.Used) && a.Used[k].End() <= z.Off {
+			k++
+		}
+		if z.Len <= 0 || z.Off < end || k == len(a.Used) || z.Off < a.Used[k].Off || z.Len > a.Used[k].End()-z.Off {
+			return fmt.Errorf("zeroed range %d+%d is empty, out of order or not inside one used range", z.Off, z.Len)
+		}
+		end = z.End()
+	}
 	if !chunks {
 		if a.Chunks != nil {
 			return errors.New("chunks listed in the manifest as well as in chunk lists")
@@ -408,6 +503,11 @@ func (a *Area) check(cs int, diskSize int64, packs int, chunks bool) error {
 		if len(a.Masked(a.Range(c.I, cs))) == 0 {
 			return fmt.Errorf("chunk index %d holds no used bytes", c.I)
 		}
+		// A chunk wholly in Zeroed is zeros: stored data there would
+		// restore what the image says must not come back.
+		if len(a.Zeroed) > 0 && !c.Zero && len(a.Data(a.Range(c.I, cs))) == 0 {
+			return fmt.Errorf("chunk index %d lies in a zeroed range but is not a zero chunk", c.I)
+		}
 		if err := c.checkLoc(cs, packs); err != nil {
 			return fmt.Errorf("chunk index %d: %w", c.I, err)
 		}
@@ -436,7 +536,7 @@ func (img *Image) EstimateSize(listed bool) int64 {
 	size := int64(64 << 10) // the header, disks, partition fields and tables' metadata
 	for _, d := range img.Disks {
 		for _, a := range d.Areas() {
-			size += int64(len(a.Used)) * extentEntryBytes
+			size += int64(len(a.Used)+len(a.Zeroed)) * extentEntryBytes
 			if listed {
 				size += (a.UsedBytes/(1<<20) + 2) * packEntryBytes
 			} else {

@@ -307,6 +307,8 @@ func FuzzParseSnapshot(f *testing.F) {
 	f.Add(b1)
 	f.Add([]byte(`{"version":1,"kind":"files","machine":"m","time":"2026-01-01T00:00:00Z","files":{"tree":"` + strings.Repeat("ab", 32) + `"}}`))
 	f.Add([]byte(`{"version":1,"kind":"image","machine":"m","time":"2026-01-01T00:00:00Z","image":{"chunk_size":4096,"disks":[{"size":1,"sector_size":512,"partitions":[{"offset":0,"length":1,"used":[{"off":0,"len":1}],"used_bytes":1,"chunks":[{"i":99999999999}]}]}]}}`))
+	zeroHex := chunk.Hash(make([]byte, 4096)).String()
+	f.Add([]byte(`{"version":1,"kind":"image","machine":"m","time":"2026-01-01T00:00:00Z","image":{"chunk_size":4096,"disks":[{"size":16384,"sector_size":512,"partitions":[{"offset":0,"length":16384,"used":[{"off":0,"len":12288}],"used_bytes":12288,"zeroed":[{"off":2048,"len":6144}],"chunks":[{"i":0,"id":"` + strings.Repeat("ab", 32) + `"},{"i":1,"id":"` + zeroHex + `","zero":true},{"i":2,"id":"` + strings.Repeat("cd", 32) + `"}]}]}]}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := ParseSnapshot(data, chunk.Hash(data), MaxChunkSize)
 		if err != nil {
@@ -316,6 +318,20 @@ func FuzzParseSnapshot(f *testing.F) {
 		if s.Image != nil {
 			for _, d := range s.Image.Disks {
 				for _, p := range d.Partitions {
+					// Zeroed ranges lie in order inside used ones, and a
+					// chunk inside them is zeros.
+					end := int64(0)
+					for _, z := range p.Zeroed {
+						if z.Len <= 0 || z.Off < end || Size(p.Masked(z)) != z.Len {
+							t.Fatalf("accepted zeroed range %+v: empty, out of order or not all used", z)
+						}
+						end = z.End()
+					}
+					for _, c := range p.Chunks {
+						if rng := p.Range(c.I, s.Image.ChunkSize); !c.Zero && len(p.Zeroed) > 0 && len(p.Data(rng)) == 0 {
+							t.Fatalf("accepted stored chunk %d inside zeroed ranges", c.I)
+						}
+					}
 					for _, c := range p.Chunks {
 						rng := p.Range(c.I, s.Image.ChunkSize)
 						if rng.Off < 0 || rng.Len <= 0 || rng.End() > p.Length || p.Offset+p.Length > d.Size {

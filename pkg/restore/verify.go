@@ -65,10 +65,12 @@ func Verify(ctx context.Context, img *repo.Image, disks []Source, opt VerifyOpti
 	return res, nil
 }
 
-// mismatch is a chunk whose range on the disk does not hash to its ID.
+// mismatch is a chunk whose range on the disk does not hash to its ID;
+// zeroed says the range holds bytes the image records as zeros.
 type mismatch struct {
-	id  chunk.ID
-	off int64
+	id     chunk.ID
+	off    int64
+	zeroed bool
 }
 
 // verifyDisk checks disk di of an image against src and returns the used
@@ -111,7 +113,8 @@ func verifyDisk(ctx context.Context, cs, di int, d *repo.Disk, src Source, worke
 					mu.Lock()
 					checked += j.n
 					if !ok {
-						bad = append(bad, mismatch{j.ref.ID, j.diskOff()})
+						zeroed := repo.Size(j.area.Data(j.rng)) < j.n
+						bad = append(bad, mismatch{j.ref.ID, j.diskOff(), zeroed})
 					}
 					mu.Unlock()
 					rep.Add(progress.Read, j.n)
@@ -141,6 +144,15 @@ func verifyDisk(ctx context.Context, cs, di int, d *repo.Disk, src Source, worke
 		}
 		if len(bad) > 3 {
 			msg += fmt.Sprintf(" and %d more", len(bad)-3)
+		}
+		zeroed := 0
+		for _, m := range bad {
+			if m.zeroed {
+				zeroed++
+			}
+		}
+		if zeroed > 0 {
+			msg += fmt.Sprintf(" (%d of them hold ranges the image restores as zeros, such as an ext3/4 journal's log: a disk that was captured, rather than restored from this image, still holds its old journal there)", zeroed)
 		}
 		return checked, fmt.Errorf("disk %d: %d chunks differ from the image: %s: %w", di+1, len(bad), msg, ErrMismatch)
 	}

@@ -2,7 +2,11 @@
 // under several blob granularities and reports how many bytes week 2 stores
 // anew. Images are masked with rewind's own used-block map (pkg/blockmap).
 //
-//	measure -w1 A.img -w2 B.img -delta BYTES [-regions FILE] [-name NAME]
+//	measure -w1 A.img -w2 B.img -delta BYTES [-regions FILE] [-name NAME] [-keep-journal]
+//
+// The images are masked as a capture reads them: used extents, with the
+// ranges the map records as zeros (a clean ext3/4 journal's log) cleared;
+// -keep-journal images the journal's log as data, as rewind did before.
 package main
 
 import (
@@ -38,6 +42,10 @@ type image struct {
 	data []byte // whole image, bytes outside used extents zeroed
 }
 
+// keepJournal images an ext3/4 journal's log as data, as rewind did
+// before its used-block map reported it as zeroed (-keep-journal).
+var keepJournal bool
+
 func load(path string) *image {
 	f, err := os.Open(path)
 	if err != nil {
@@ -54,6 +62,12 @@ func load(path string) *image {
 	for _, e := range m.Extents {
 		if _, err := f.ReadAt(data[e.Off:e.End()], e.Off); err != nil && err != io.EOF {
 			log.Fatal(err)
+		}
+	}
+	// What a capture records as zeros (a clean ext3/4 journal's log).
+	if !keepJournal {
+		for _, z := range m.Zeroed {
+			clear(data[z.Off:z.End()])
 		}
 	}
 	return &image{name: path, m: m, data: data}
@@ -256,6 +270,7 @@ func main() {
 	regions := flag.String("regions", "", "file of 'name offset length' metadata regions (bytes) of week 2")
 	name := flag.String("name", "", "label")
 	mask := flag.String("mask", "", "zero the regions of this name (but their first 4 KiB) in both images, e.g. journal")
+	flag.BoolVar(&keepJournal, "keep-journal", false, "image an ext3/4 journal's log as data, as rewind did before it recorded it as zeros")
 	flag.Parse()
 	w1, w2 := load(*w1p), load(*w2p)
 	if *mask != "" {

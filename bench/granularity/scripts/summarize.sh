@@ -1,6 +1,6 @@
 #!/bin/sh
 # Combine data/seed1 and data/seed2 results into one table per filesystem.
-#   scripts/summarize.sh ntfs-result|ext4-result|ext4-nojournal-result
+#   scripts/summarize.sh ntfs-result|ext4-result|ext4-keepjournal-result
 top=$(cd "$(dirname "$0")/.." && pwd)
 f=$1
 echo "| candidate | new MiB s1 / s2 | ÷ ideal s1 / s2 | % of w1 used | new lz4 MiB | blobs/GiB used | manifest @45 B, MiB/GiB |"
