@@ -97,6 +97,7 @@ func (r *Repository) Prune(ctx context.Context, opt PruneOptions) (*PruneResult,
 			return fmt.Errorf("snapshot %s cannot be read (%w), so prune cannot tell which chunks it needs; nothing was removed. Run 'rewind check', and remove the snapshot with 'rewind forget --id %s' if it is beyond repair", ShortID(h.ID), err, ShortID(h.ID))
 		}
 		res.Snapshots++
+		opt.Progress.Add(progress.Items, 1)
 		err = r.Refs(ctx, s, used.Add)
 		if err != nil {
 			return fmt.Errorf("snapshot %s cannot be read whole (%w), so prune cannot tell which blobs it needs; nothing was removed. Run 'rewind check', and remove the snapshot with 'rewind forget --id %s' if it is beyond repair", ShortID(h.ID), err, ShortID(h.ID))

@@ -252,6 +252,7 @@ func (r *Repository) prunePacks(ctx context.Context, opt PruneOptions, usedIDs *
 	err = r.packLists(ctx, files, packs, trailers, func(name string, err error) {
 		damagedIndexes = append(damagedIndexes, name)
 	}, func(name chunk.ID, p *prunePack, blobs []pack.Blob) error {
+		opt.Progress.Add(progress.Items, 1)
 		var live int64
 		for _, b := range blobs {
 			if b.Type == pack.Data {
