@@ -27,15 +27,13 @@ type storedPack struct {
 	blobs []pack.Blob
 }
 
-// packInventory lists the packs, the index files and the blobs they list.
-// Index files that cannot be used go to bad.
-// A pack in no index is read for its own trailer; one whose trailer cannot
-// be read goes to badPack if it is not nil, and is otherwise an error.
-func (r *Repository) packInventory(ctx context.Context, bad func(name string, err error), badPack func(name chunk.ID, err error)) (map[chunk.ID]*storedPack, []chunk.ID, []store.Info, error) {
-	packs := make(map[chunk.ID]*storedPack)
+// packFiles lists the stored packs with their sizes, and the temporary
+// files in the pack folders, named relative to the repository.
+func (r *Repository) packFiles(ctx context.Context) (map[chunk.ID]int64, []store.Info, error) {
+	sizes := make(map[chunk.ID]int64)
 	var temps []store.Info
 	err := r.ListPacks(ctx, func(name chunk.ID, size int64) error {
-		packs[name] = &storedPack{size: size}
+		sizes[name] = size
 		return nil
 	}, func(name string, fi store.Info) error {
 		if isTemp(fi.Name) {
@@ -44,8 +42,21 @@ func (r *Repository) packInventory(ctx context.Context, bad func(name string, er
 		}
 		return nil
 	})
+	return sizes, temps, err
+}
+
+// packInventory lists the packs, the index files and the blobs they list.
+// Index files that cannot be used go to bad.
+// A pack in no index is read for its own trailer; one whose trailer cannot
+// be read goes to badPack if it is not nil, and is otherwise an error.
+func (r *Repository) packInventory(ctx context.Context, bad func(name string, err error), badPack func(name chunk.ID, err error)) (map[chunk.ID]*storedPack, []chunk.ID, []store.Info, error) {
+	sizes, temps, err := r.packFiles(ctx)
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	packs := make(map[chunk.ID]*storedPack, len(sizes))
+	for name, size := range sizes {
+		packs[name] = &storedPack{size: size}
 	}
 	var files []chunk.ID
 	seen := make(map[chunk.ID]bool)
@@ -213,20 +224,13 @@ func (r *Repository) packLists(ctx context.Context, files []store.Info, packs ma
 func (r *Repository) prunePacks(ctx context.Context, opt PruneOptions, usedIDs *BlobSet, res *PruneResult) error {
 	opt.Progress.Phase("packs", 0)
 	used := newLiveSet(usedIDs)
-	packs := make(map[chunk.ID]*prunePack)
-	var temps []store.Info
-	err := r.ListPacks(ctx, func(name chunk.ID, size int64) error {
-		packs[name] = &prunePack{size: size}
-		return nil
-	}, func(name string, fi store.Info) error {
-		if isTemp(fi.Name) {
-			fi.Name = name
-			temps = append(temps, fi)
-		}
-		return nil
-	})
+	sizes, temps, err := r.packFiles(ctx)
 	if err != nil {
 		return err
+	}
+	packs := make(map[chunk.ID]*prunePack, len(sizes))
+	for name, size := range sizes {
+		packs[name] = &prunePack{size: size}
 	}
 	var damagedIndexes []string
 	files, err := r.indexFiles(ctx, func(name string, err error) { damagedIndexes = append(damagedIndexes, name) })
