@@ -225,15 +225,17 @@ func Replay(ctx context.Context, r *repo.Repository, s *repo.Snapshot, opt Repla
 	return sum, nil
 }
 
-// Lookup returns the node at tree path tp ("/home/jane") of the tree
-// rooted at root.
-func Lookup(ctx context.Context, r *repo.Repository, root repo.Blob, tp string) (*repo.Node, error) {
+// Lookup returns the node at path p of the tree rooted at root: a tree
+// path ("/home/jane", "/C:/Users/jane") or a path as the user or the
+// system writes it (C:\Users\jane).
+func Lookup(ctx context.Context, r *repo.Repository, root repo.Blob, p string) (*repo.Node, error) {
+	tp := treePath(p)
 	n := &repo.Node{Type: repo.NodeDir, Subtree: &root}
 	cur := ""
 	for _, name := range splitTree(tp) {
 		cur += "/" + name
 		if n.Type != repo.NodeDir {
-			return nil, fmt.Errorf("%s is not in the snapshot: %s is not a folder there", osPath(tp), osPath(cur[:len(cur)-len(name)-1]))
+			return nil, fmt.Errorf("%s is not in the snapshot: %s is not a folder there", DisplayPath(tp), DisplayPath(cur[:len(cur)-len(name)-1]))
 		}
 		t, err := r.LoadTree(ctx, *n.Subtree)
 		if err != nil {
@@ -241,7 +243,7 @@ func Lookup(ctx context.Context, r *repo.Repository, root repo.Blob, tp string) 
 		}
 		k := sort.Search(len(t.Nodes), func(i int) bool { return t.Nodes[i].Name >= name })
 		if k == len(t.Nodes) || t.Nodes[k].Name != name {
-			return nil, fmt.Errorf("%s is not in the snapshot; 'rewind files ls' lists what is", osPath(cur))
+			return nil, fmt.Errorf("%s is not in the snapshot; 'rewind files ls' lists what is", DisplayPath(cur))
 		}
 		n = &t.Nodes[k]
 	}
@@ -249,13 +251,39 @@ func Lookup(ctx context.Context, r *repo.Repository, root repo.Blob, tp string) 
 }
 
 // treePath turns a path as given by a user or the system (C:\Users\jane,
-// /home/jane) into a tree path (/C:/Users/jane, /home/jane).
+// c:\Users\jane, /home/jane) into a tree path (/C:/Users/jane,
+// /home/jane). A tree path is returned as it is, but for the case of its
+// drive letter.
 func treePath(p string) string {
-	if len(p) >= 2 && p[1] == ':' {
-		p = "/" + strings.ReplaceAll(p, `\`, "/")
+	if isDrive(p) || len(p) > 2 && p[0] == '/' && isDrive(p[1:]) {
+		p = "/" + strings.ReplaceAll(strings.TrimPrefix(p, "/"), `\`, "/")
 	}
 	parts := splitTree(p)
+	if len(parts) > 0 && isDrive(parts[0]) {
+		parts[0] = strings.ToUpper(parts[0])
+	}
 	return "/" + strings.Join(parts, "/")
+}
+
+// isDrive reports whether p starts with a Windows drive letter and its
+// colon ("C:", "c:\Users").
+func isDrive(p string) bool {
+	return len(p) >= 2 && p[1] == ':' && ('A' <= p[0] && p[0] <= 'Z' || 'a' <= p[0] && p[0] <= 'z') &&
+		(len(p) == 2 || p[2] == '\\' || p[2] == '/')
+}
+
+// DisplayPath returns tree path tp as its own system writes it, whichever
+// system shows it: a path under a Windows drive (/C:/Users/jane) as
+// C:\Users\jane, others as they are.
+func DisplayPath(tp string) string {
+	parts := splitTree(tp)
+	if len(parts) == 0 || !isDrive(parts[0]) {
+		return tp
+	}
+	if len(parts) == 1 {
+		return parts[0] + `\`
+	}
+	return strings.Join(parts, `\`)
 }
 
 func splitTree(tp string) []string {
@@ -409,7 +437,7 @@ func (rp *replay) dir(ctx context.Context, n *repo.Node, tp, to string, fi fs.Fi
 	}
 	t, err := rp.r.LoadTree(ctx, *n.Subtree)
 	if err != nil {
-		return fmt.Errorf("%s: %w", osPath(tp), err)
+		return fmt.Errorf("%s: %w", DisplayPath(tp), err)
 	}
 	want := make(map[string]bool, len(t.Nodes))
 	for k := range t.Nodes {
