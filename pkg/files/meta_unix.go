@@ -100,6 +100,9 @@ func groupName(gid uint32) string {
 	return name
 }
 
+// replaceFile renames file from over file to.
+func replaceFile(from, to string) error { return os.Rename(from, to) }
+
 // openRead opens a file to back it up.
 func openRead(path string) (*os.File, error) { return os.Open(path) }
 

@@ -63,6 +63,23 @@ func setXattr(string, repo.Xattr) error       { return nil }
 func listXattrNames(string) ([]string, error) { return nil, nil }
 func removeXattr(string, string) error        { return nil }
 
+// replaceFile renames file from over file to. Windows refuses to replace a
+// read-only file (ERROR_ACCESS_DENIED): then to's read-only attribute is
+// cleared and the rename tried once more; from brings its own attributes.
+func replaceFile(from, to string) error {
+	err := os.Rename(from, to)
+	if err == nil || !errors.Is(err, windows.ERROR_ACCESS_DENIED) {
+		return err
+	}
+	if fi, serr := os.Lstat(to); serr != nil || fi.Mode().Perm()&0o200 != 0 {
+		return err
+	}
+	if cerr := os.Chmod(to, 0o666); cerr != nil {
+		return err
+	}
+	return os.Rename(from, to)
+}
+
 // openRead opens a file to back it up.
 func openRead(path string) (*os.File, error) { return os.Open(path) }
 

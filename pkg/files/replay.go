@@ -193,8 +193,9 @@ func Replay(ctx context.Context, r *repo.Repository, s *repo.Snapshot, opt Repla
 			break
 		}
 	}
-	err = g.Wait()
-	if walkErr != nil {
+	// A worker's error cancels gctx, and the walk then stops with
+	// "context canceled": the worker's error is the one to tell.
+	if err = g.Wait(); err == nil {
 		err = walkErr
 	}
 	if err == nil {
@@ -501,7 +502,11 @@ func (rp *replay) file(ctx context.Context, n *repo.Node, to string, fi fs.FileI
 	if regular {
 		f, err := os.Open(to)
 		if err == nil {
-			defer f.Close()
+			defer func() {
+				if old != nil {
+					old.Close()
+				}
+			}()
 			old = f
 			if have, err = rp.blobsOf(ctx, f, fi.Size()); err != nil {
 				return fmt.Errorf("reading %s: %w", to, err)
@@ -572,7 +577,12 @@ func (rp *replay) file(ctx context.Context, n *repo.Node, to string, fi fs.FileI
 	if err := rp.meta(tmp.Name(), n, nil); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), to); err != nil {
+	// Windows renames nothing over a file that is open.
+	if old != nil {
+		old.Close()
+		old = nil
+	}
+	if err := replaceFile(tmp.Name(), to); err != nil {
 		return fmt.Errorf("writing %s: %w", to, plainErr(err))
 	}
 	ok = true
@@ -730,7 +740,10 @@ func (rp *replay) linkAll() error {
 }
 
 // meta sets n's metadata on the entry at p (fi its Lstat result, or nil):
-// owner, mode, extended attributes, times.
+// owner, extended attributes, times, mode. The mode comes last: a file
+// made read-only first would refuse extended attributes to a user who is
+// not root, and under Wine setting a file's times clears its Windows
+// read-only attribute (Windows itself leaves it alone).
 func (rp *replay) meta(p string, n *repo.Node, fi fs.FileInfo) error {
 	if rp.opt.DryRun {
 		return nil
@@ -744,16 +757,16 @@ func (rp *replay) meta(p string, n *repo.Node, fi fs.FileInfo) error {
 			return fmt.Errorf("setting the owner of %s: %w", p, plainErr(err))
 		}
 	}
-	if !link && n.Type != repo.NodeDevice {
-		if err := os.Chmod(p, fileMode(n)); err != nil {
-			return fmt.Errorf("setting the mode of %s: %w", p, plainErr(err))
-		}
-	}
 	if err := rp.setXattrs(p, n); err != nil {
 		return err
 	}
 	if err := setTimes(p, n, link); err != nil {
 		return fmt.Errorf("setting the times of %s: %w", p, plainErr(err))
+	}
+	if !link && n.Type != repo.NodeDevice {
+		if err := os.Chmod(p, fileMode(n)); err != nil {
+			return fmt.Errorf("setting the mode of %s: %w", p, plainErr(err))
+		}
 	}
 	return nil
 }
