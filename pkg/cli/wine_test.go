@@ -7,11 +7,11 @@ package cli
 import (
 	"bytes"
 	"context"
-	"math/rand/v2"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -426,6 +426,52 @@ func TestWindowsBuildUnderWine(t *testing.T) {
 			}
 		})
 	}
+
+	// On a console and with no password file, rewind.exe asks for the
+	// password there (Windows has no /dev/tty), without echo.
+	t.Run("prompt", func(t *testing.T) {
+		testutil.NeedTool(t, "tmux")
+		socket := fmt.Sprintf("rewind-wine-%d", os.Getpid())
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		cmd := w.command(ctx, nil, "/usr/lib/wine/wine64", w.exe, "snapshots", "--repo", srv.URL()+"/wine")
+		args := append([]string{"-L", socket, "new-session", "-d", "-x", "150", "-y", "30", "--"}, cmd.Args...)
+		args = append(args, ";", "set-option", "remain-on-exit", "on")
+		if out, err := exec.CommandContext(ctx, "tmux", args...).CombinedOutput(); err != nil {
+			t.Fatalf("tmux new-session: %v\n%s", err, out)
+		}
+		t.Cleanup(func() { exec.Command("tmux", "-L", socket, "kill-server").Run() })
+		screen := func() string {
+			out, err := exec.Command("tmux", "-L", socket, "capture-pane", "-p", "-J").CombinedOutput()
+			if err != nil {
+				return fmt.Sprintf("(capture-pane: %v: %s)", err, out)
+			}
+			return string(out)
+		}
+		expect := func(what string) string {
+			t.Helper()
+			for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+				s := screen()
+				if strings.Contains(s, what) {
+					return s
+				}
+				if strings.Contains(s, "Pane is dead") || time.Now().After(deadline) {
+					t.Fatalf("the console did not show %q (within a minute, before rewind.exe ended):\n%s", what, s)
+				}
+			}
+		}
+		expect("Password for " + srv.URL() + "/wine:")
+		if out, err := exec.Command("tmux", "-L", socket, "send-keys", "-l", srv.Password()).CombinedOutput(); err != nil {
+			t.Fatalf("tmux send-keys: %v %s", err, out)
+		}
+		if out, err := exec.Command("tmux", "-L", socket, "send-keys", "Enter").CombinedOutput(); err != nil {
+			t.Fatalf("tmux send-keys: %v %s", err, out)
+		}
+		s := expect("Pane is dead")
+		if strings.Count(s, "files") != 2 || strings.Contains(s, srv.Password()) {
+			t.Errorf("after the password, the console shows (want two files snapshots, no password):\n%s", s)
+		}
+	})
 }
 
 // wineRoundTrip runs the backups and restores of one repository; base is a
