@@ -596,6 +596,10 @@ func wineSnapshotNodes(t *testing.T, dir, id, src string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	long := src + `\Documents\` + strings.Join(longDir, `\`) + `\beyond MAX_PATH.txt`
+	if ln, err := files.Lookup(ctx, r, s.Files.Root(), long); err != nil || ln.Inode == 0 || len(long) < 260 {
+		t.Errorf("Lookup(%s) (%d characters) = %+v, %v; want a node with a file index", long, len(long), ln, err)
+	}
 	if n.Dev == 0 || n.Inode == 0 || n.CTime == 0 || n.Birth == 0 || n.Mode != 0o444 || n.MTime != wineEpoch.Add(8*(time.Hour+1234500)).UnixNano() {
 		t.Errorf("node of %s = dev %x, file index %x, ctime %d, birth %d, mode %o, mtime %d; want ids, times, 0444 and the file's mtime",
 			tp, n.Dev, n.Inode, n.CTime, n.Birth, n.Mode, n.MTime)
