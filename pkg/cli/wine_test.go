@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -28,8 +29,8 @@ import (
 	"github.com/rewind-backup/rewind/pkg/internal/qemutest"
 	"github.com/rewind-backup/rewind/pkg/internal/sambatest"
 	"github.com/rewind-backup/rewind/pkg/internal/testutil"
+	"github.com/rewind-backup/rewind/pkg/job"
 	"github.com/rewind-backup/rewind/pkg/repo"
-	"github.com/rewind-backup/rewind/pkg/store/local"
 )
 
 // wineRootEnv names the Wine root the test runs rewind.exe in; by default
@@ -230,6 +231,7 @@ func (wt wineTree) fill(t *testing.T) {
 	wt.write(t, "Documents/Quarterly plan 2025.ods", pseudoRandom(1, bigFile), at(1))
 	wt.write(t, "Documents/naïve ünïcødé 日本語/résumé — final.txt", []byte("Lebenslauf\r\n"), at(2))
 	wt.write(t, "Documents/empty", nil, at(3))
+	wt.write(t, "Documents/desktop.ini", []byte("[.ShellClassInfo]\r\n"), at(3))
 	wt.write(t, "Documents/a/b/c/d/deep.txt", []byte("deep\n"), at(4))
 	wt.write(t, "Documents/"+strings.Repeat("a long file name ", 11)+"end.txt", []byte("long name\n"), at(5))
 	wt.write(t, "Documents/"+strings.Join(longDir, "/")+"/beyond MAX_PATH.txt", []byte("past 260 characters\n"), at(6))
@@ -420,7 +422,8 @@ func TestWindowsBuildUnderWine(t *testing.T) {
 		{"smb", srv.URL() + "/wine", smbEnv, srv.URL() + "/wine", map[string]string{passwordEnv: srv.PasswordFile}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			wineRoundTrip(t, w, win+`\`+tc.name, tc.repo, tc.env, srv.Password())
+			hostRepo := job.Repo{URL: tc.linuxRepo, PasswordFile: tc.linuxEnv[passwordEnv]}
+			wineRoundTrip(t, w, win+`\`+tc.name, tc.repo, tc.env, srv.Password(), hostRepo)
 			if out, errs, code := run(t, tc.linuxEnv, "check", "--repo", tc.linuxRepo, "--read-data"); code != 0 || !strings.Contains(out, "no problems found") {
 				t.Errorf("check --read-data by the Linux build = %d, %q %q; want no problems found", code, out, errs)
 			}
@@ -468,18 +471,26 @@ func TestWindowsBuildUnderWine(t *testing.T) {
 			t.Fatalf("tmux send-keys: %v %s", err, out)
 		}
 		s := expect("Pane is dead")
-		if strings.Count(s, "files") != 2 || strings.Contains(s, srv.Password()) {
-			t.Errorf("after the password, the console shows (want two files snapshots, no password):\n%s", s)
+		if n := len(regexp.MustCompile(`office-pc +files`).FindAllString(s, -1)); n != 2 || strings.Contains(s, srv.Password()) {
+			t.Errorf("after the password, the console shows %d files snapshots of office-pc (want 2, and no password):\n%s", n, s)
 		}
 	})
 }
 
 // wineRoundTrip runs the backups and restores of one repository; base is a
-// folder (Windows path) of its own for the source and the restores.
-func wineRoundTrip(t *testing.T, w *wine, base, repository string, env map[string]string, password string) {
+// folder (Windows path) of its own for the source and the restores;
+// hostRepo is the repository as this machine reaches it.
+func wineRoundTrip(t *testing.T, w *wine, base, repository string, env map[string]string, password string, hostRepo job.Repo) {
 	src := base + `\jane`
 	tree := wineTree{dir: w.host(src)}
 	tree.fill(t)
+	// Windows attributes that only Windows sets: a hidden system file.
+	// (Wine's attrib applies only the last of several flags.)
+	for _, flag := range []string{"+h", "+s"} {
+		if out, err := w.command(context.Background(), nil, "/usr/lib/wine/wine64", "attrib", flag, src+`\Documents\desktop.ini`).CombinedOutput(); err != nil {
+			t.Fatalf("attrib %s under Wine: %v %s", flag, err, out)
+		}
+	}
 	before := snapshotTree(t, tree.dir)
 	var outputs strings.Builder
 	rewind := func(args ...string) string {
@@ -491,13 +502,18 @@ func wineRoundTrip(t *testing.T, w *wine, base, repository string, env map[strin
 
 	rewind("init", "--repo", repository)
 	first := wineBackup(t, rewind("files", "backup", "--repo", repository, "--machine", "office-pc", "--json", src))
-	if first.Stats.Files != 10 || first.Stats.ReadBytes != first.Stats.Bytes || len(first.Problems) != 0 {
-		t.Errorf("first backup: %d files, %d of %d bytes read, problems %v; want 10 files, all read, no problems",
+	if first.Stats.Files != 11 || first.Stats.ReadBytes != first.Stats.Bytes || len(first.Problems) != 0 {
+		t.Errorf("first backup: %d files, %d of %d bytes read, problems %v; want 11 files, all read, no problems",
 			first.Stats.Files, first.Stats.ReadBytes, first.Stats.Bytes, first.Problems)
 	}
-	if strings.HasPrefix(repository, `C:\`) {
-		wineSnapshotNodes(t, w.host(repository), first.Snapshot, src)
+	ctx := context.Background()
+	r, err := job.Open(ctx, hostRepo, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer job.CloseRepo(r)
+	wineSnapshotNodes(t, r, first.Snapshot, src)
+	firstMeta := windowsMeta(t, r, "office-pc", first.Snapshot, src)
 
 	changedBytes := tree.change(t)
 	after := snapshotTree(t, tree.dir)
@@ -505,8 +521,8 @@ func wineRoundTrip(t *testing.T, w *wine, base, repository string, env map[strin
 	// Unchanged files (same size, times, volume serial and file index) are
 	// not read again; the edit in the middle of the big file stores only
 	// the blobs around it.
-	if second.Stats.ReadBytes != changedBytes || second.Stats.NewBytes > bigFile/2 || second.Stats.Files != 10 {
-		t.Errorf("second backup: %d files, read %d bytes, %d new; want 10 files, %d bytes read (the changed files), under %d new",
+	if second.Stats.ReadBytes != changedBytes || second.Stats.NewBytes > bigFile/2 || second.Stats.Files != 11 {
+		t.Errorf("second backup: %d files, read %d bytes, %d new; want 11 files, %d bytes read (the changed files), under %d new",
 			second.Stats.Files, second.Stats.ReadBytes, second.Stats.NewBytes, changedBytes, bigFile/2)
 	}
 
@@ -527,6 +543,17 @@ func wineRoundTrip(t *testing.T, w *wine, base, repository string, env map[strin
 	// under DIR\users\...\jane, drive letter dropped.
 	rewind("files", "restore", "--repo", repository, "--machine", "office-pc", "--to", base+`\restored`, src)
 	sameTree(t, "the restored folder", after, snapshotTree(t, w.host(base+`\restored`+src[2:])))
+	// What Windows shows of the restored folder (attributes, read-only,
+	// times), as the Windows build reads it back in a backup of it.
+	secondMeta := windowsMeta(t, r, "office-pc", second.Snapshot, src)
+	check := func(what, dir string, want map[string]wineMeta) {
+		t.Helper()
+		b := wineBackup(t, rewind("files", "backup", "--repo", repository, "--machine", "read-back", "--json", dir))
+		if d := cmp.Diff(want, windowsMeta(t, r, "read-back", b.Snapshot, dir)); d != "" {
+			t.Errorf("%s as Windows sees it differs from the source (-source +restored):\n%s", what, d)
+		}
+	}
+	check("the restored folder", base+`\restored`+src[2:], secondMeta)
 
 	// The first snapshot restored, then replayed forward to the second:
 	// a changed read-only file, a deletion, an addition over a tree that
@@ -534,11 +561,13 @@ func wineRoundTrip(t *testing.T, w *wine, base, repository string, env map[strin
 	old := base + `\replayed`
 	rewind("files", "restore", "--repo", repository, "--machine", "office-pc", "--snapshot", first.Snapshot[:8], "--to", old, src)
 	sameTree(t, "the first snapshot, restored", before, snapshotTree(t, w.host(old+src[2:])))
+	check("the first snapshot, restored", old+src[2:], firstMeta)
 	out = rewind("files", "replay", "--repo", repository, "--machine", "office-pc", "--into", old)
 	if !strings.Contains(out, "1 added, 2 changed, 1 deleted") {
 		t.Errorf("files replay printed %q; want 1 added, 2 changed, 1 deleted", out)
 	}
 	sameTree(t, "the replayed folder", after, snapshotTree(t, w.host(old+src[2:])))
+	check("the replayed folder", old+src[2:], secondMeta)
 
 	out = rewind("check", "--repo", repository, "--read-data")
 	if !strings.Contains(out, "no problems found") {
@@ -569,21 +598,13 @@ func wineBackup(t *testing.T, out string) filesBackupJSON {
 	return res
 }
 
-// wineSnapshotNodes reads the snapshot of the local repository at dir
-// (this machine's path) with this build and checks what the Windows build
-// recorded of a file: the path under the drive letter, the volume serial
-// number and file index, the change and creation times.
-func wineSnapshotNodes(t *testing.T, dir, id, src string) {
+// wineSnapshotNodes reads the snapshot with this build and checks what
+// the Windows build recorded of a file: the path under the drive letter,
+// the volume serial number and file index, the change and creation times,
+// the attributes.
+func wineSnapshotNodes(t *testing.T, r *repo.Repository, id, src string) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := local.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := repo.Open(ctx, st)
-	if err != nil {
-		t.Fatal(err)
-	}
 	s, err := r.FindSnapshot(ctx, "office-pc", repo.KindFiles, id)
 	if err != nil {
 		t.Fatal(err)
@@ -604,4 +625,56 @@ func wineSnapshotNodes(t *testing.T, dir, id, src string) {
 		t.Errorf("node of %s = dev %x, file index %x, ctime %d, birth %d, mode %o, mtime %d; want ids, times, 0444 and the file's mtime",
 			tp, n.Dev, n.Inode, n.CTime, n.Birth, n.Mode, n.MTime)
 	}
+	const hiddenSystem = 0x2 | 0x4
+	if n, err := files.Lookup(ctx, r, s.Files.Root(), src+`\Documents\desktop.ini`); err != nil || n.Attrs&hiddenSystem != hiddenSystem {
+		t.Errorf("desktop.ini: %+v, %v; want the hidden and system attributes", n, err)
+	}
+}
+
+// wineMeta is what Windows shows of an entry, as the Windows build
+// records it: attributes, mode (read-only or not), modification time.
+// Not the creation time: Wine cannot set it (see setTimes in
+// pkg/files/meta_windows.go).
+type wineMeta struct {
+	Type  string
+	Attrs uint32
+	Mode  uint32
+	MTime time.Time
+}
+
+// windowsMeta returns the wineMeta of every entry under path p of the
+// snapshot, by path relative to p.
+func windowsMeta(t *testing.T, r *repo.Repository, machine, id, p string) map[string]wineMeta {
+	t.Helper()
+	ctx := context.Background()
+	s, err := r.FindSnapshot(ctx, machine, repo.KindFiles, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top, err := files.Lookup(ctx, r, s.Files.Root(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]wineMeta{}
+	var walk func(dir string, n *repo.Node)
+	walk = func(rel string, n *repo.Node) {
+		if rel != "" {
+			out[rel] = wineMeta{files.TypeName(n.Type), n.Attrs, n.Mode, time.Unix(0, n.MTime).UTC()}
+		}
+		if n.Type != repo.NodeDir {
+			return
+		}
+		tr, err := r.LoadTree(ctx, *n.Subtree)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := range tr.Nodes {
+			walk(strings.TrimPrefix(rel+"/"+tr.Nodes[k].Name, "/"), &tr.Nodes[k])
+		}
+	}
+	walk("", top)
+	if len(out) < 10 {
+		t.Fatalf("%s of snapshot %s holds %d entries; want the whole tree", p, id, len(out))
+	}
+	return out
 }

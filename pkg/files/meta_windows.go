@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
@@ -85,12 +84,79 @@ func openRead(path string) (*os.File, error) { return os.Open(path) }
 
 func canChown() bool { return false }
 
+// setTimes sets the entry's creation, access and modification times (the
+// access time to the modification time, as on Unix).
+//
+// Under Wine the creation time does not stay: Linux has no call to set a
+// file's birth time, and Wine then reports the modification time as the
+// creation time. On Windows (NTFS) it is set.
 func setTimes(p string, n *repo.Node, link bool) error {
 	if link {
 		return nil
 	}
-	t := time.Unix(0, n.MTime)
-	return os.Chtimes(p, t, t)
+	u, err := windows.UTF16PtrFromString(extendedPath(p))
+	if err != nil {
+		return err
+	}
+	h, err := windows.CreateFile(u, windows.FILE_WRITE_ATTRIBUTES, windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE, nil,
+		windows.OPEN_EXISTING, windows.FILE_FLAG_BACKUP_SEMANTICS|windows.FILE_FLAG_OPEN_REPARSE_POINT, 0)
+	if err != nil {
+		return &fs.PathError{Op: "settimes", Path: p, Err: err}
+	}
+	defer windows.CloseHandle(h)
+	m := windows.NsecToFiletime(n.MTime)
+	var birth *windows.Filetime
+	if n.Birth != 0 {
+		b := windows.NsecToFiletime(n.Birth)
+		birth = &b
+	}
+	if err := windows.SetFileTime(h, birth, &m, &m); err != nil {
+		return &fs.PathError{Op: "settimes", Path: p, Err: err}
+	}
+	return nil
+}
+
+// settableAttrs are the Windows attributes SetFileAttributes sets. The
+// read-only one comes from the mode (os.Chmod); compression, encryption,
+// sparseness and reparse points take calls of their own and are not
+// replayed.
+const settableAttrs = windows.FILE_ATTRIBUTE_HIDDEN | windows.FILE_ATTRIBUTE_SYSTEM | windows.FILE_ATTRIBUTE_ARCHIVE |
+	windows.FILE_ATTRIBUTE_TEMPORARY | windows.FILE_ATTRIBUTE_OFFLINE | windows.FILE_ATTRIBUTE_NOT_CONTENT_INDEXED
+
+// setAttrs gives the entry n's Windows attributes (hidden, system, archive
+// and the like), leaving its read-only attribute as it is. It runs after
+// setTimes: under Wine, setting a file's times resets its attributes
+// (Windows leaves them alone).
+func setAttrs(p string, n *repo.Node) error {
+	if n.Type == repo.NodeSymlink {
+		return nil
+	}
+	u, err := windows.UTF16PtrFromString(extendedPath(p))
+	if err != nil {
+		return err
+	}
+	cur, err := windows.GetFileAttributes(u)
+	if err != nil {
+		return &fs.PathError{Op: "getattributes", Path: p, Err: err}
+	}
+	want := n.Attrs&settableAttrs | cur&windows.FILE_ATTRIBUTE_READONLY
+	if cur&(settableAttrs|windows.FILE_ATTRIBUTE_READONLY) == want {
+		return nil
+	}
+	if want == 0 {
+		want = windows.FILE_ATTRIBUTE_NORMAL
+	}
+	if err := windows.SetFileAttributes(u, want); err != nil {
+		return &fs.PathError{Op: "setattributes", Path: p, Err: err}
+	}
+	return nil
+}
+
+// sameAttrs reports whether the entry (fi its Lstat result) has n's
+// settable attributes.
+func sameAttrs(fi fs.FileInfo, n *repo.Node) bool {
+	d, ok := fi.Sys().(*syscall.Win32FileAttributeData)
+	return !ok || d.FileAttributes&settableAttrs == n.Attrs&settableAttrs
 }
 
 func mknod(string, *repo.Node) error { return errors.New("not on Windows") }

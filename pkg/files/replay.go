@@ -740,16 +740,17 @@ func (rp *replay) linkAll() error {
 }
 
 // meta sets n's metadata on the entry at p (fi its Lstat result, or nil):
-// owner, extended attributes, times, mode. The mode comes last: a file
-// made read-only first would refuse extended attributes to a user who is
-// not root, and under Wine setting a file's times clears its Windows
-// read-only attribute (Windows itself leaves it alone).
+// owner, extended attributes, times, Windows attributes, mode. The mode
+// comes last: a file made read-only first would refuse extended
+// attributes to a user who is not root, and under Wine setting a file's
+// times resets its Windows attributes, read-only included (Windows itself
+// leaves them alone).
 func (rp *replay) meta(p string, n *repo.Node, fi fs.FileInfo) error {
 	if rp.opt.DryRun {
 		return nil
 	}
 	link := n.Type == repo.NodeSymlink
-	if fi != nil && fi.ModTime().UnixNano() == n.MTime && (link || fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) == fileMode(n)) && (!rp.root || ownedAs(fi, n)) {
+	if fi != nil && fi.ModTime().UnixNano() == n.MTime && (link || fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) == fileMode(n)) && (!rp.root || ownedAs(fi, n)) && sameAttrs(fi, n) {
 		return nil // as it should be
 	}
 	if rp.root {
@@ -762,6 +763,9 @@ func (rp *replay) meta(p string, n *repo.Node, fi fs.FileInfo) error {
 	}
 	if err := setTimes(p, n, link); err != nil {
 		return fmt.Errorf("setting the times of %s: %w", p, plainErr(err))
+	}
+	if err := setAttrs(p, n); err != nil {
+		return fmt.Errorf("setting the attributes of %s: %w", p, plainErr(err))
 	}
 	if !link && n.Type != repo.NodeDevice {
 		if err := os.Chmod(p, fileMode(n)); err != nil {
