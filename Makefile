@@ -16,7 +16,7 @@ LDFLAGS := -s -w -X github.com/rewind-backup/rewind/pkg/cli.Version=$(VERSION)
 # How long each fuzz target runs in `make fuzz` (and in `make test`).
 FUZZTIME ?= 5s
 
-.PHONY: all build deps test unit fuzz demo bench clean
+.PHONY: all build deps test unit fuzz demo bench clean wine-root
 
 all: build
 
@@ -30,15 +30,21 @@ deps:
 	scripts/deps
 
 # The suite: vet (also of the Windows and macOS builds, which the files
-# agent ships), every test (real Samba, real filesystems, QEMU), then each
-# fuzz target briefly. REWIND_REQUIRE_TOOLS makes a missing tool a failure
-# rather than a skip.
-test: deps
+# agent ships), every test (real Samba, real filesystems, QEMU, the Windows
+# build under Wine), then each fuzz target briefly. REWIND_REQUIRE_TOOLS
+# makes a missing tool a failure rather than a skip.
+test: deps wine-root
 	$(GO) vet ./...
 	GOOS=windows $(GO) vet ./...
 	GOOS=darwin $(GO) vet ./...
-	REWIND_REQUIRE_TOOLS=1 $(GO) test -count=1 -timeout 45m ./...
+	REWIND_REQUIRE_TOOLS=1 REWIND_WINE_ROOT=$(abspath $(OUT)/wine-root) $(GO) test -count=1 -timeout 45m ./...
 	scripts/fuzz $(FUZZTIME)
+
+# A Debian 13 root with Wine 10 and a ready prefix, in which the test of
+# the Windows build runs it (pkg/cli/wine_test.go): built once (1-5 min,
+# 1.2 GB), then kept; scripts/wine-root does nothing when it is complete.
+wine-root: deps
+	scripts/wine-root $(OUT)/wine-root
 
 unit:
 	$(GO) test -count=1 -short ./...

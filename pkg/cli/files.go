@@ -306,7 +306,7 @@ func runFilesDiff(ctx context.Context, opt filesDiffOptions, id1, id2 string, o 
 		if c.Size > 0 || c.What != "deleted" {
 			size = human.Bytes(c.Size)
 		}
-		_, err := fmt.Fprintf(o.Stdout, "%-8s %10s  %s\n", c.What, size, printable(c.Path))
+		_, err := fmt.Fprintf(o.Stdout, "%-8s %10s  %s\n", c.What, size, printable(files.DisplayPath(c.Path)))
 		return err
 	})
 	if err != nil {

@@ -88,23 +88,25 @@ func openWithProgress(ctx context.Context, opt repoOptions, o OS, json bool) (r 
 	return r, pr, func() { pr.Stop(); closeRepo(r) }, nil
 }
 
-// promptPassword asks on the controlling terminal, without echo, when
-// rewind runs interactively (its standard input is a terminal).
+// promptPassword asks on the controlling terminal (on Windows, the
+// console), without echo, when rewind runs interactively (its standard
+// input is a terminal).
 func promptPassword(o OS, where string) (string, error) {
-	var tty *os.File
+	var in, out *os.File
+	var closeConsole func()
 	var err error
 	if f, ok := o.Stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		tty, err = os.OpenFile("/dev/tty", os.O_RDWR, 0)
+		in, out, closeConsole, err = openConsole()
 	} else {
 		err = errors.New("not interactive")
 	}
 	if err != nil {
 		return "", fmt.Errorf("no password for %s: give --password-file FILE or set %s=FILE (there is no terminal to ask on)", where, passwordEnv)
 	}
-	defer tty.Close()
-	fmt.Fprintf(tty, "Password for %s: ", where)
-	b, err := term.ReadPassword(int(tty.Fd()))
-	fmt.Fprintln(tty)
+	defer closeConsole()
+	fmt.Fprintf(out, "Password for %s: ", where)
+	b, err := term.ReadPassword(int(in.Fd()))
+	fmt.Fprintln(out)
 	if err != nil {
 		return "", fmt.Errorf("reading the password: %w", err)
 	}

@@ -254,7 +254,7 @@ func firstProblem(ps []repo.FileProblem) string {
 	if len(ps) == 0 {
 		return "no reason known"
 	}
-	return ps[0].Path + ": " + ps[0].Reason
+	return DisplayPath(ps[0].Path) + ": " + ps[0].Reason
 }
 
 // problem records a file that could not be backed up whole.
@@ -263,7 +263,7 @@ func (b *backup) problem(path string, err error) {
 	b.mu.Lock()
 	b.probs = append(b.probs, repo.FileProblem{Path: path, Reason: msg})
 	b.mu.Unlock()
-	b.opt.Progress.Note(progress.Warning, fmt.Sprintf("not backed up: %s: %s", path, msg))
+	b.opt.Progress.Note(progress.Warning, fmt.Sprintf("not backed up: %s: %s", DisplayPath(path), msg))
 }
 
 // plainErr strips the path from an *fs.PathError, which the caller names.
@@ -631,12 +631,15 @@ func (b *backup) saveTree(ctx context.Context, ts *repo.TreeSaver, it *item) (re
 }
 
 // splitPath splits an absolute path into its components: on Windows the
-// volume ("C:") is the first.
+// volume ("C:") is the first, its drive letter in upper case (Windows
+// ignores the case, and c:\Users and C:\Users must be one tree path).
 func splitPath(p string) []string {
 	vol := filepath.VolumeName(p)
 	rest := strings.Trim(filepath.ToSlash(p[len(vol):]), "/")
 	var parts []string
-	if vol != "" {
+	if isDrive(vol) {
+		parts = append(parts, strings.ToUpper(vol))
+	} else if vol != "" {
 		parts = append(parts, vol)
 	}
 	if rest != "" {

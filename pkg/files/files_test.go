@@ -70,3 +70,29 @@ func cut(s string) (string, string, bool) {
 	}
 	return s, "", false
 }
+
+// TestTreeAndDisplayPaths: a path as the user writes it on any system
+// becomes one tree path (the drive letter's case folded), and a tree path
+// under a drive is shown the Windows way wherever it is shown.
+func TestTreeAndDisplayPaths(t *testing.T) {
+	for _, tc := range []struct{ in, tree, display string }{
+		{`C:\Users\jane`, "/C:/Users/jane", `C:\Users\jane`},
+		{`c:\Users\jane\`, "/C:/Users/jane", `C:\Users\jane`},
+		{"C:/Users/jane", "/C:/Users/jane", `C:\Users\jane`},
+		{"/C:/Users/jane", "/C:/Users/jane", `C:\Users\jane`},
+		{"/c:/Users", "/C:/Users", `C:\Users`},
+		{`C:\`, "/C:", `C:\`},
+		{"/home/jane/x y", "/home/jane/x y", "/home/jane/x y"},
+		{"/home/jane/./a//b/", "/home/jane/a/b", "/home/jane/a/b"},
+		{"/", "/", "/"},
+		{"/CD:/x", "/CD:/x", "/CD:/x"}, // not a drive
+	} {
+		tp := treePath(tc.in)
+		if tp != tc.tree {
+			t.Errorf("treePath(%q) = %q, want %q", tc.in, tp, tc.tree)
+		}
+		if got := DisplayPath(tp); got != tc.display {
+			t.Errorf("DisplayPath(%q) = %q, want %q", tp, got, tc.display)
+		}
+	}
+}

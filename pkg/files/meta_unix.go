@@ -100,6 +100,16 @@ func groupName(gid uint32) string {
 	return name
 }
 
+// setAttrs sets Windows attributes: none here.
+func setAttrs(string, *repo.Node) error { return nil }
+
+// sameAttrs reports whether the entry has n's Windows attributes: there
+// are none here.
+func sameAttrs(fs.FileInfo, *repo.Node) bool { return true }
+
+// replaceFile renames file from over file to.
+func replaceFile(from, to string) error { return os.Rename(from, to) }
+
 // openRead opens a file to back it up.
 func openRead(path string) (*os.File, error) { return os.Open(path) }
 

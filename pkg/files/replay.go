@@ -193,8 +193,9 @@ func Replay(ctx context.Context, r *repo.Repository, s *repo.Snapshot, opt Repla
 			break
 		}
 	}
-	err = g.Wait()
-	if walkErr != nil {
+	// A worker's error cancels gctx, and the walk then stops with
+	// "context canceled": the worker's error is the one to tell.
+	if err = g.Wait(); err == nil {
 		err = walkErr
 	}
 	if err == nil {
@@ -225,15 +226,17 @@ func Replay(ctx context.Context, r *repo.Repository, s *repo.Snapshot, opt Repla
 	return sum, nil
 }
 
-// Lookup returns the node at tree path tp ("/home/jane") of the tree
-// rooted at root.
-func Lookup(ctx context.Context, r *repo.Repository, root repo.Blob, tp string) (*repo.Node, error) {
+// Lookup returns the node at path p of the tree rooted at root: a tree
+// path ("/home/jane", "/C:/Users/jane") or a path as the user or the
+// system writes it (C:\Users\jane).
+func Lookup(ctx context.Context, r *repo.Repository, root repo.Blob, p string) (*repo.Node, error) {
+	tp := treePath(p)
 	n := &repo.Node{Type: repo.NodeDir, Subtree: &root}
 	cur := ""
 	for _, name := range splitTree(tp) {
 		cur += "/" + name
 		if n.Type != repo.NodeDir {
-			return nil, fmt.Errorf("%s is not in the snapshot: %s is not a folder there", osPath(tp), osPath(cur[:len(cur)-len(name)-1]))
+			return nil, fmt.Errorf("%s is not in the snapshot: %s is not a folder there", DisplayPath(tp), DisplayPath(cur[:len(cur)-len(name)-1]))
 		}
 		t, err := r.LoadTree(ctx, *n.Subtree)
 		if err != nil {
@@ -241,7 +244,7 @@ func Lookup(ctx context.Context, r *repo.Repository, root repo.Blob, tp string) 
 		}
 		k := sort.Search(len(t.Nodes), func(i int) bool { return t.Nodes[i].Name >= name })
 		if k == len(t.Nodes) || t.Nodes[k].Name != name {
-			return nil, fmt.Errorf("%s is not in the snapshot; 'rewind files ls' lists what is", osPath(cur))
+			return nil, fmt.Errorf("%s is not in the snapshot; 'rewind files ls' lists what is", DisplayPath(cur))
 		}
 		n = &t.Nodes[k]
 	}
@@ -249,13 +252,39 @@ func Lookup(ctx context.Context, r *repo.Repository, root repo.Blob, tp string) 
 }
 
 // treePath turns a path as given by a user or the system (C:\Users\jane,
-// /home/jane) into a tree path (/C:/Users/jane, /home/jane).
+// c:\Users\jane, /home/jane) into a tree path (/C:/Users/jane,
+// /home/jane). A tree path is returned as it is, but for the case of its
+// drive letter.
 func treePath(p string) string {
-	if len(p) >= 2 && p[1] == ':' {
-		p = "/" + strings.ReplaceAll(p, `\`, "/")
+	if isDrive(p) || len(p) > 2 && p[0] == '/' && isDrive(p[1:]) {
+		p = "/" + strings.ReplaceAll(strings.TrimPrefix(p, "/"), `\`, "/")
 	}
 	parts := splitTree(p)
+	if len(parts) > 0 && isDrive(parts[0]) {
+		parts[0] = strings.ToUpper(parts[0])
+	}
 	return "/" + strings.Join(parts, "/")
+}
+
+// isDrive reports whether p starts with a Windows drive letter and its
+// colon ("C:", "c:\Users").
+func isDrive(p string) bool {
+	return len(p) >= 2 && p[1] == ':' && ('A' <= p[0] && p[0] <= 'Z' || 'a' <= p[0] && p[0] <= 'z') &&
+		(len(p) == 2 || p[2] == '\\' || p[2] == '/')
+}
+
+// DisplayPath returns tree path tp as its own system writes it, whichever
+// system shows it: a path under a Windows drive (/C:/Users/jane) as
+// C:\Users\jane, others as they are.
+func DisplayPath(tp string) string {
+	parts := splitTree(tp)
+	if len(parts) == 0 || !isDrive(parts[0]) {
+		return tp
+	}
+	if len(parts) == 1 {
+		return parts[0] + `\`
+	}
+	return strings.Join(parts, `\`)
 }
 
 func splitTree(tp string) []string {
@@ -409,7 +438,7 @@ func (rp *replay) dir(ctx context.Context, n *repo.Node, tp, to string, fi fs.Fi
 	}
 	t, err := rp.r.LoadTree(ctx, *n.Subtree)
 	if err != nil {
-		return fmt.Errorf("%s: %w", osPath(tp), err)
+		return fmt.Errorf("%s: %w", DisplayPath(tp), err)
 	}
 	want := make(map[string]bool, len(t.Nodes))
 	for k := range t.Nodes {
@@ -473,7 +502,11 @@ func (rp *replay) file(ctx context.Context, n *repo.Node, to string, fi fs.FileI
 	if regular {
 		f, err := os.Open(to)
 		if err == nil {
-			defer f.Close()
+			defer func() {
+				if old != nil {
+					old.Close()
+				}
+			}()
 			old = f
 			if have, err = rp.blobsOf(ctx, f, fi.Size()); err != nil {
 				return fmt.Errorf("reading %s: %w", to, err)
@@ -544,7 +577,12 @@ func (rp *replay) file(ctx context.Context, n *repo.Node, to string, fi fs.FileI
 	if err := rp.meta(tmp.Name(), n, nil); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), to); err != nil {
+	// Windows renames nothing over a file that is open.
+	if old != nil {
+		old.Close()
+		old = nil
+	}
+	if err := replaceFile(tmp.Name(), to); err != nil {
 		return fmt.Errorf("writing %s: %w", to, plainErr(err))
 	}
 	ok = true
@@ -702,13 +740,17 @@ func (rp *replay) linkAll() error {
 }
 
 // meta sets n's metadata on the entry at p (fi its Lstat result, or nil):
-// owner, mode, extended attributes, times.
+// owner, extended attributes, times, Windows attributes, mode. The mode
+// comes last: a file made read-only first would refuse extended
+// attributes to a user who is not root, and under Wine setting a file's
+// times resets its Windows attributes, read-only included (Windows itself
+// leaves them alone).
 func (rp *replay) meta(p string, n *repo.Node, fi fs.FileInfo) error {
 	if rp.opt.DryRun {
 		return nil
 	}
 	link := n.Type == repo.NodeSymlink
-	if fi != nil && fi.ModTime().UnixNano() == n.MTime && (link || fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) == fileMode(n)) && (!rp.root || ownedAs(fi, n)) {
+	if fi != nil && fi.ModTime().UnixNano() == n.MTime && (link || fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) == fileMode(n)) && (!rp.root || ownedAs(fi, n)) && sameAttrs(fi, n) {
 		return nil // as it should be
 	}
 	if rp.root {
@@ -716,16 +758,19 @@ func (rp *replay) meta(p string, n *repo.Node, fi fs.FileInfo) error {
 			return fmt.Errorf("setting the owner of %s: %w", p, plainErr(err))
 		}
 	}
-	if !link && n.Type != repo.NodeDevice {
-		if err := os.Chmod(p, fileMode(n)); err != nil {
-			return fmt.Errorf("setting the mode of %s: %w", p, plainErr(err))
-		}
-	}
 	if err := rp.setXattrs(p, n); err != nil {
 		return err
 	}
 	if err := setTimes(p, n, link); err != nil {
 		return fmt.Errorf("setting the times of %s: %w", p, plainErr(err))
+	}
+	if err := setAttrs(p, n); err != nil {
+		return fmt.Errorf("setting the attributes of %s: %w", p, plainErr(err))
+	}
+	if !link && n.Type != repo.NodeDevice {
+		if err := os.Chmod(p, fileMode(n)); err != nil {
+			return fmt.Errorf("setting the mode of %s: %w", p, plainErr(err))
+		}
 	}
 	return nil
 }
