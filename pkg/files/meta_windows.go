@@ -161,7 +161,13 @@ func sameAttrs(fi fs.FileInfo, n *repo.Node) bool {
 
 func mknod(string, *repo.Node) error { return errors.New("not on Windows") }
 
+// syncFS does nothing on Windows: flushing a whole volume takes an
+// administrator's handle to it. Each file is flushed as it is written
+// instead (syncFile), before the replay's marker goes.
 func syncFS(string) error { return nil }
+
+// syncFile flushes a file the replay wrote (FlushFileBuffers).
+func syncFile(f *os.File) error { return f.Sync() }
 
 func ownedAs(fs.FileInfo, *repo.Node) bool { return true }
 

@@ -568,9 +568,13 @@ func (rp *replay) file(ctx context.Context, n *repo.Node, to string, fi fs.FileI
 		rp.wrote.Add(int64(b.Size))
 		rp.opt.Progress.Add(progress.Written, int64(b.Size))
 	}
-	// Not synced here: the replay syncs the filesystem at its end, and a
-	// replay cut off before that is followed by one that compares content
-	// (the marker file).
+	// Not synced here but on Windows: the replay syncs the filesystem at
+	// its end, and a replay cut off before that is followed by one that
+	// compares content (the marker file).
+	if err := syncFile(tmp); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", to, plainErr(err))
+	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("writing %s: %w", to, plainErr(err))
 	}
