@@ -14,7 +14,10 @@ import (
 	"io/fs"
 	"sort"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/rewind-backup/rewind/pkg/chunk"
 	"github.com/rewind-backup/rewind/pkg/store"
@@ -544,17 +547,29 @@ func (r *Repository) Heads(ctx context.Context) ([]Head, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing snapshots in %s: %w", r.s.Location(), err)
 	}
+	// Several reads in flight: over SMB each is a few round trips, and a
+	// repository of years holds a thousand snapshots.
+	all := make([]Head, len(files))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(readsInFlight)
+	for i, fi := range files {
+		g.Go(func() error {
+			id, _ := chunk.ParseID(fi.Name)
+			all[i] = r.readHead(gctx, id, fi)
+			return gctx.Err()
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
 	heads := make([]Head, 0, len(files))
-	for _, fi := range files {
-		id, _ := chunk.ParseID(fi.Name)
-		h := r.readHead(ctx, id, fi)
-		if errors.Is(h.Err, fs.ErrNotExist) {
-			continue
+	for _, h := range all {
+		if !errors.Is(h.Err, fs.ErrNotExist) {
+			heads = append(heads, h)
 		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		heads = append(heads, h)
 	}
 	sort.SliceStable(heads, func(i, j int) bool { return heads[i].Time.Before(heads[j].Time) })
 	return heads, nil
@@ -598,22 +613,23 @@ func (r *Repository) EachSnapshot(ctx context.Context, keep func(*Head) bool, fn
 // being stored (one listing of the packs), so a listing shows an image
 // whose lists are gone as damaged, and check tells the rest.
 func (r *Repository) EachManifest(ctx context.Context, keep func(*Head) bool, fn func(*Head, *Snapshot, error) error) error {
+	var once sync.Once
 	var stored map[ID]bool
+	var listErr error
 	load := func(ctx context.Context, id ID, size int64) (*Snapshot, error) {
 		s, err := r.readSnapshot(ctx, id, size)
 		if err != nil || !s.listed() || !r.Packed() {
 			return s, err
 		}
-		if stored == nil {
+		once.Do(func() {
 			stored = make(map[ID]bool)
-			err := r.ListPacks(ctx, func(name chunk.ID, _ int64) error {
+			listErr = r.ListPacks(ctx, func(name chunk.ID, _ int64) error {
 				stored[name] = true
 				return nil
 			}, nil)
-			if err != nil {
-				stored = nil
-				return nil, err
-			}
+		})
+		if listErr != nil {
+			return nil, listErr
 		}
 		for _, l := range s.Image.Lists {
 			if l.Pack < 1 || int(l.Pack) > len(s.Image.Packs) || !stored[s.Image.Packs[l.Pack-1]] {
@@ -622,8 +638,71 @@ func (r *Repository) EachManifest(ctx context.Context, keep func(*Head) bool, fn
 		}
 		return s, nil
 	}
-	return r.eachSnapshot(ctx, keep, load, fn)
+	return r.eachSnapshotAhead(ctx, keep, load, fn)
 }
+
+// eachSnapshotAhead is eachSnapshot with up to readsInFlight snapshots
+// loaded ahead of fn, which is still called in order: for listings, whose
+// snapshots are small without their lists.
+func (r *Repository) eachSnapshotAhead(ctx context.Context, keep func(*Head) bool, load func(context.Context, ID, int64) (*Snapshot, error), fn func(*Head, *Snapshot, error) error) error {
+	heads, err := r.Heads(ctx)
+	if err != nil {
+		return err
+	}
+	type loaded struct {
+		s   *Snapshot
+		err error
+	}
+	var want []*Head
+	for i := range heads {
+		if keep == nil || keep(&heads[i]) {
+			want = append(want, &heads[i])
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make([]chan loaded, len(want))
+	sem := make(chan struct{}, readsInFlight)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	start := func(i int) {
+		results[i] = make(chan loaded, 1)
+		h := want[i]
+		if h.Err != nil {
+			results[i] <- loaded{nil, h.Err}
+			return
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			s, err := load(ctx, h.ID, h.Size)
+			results[i] <- loaded{s, err}
+		}()
+	}
+	next := 0
+	for i, h := range want {
+		for next < len(want) && next < i+readsInFlight {
+			start(next)
+			next++
+		}
+		res := <-results[i]
+		if errors.Is(res.err, fs.ErrNotExist) {
+			continue
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err := fn(h, res.s, res.err); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readsInFlight is how many snapshot files a listing reads at once.
+const readsInFlight = 8
 
 func (r *Repository) eachSnapshot(ctx context.Context, keep func(*Head) bool, load func(context.Context, ID, int64) (*Snapshot, error), fn func(*Head, *Snapshot, error) error) error {
 	heads, err := r.Heads(ctx)
