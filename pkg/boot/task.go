@@ -193,7 +193,7 @@ func RunTask(ctx context.Context, t Task, rep progress.Reporter) (summary any, e
 		if err != nil {
 			return nil, err
 		}
-		return restoreSummary{Image: report.Image, Written: sum.Written, Skipped: sum.Skipped, Fetched: sum.Fetched, Verified: sum.Verified}, nil
+		return restoreSummary{Image: report.Image, Written: sum.Written, Skipped: sum.Skipped, Fetched: sum.Fetched, Verified: sum.Verified, Verification: job.Verification(sum)}, nil
 	}
 	return nil, fmt.Errorf("task %q is not unattended", t.Kind)
 }
@@ -206,6 +206,8 @@ type (
 		Skipped  int64  `json:"skipped_bytes"`
 		Fetched  int64  `json:"fetched_bytes"`
 		Verified bool   `json:"verified"`
+		// Verification is what the read-back read (job.Verification).
+		Verification string `json:"verification"`
 	}
 	captureSummary struct {
 		Image    string          `json:"image"`

@@ -23,6 +23,7 @@ type restoreOptions struct {
 	Image      string
 	Yes        bool
 	NoVerify   bool
+	Verify     string
 	ZeroUnused bool
 	JSON       bool
 	Report     bool
@@ -38,14 +39,19 @@ func newRestoreCommand(o OS) *cobra.Command {
 		Short: "put a disk image back onto disks (asks first, unless --yes)",
 		Long: "Put disk 1 of an image of machine NAME onto the first DISK, disk 2 onto the second,\n" +
 			"and so on; DISK is a block device or a disk image file. Only what differs from the\n" +
-			"image is written, then every chunk is read back and checked (--no-verify skips\n" +
-			"that). Unless --yes, it shows each DISK and asks for its name to be typed back.",
+			"image is written; what was already there is read and checked on the way, and\n" +
+			"what was written is read back and checked at the end (--verify full reads back\n" +
+			"every chunk; --no-verify skips the read-back). Unless --yes, it shows each DISK\n" +
+			"and asks for its name to be typed back.",
 		Example: "  rewind restore --repo smb://rewind@nas.local/backup/shop --machine office-pc /dev/sda\n" +
 			"  rewind restore --repo /mnt/usb/rewind --machine office-pc --image 1a2b --yes /dev/sda",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opt.Targets = args
 			if opt.Machine == "" || len(opt.Targets) == 0 {
 				return fmt.Errorf("restore needs --machine NAME and at least one DISK; run 'rewind restore --help': %w", ErrUsage)
+			}
+			if opt.Verify != "written" && opt.Verify != "full" {
+				return fmt.Errorf("--verify %q: say written or full: %w", opt.Verify, ErrUsage)
 			}
 			return runRestore(cmd.Context(), opt, o)
 		},
@@ -56,6 +62,7 @@ func newRestoreCommand(o OS) *cobra.Command {
 	fs.StringVar(&opt.Image, "image", "latest", "the image: its `ID` (at least 4 digits) or latest")
 	fs.BoolVar(&opt.Yes, "yes", false, "do not ask: the DISK arguments name the targets")
 	fs.BoolVar(&opt.NoVerify, "no-verify", false, "skip reading back and checking what was written")
+	fs.StringVar(&opt.Verify, "verify", "written", "what to read back at the end: what was `written`, or the full image")
 	fs.BoolVar(&opt.ZeroUnused, "zero-unused", false, "also zero the blocks the image's filesystems do not use")
 	fs.BoolVar(&opt.JSON, "json", false, "progress and result as JSON lines")
 	fs.BoolVar(&opt.Report, "report", false, "save a report of the outcome in the repository (reports/MACHINE/)")
@@ -76,7 +83,10 @@ type restoreJSON struct {
 	Skipped  int64    `json:"skipped_bytes"`
 	Fetched  int64    `json:"fetched_bytes"`
 	Verified bool     `json:"verified"`
-	Seconds  float64  `json:"seconds"`
+	// Verification is what the read-back read: "written" (the compare
+	// pass checked the rest), "full", or "none".
+	Verification string  `json:"verification"`
+	Seconds      float64 `json:"seconds"`
 }
 
 func runRestore(ctx context.Context, opt restoreOptions, o OS) (err error) {
@@ -120,9 +130,10 @@ func runRestore(ctx context.Context, opt restoreOptions, o OS) (err error) {
 			}
 		}
 	}
-	sum, err := plan.Run(ctx, job.RestoreOptions{NoVerify: opt.NoVerify, ZeroUnused: opt.ZeroUnused, Progress: pr.t})
+	sum, err := plan.Run(ctx, job.RestoreOptions{NoVerify: opt.NoVerify, VerifyFull: opt.Verify == "full", ZeroUnused: opt.ZeroUnused, Progress: pr.t})
 	if sum != nil {
 		res.Written, res.Skipped, res.Fetched, res.Verified, res.Seconds = sum.Written, sum.Skipped, sum.Fetched, sum.Verified, sum.Duration.Seconds()
+		res.Verification = job.Verification(sum)
 	}
 	if err != nil {
 		return err
@@ -135,9 +146,12 @@ func runRestore(ctx context.Context, opt restoreOptions, o OS) (err error) {
 	fmt.Fprintf(o.Stdout, "restored image %s of %s (%s) onto %s in %s: %s written, %s already in place, %s fetched, %s/s\n",
 		repo.ShortID(snap.ID()), opt.Machine, snap.Time.Local().Format("2006-01-02 15:04"), strings.Join(opt.Targets, ", "),
 		sum.Duration.Round(100e6), human.Bytes(sum.Written), human.Bytes(sum.Skipped), human.Bytes(sum.Fetched), human.Bytes(int64(rate)))
-	if sum.Verified {
+	switch {
+	case sum.Verified && sum.VerifiedAll:
 		fmt.Fprintf(o.Stdout, "verified: every chunk read back from the disk matches the image (%s)\n", human.Bytes(sum.VerifiedBytes))
-	} else {
+	case sum.Verified:
+		fmt.Fprintf(o.Stdout, "verified: the %s written read back intact; what was already there was read and checked before writing (--verify full reads back everything)\n", human.Bytes(sum.VerifiedBytes))
+	default:
 		fmt.Fprintln(o.Stdout, "NOT verified (--no-verify): run 'rewind verify' to check the disk")
 	}
 	return nil

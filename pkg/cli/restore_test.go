@@ -84,8 +84,16 @@ func TestCaptureRestoreCommands(t *testing.T) {
 
 	// Typed back correctly, the restore runs, and the disk is identical.
 	out, errs, code = runIn(t, "blank.img\n", "restore", "--repo", repoDir, "--machine", "ws1", blank)
-	if code != 0 || !strings.Contains(out, "verified: every chunk") {
+	if code != 0 || !strings.Contains(out, "written read back intact; what was already there was read and checked") {
 		t.Fatalf("restore with the name typed back = %d, %q %q", code, out, errs)
+	}
+	out, errs, code = runIn(t, "", "restore", "--repo", repoDir, "--machine", "ws1", "--yes", "--verify", "full", blank)
+	if code != 0 || !strings.Contains(out, "verified: every chunk read back from the disk matches the image") {
+		t.Fatalf("restore --verify full = %d, %q %q", code, out, errs)
+	}
+	_, errs, code = runIn(t, "", "restore", "--repo", repoDir, "--machine", "ws1", "--yes", "--verify", "some", blank)
+	if code == 0 || !strings.Contains(errs, `--verify "some": say written or full`) {
+		t.Fatalf("restore --verify some = %d, %q; want a usage error", code, errs)
 	}
 	if testutil.FileHash(t, blank) != testutil.FileHash(t, src) {
 		t.Errorf("the restored disk differs from the captured one")

@@ -162,6 +162,7 @@ func (p *RestorePlan) Targets() []string {
 // RestoreOptions are the choices of a restore run.
 type RestoreOptions struct {
 	NoVerify   bool
+	VerifyFull bool // read back every chunk, not only those written
 	ZeroUnused bool
 	Progress   progress.Reporter
 }
@@ -177,7 +178,7 @@ func (p *RestorePlan) Run(ctx context.Context, opt RestoreOptions) (*restore.Sum
 		}
 		targets = append(targets, d.Device)
 	}
-	return restore.Restore(ctx, p.r, p.Snap, targets, restore.Options{NoVerify: opt.NoVerify, ZeroUnused: opt.ZeroUnused, Progress: opt.Progress})
+	return restore.Restore(ctx, p.r, p.Snap, targets, restore.Options{NoVerify: opt.NoVerify, VerifyFull: opt.VerifyFull, ZeroUnused: opt.ZeroUnused, Progress: opt.Progress})
 }
 
 // Close closes the plan's targets.
@@ -207,4 +208,17 @@ func TooSmall(d repo.Disk, size int64) string {
 		return ""
 	}
 	return fmt.Sprintf("too small: the disk holds %s but the image's partitions need %s; use a disk at least that large", human.Bytes(size), human.Bytes(need))
+}
+
+// Verification names the read-back a restore ran, for its report:
+// "written" (what it wrote; the compare pass checked the rest), "full", or
+// "none".
+func Verification(sum *restore.Summary) string {
+	switch {
+	case !sum.Verified:
+		return "none"
+	case sum.VerifiedAll:
+		return "full"
+	}
+	return "written"
 }

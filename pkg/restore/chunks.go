@@ -23,6 +23,7 @@ import (
 // job is one chunk of an area on its way to the target, or to be checked.
 type job struct {
 	area *repo.Area
+	k    int // the chunk's place in area.Chunks
 	ref  repo.ChunkRef
 	rng  repo.Extent   // the chunk's range in the area
 	used []repo.Extent // its used parts, relative to rng.Off
@@ -58,13 +59,22 @@ const spanBytes = 1 << 20
 // is a span of its own), and closes out. It is the producer of a restore
 // and of a verification.
 func sendSpans(ctx context.Context, areas repo.Areas, cs int, out chan<- span, at func(a *repo.Area)) error {
+	return sendSpansOf(ctx, areas, cs, out, at, nil)
+}
+
+// sendSpansOf is sendSpans for the chunks keep accepts (all when nil), by
+// their area and place in it.
+func sendSpansOf(ctx context.Context, areas repo.Areas, cs int, out chan<- span, at func(a *repo.Area), keep func(a *repo.Area, k int) bool) error {
 	defer close(out)
 	for _, a := range areas {
 		at(a)
 		var sp span
 		var n int64
-		for _, ref := range a.Chunks {
-			j := &job{area: a, ref: ref, rng: a.Range(ref.I, cs)}
+		for k, ref := range a.Chunks {
+			if keep != nil && !keep(a, k) {
+				continue
+			}
+			j := &job{area: a, k: k, ref: ref, rng: a.Range(ref.I, cs)}
 			j.used = a.Masked(j.rng)
 			j.n = repo.Size(j.used)
 			if len(sp) > 0 && n+j.rng.Len > spanBytes {
@@ -223,6 +233,8 @@ type chunkRestore struct {
 	free      chan []byte // plaintext buffers of cs bytes, for write
 	zeros     zeroIDs
 	recent    *blobCache
+	// written marks the chunks written, for the read-back.
+	written marks
 	// overlap is set when partitions overlap: then no write may carry
 	// another partition's bytes read earlier (writeUsed's scratch), or it
 	// could undo that partition's newer write.
@@ -230,7 +242,7 @@ type chunkRestore struct {
 }
 
 // restoreChunks writes the chunks of d's partitions that t does not hold.
-func restoreChunks(ctx context.Context, r *repo.Repository, img *repo.Image, di int, d *repo.Disk, t Target, opt Options, tl *tally) error {
+func restoreChunks(ctx context.Context, r *repo.Repository, img *repo.Image, di int, d *repo.Disk, t Target, opt Options, tl *tally, written marks) error {
 	cs := img.ChunkSize
 	areas := d.PartitionAreas()
 	workers := opt.Workers
@@ -239,7 +251,7 @@ func restoreChunks(ctx context.Context, r *repo.Repository, img *repo.Image, di 
 	// ~20 MiB with the default 1 MiB.
 	fetches := max(2, min(opt.Fetches, (64<<20)/cs))
 	c := &chunkRestore{r: r, img: img, runBytes: opt.RunBytes, t: t, cs: cs, di: di, overwrite: opt.Overwrite, tally: tl,
-		free: make(chan []byte, 2*workers), overlap: overlapping(d), recent: newBlobCache(recentBytes)}
+		free: make(chan []byte, 2*workers), overlap: overlapping(d), recent: newBlobCache(recentBytes), written: written}
 	for range 2 * workers {
 		c.free <- make([]byte, cs)
 	}
@@ -334,6 +346,7 @@ func (c *chunkRestore) settle(j *job, q []byte, read bool) (bool, error) {
 	}
 	clear(q)
 	c.tally.touch()
+	c.written.mark(j)
 	if err := writeUsed(c.t, j, q, nil); err != nil {
 		return false, fmt.Errorf("disk %d: %w", c.di+1, err)
 	}
@@ -531,6 +544,7 @@ func (c *chunkRestore) writeOne(j *job, buf, scratch []byte) error {
 		return fmt.Errorf("disk %d, offset %d: %w; the repository is damaged: run 'rewind check --read-data' on it to find every damaged chunk, and restore an older image", c.di+1, j.diskOff(), err)
 	}
 	c.tally.touch()
+	c.written.mark(j)
 	if err := writeUsed(c.t, j, p, scratch); err != nil {
 		return fmt.Errorf("disk %d: %w", c.di+1, err)
 	}
@@ -631,4 +645,31 @@ func (z *zeroIDs) id(n int) chunk.ID {
 		z.ids[n] = id
 	}
 	return id
+}
+
+// marks records which chunks of each area a restore wrote, a bit each, so
+// that the read-back reads those alone: the compare pass read and checked
+// every chunk it did not write. Safe for concurrent use; a nil marks
+// records nothing.
+type marks map[*repo.Area][]uint64
+
+func newMarks(areas repo.Areas) marks {
+	m := make(marks, len(areas))
+	for _, a := range areas {
+		m[a] = make([]uint64, (len(a.Chunks)+63)/64)
+	}
+	return m
+}
+
+// mark records j's chunk as written, before it is.
+func (m marks) mark(j *job) {
+	if w, ok := m[j.area]; ok {
+		atomic.OrUint64(&w[j.k/64], 1<<(j.k%64))
+	}
+}
+
+// has reports whether chunk k of area a was written.
+func (m marks) has(a *repo.Area, k int) bool {
+	w, ok := m[a]
+	return ok && atomic.LoadUint64(&w[k/64])&(1<<(k%64)) != 0
 }

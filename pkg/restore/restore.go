@@ -100,8 +100,11 @@ type Options struct {
 	// restore otherwise leaves as the target had them); the gaps between
 	// partitions stay as they are.
 	ZeroUnused bool
-	// NoVerify skips the read-back verification.
-	NoVerify bool
+	// NoVerify skips the read-back verification. Without it, what was
+	// written is read back (the compare pass has read and checked the
+	// rest from the disk already); with VerifyFull, every chunk is.
+	NoVerify   bool
+	VerifyFull bool
 	// LockWait is how long to wait for a conflicting lock (prune) to go.
 	LockWait time.Duration
 	Progress progress.Reporter // nil: progress.Discard
@@ -143,9 +146,14 @@ type Summary struct {
 	// that the targets already held.
 	Chunks, Fetches, Skips int64
 	Duration               time.Duration
-	// Verified is true when the read-back ran and every chunk matched;
-	// VerifiedBytes is how many used bytes it checked.
+	// Verified is true when the read-back ran and every chunk it read
+	// matched; VerifiedBytes is how many used bytes it read. VerifiedAll
+	// says it read every chunk (VerifyFull, or a target written blind);
+	// otherwise it read what was written, and the chunks skipped were read
+	// and checked by the compare pass, from the disk with its cache
+	// dropped.
 	Verified      bool
+	VerifiedAll   bool
 	VerifiedBytes int64
 }
 
@@ -215,28 +223,63 @@ func Restore(ctx context.Context, r *repo.Repository, snap *repo.Snapshot, targe
 	for i := range targets {
 		used += img.Disks[i].PartitionAreas().UsedBytes()
 	}
+	// The compare pass is the check of every chunk it skips, so it reads
+	// the disk, not pages a killed restore left in memory.
+	if !opt.Overwrite {
+		for i, t := range targets {
+			if err := t.Sync(); err == nil {
+				err = dropCache(t)
+			}
+			if err != nil {
+				opt.Progress.Note(progress.Warning, fmt.Sprintf("disk %d: could not drop its cached pages (%v); the comparison may read them from memory", i+1, err))
+			}
+		}
+	}
 	opt.Progress.Phase("chunks", used)
+	// Only what was written is read back, unless every chunk is wanted, the
+	// target was written blind, or partitions overlap (a later write may
+	// change a chunk the compare pass found in place).
+	all := opt.VerifyFull || opt.Overwrite
+	written := make([]marks, len(targets))
+	for i := range targets {
+		d := &img.Disks[i]
+		all = all || overlapping(d)
+		written[i] = newMarks(d.PartitionAreas())
+	}
 	for i, t := range targets {
 		d := &img.Disks[i]
-		if err := restoreDisk(ctx, r, img, i, d, tables[i], t, opt, tl); err != nil {
+		if err := restoreDisk(ctx, r, img, i, d, tables[i], t, opt, tl, written[i]); err != nil {
 			return failed(err)
 		}
 	}
 	tl.addTo(&sum)
 	if !opt.NoVerify {
-		opt.Progress.Phase("verify", verifyTotal(img, len(targets)))
+		keep := func(i int) func(a *repo.Area, k int) bool {
+			if all {
+				return nil
+			}
+			return func(a *repo.Area, k int) bool {
+				_, part := written[i][a]
+				return !part || written[i].has(a, k) // boot areas whole
+			}
+		}
+		var total int64
+		for i := range targets {
+			total += verifyBytes(img.ChunkSize, &img.Disks[i], keep(i))
+		}
+		opt.Progress.Phase("verify", total)
 		for i, t := range targets {
 			if err := dropCache(t); err != nil {
 				opt.Progress.Note(progress.Warning, fmt.Sprintf("disk %d: could not drop its cached pages (%v); the read-back may come from memory", i+1, err))
 			}
-			n, err := verifyDisk(ctx, img.ChunkSize, i, &img.Disks[i], t, opt.Workers, opt.Progress)
+			n, err := verifyDisk(ctx, img.ChunkSize, i, &img.Disks[i], t, opt.Workers, opt.Progress, keep(i))
 			sum.VerifiedBytes += n
 			if err != nil {
 				sum.Duration = opt.Now().Sub(start)
 				return &sum, fmt.Errorf("read-back after the restore: %w; the disk does not hold what was written: run the restore again, and if this repeats, the disk or its cable is failing", err)
 			}
 		}
-		sum.Verified = true
+		sum.Verified, sum.VerifiedAll = true, all
 	}
 	sum.Duration = opt.Now().Sub(start)
 	return &sum, nil
@@ -256,8 +299,8 @@ func writeTable(ctx context.Context, di int, tb *table, t Target, opt Options, t
 }
 
 // restoreDisk writes one disk's chunks onto t, its table written already.
-func restoreDisk(ctx context.Context, r *repo.Repository, img *repo.Image, di int, d *repo.Disk, tb *table, t Target, opt Options, tl *tally) error {
-	if err := restoreChunks(ctx, r, img, di, d, t, opt, tl); err != nil {
+func restoreDisk(ctx context.Context, r *repo.Repository, img *repo.Image, di int, d *repo.Disk, tb *table, t Target, opt Options, tl *tally, written marks) error {
+	if err := restoreChunks(ctx, r, img, di, d, t, opt, tl, written); err != nil {
 		return err
 	}
 	if opt.ZeroUnused {
@@ -358,6 +401,23 @@ func union(ext []repo.Extent) []repo.Extent {
 }
 
 // verifyTotal is the used bytes the read-back of the first n disks checks.
+// verifyBytes returns the used bytes of d's areas a read-back reads: the
+// chunks keep accepts (all when nil).
+func verifyBytes(cs int, d *repo.Disk, keep func(a *repo.Area, k int) bool) int64 {
+	if keep == nil {
+		return d.Areas().UsedBytes()
+	}
+	var n int64
+	for _, a := range d.Areas() {
+		for k, c := range a.Chunks {
+			if keep(a, k) {
+				n += repo.Size(a.Masked(a.Range(c.I, cs)))
+			}
+		}
+	}
+	return n
+}
+
 func verifyTotal(img *repo.Image, n int) int64 {
 	var total int64
 	for i := range n {

@@ -55,7 +55,7 @@ func Verify(ctx context.Context, img *repo.Image, disks []Source, opt VerifyOpti
 		if err := dropCache(src); err != nil {
 			opt.Progress.Note(progress.Warning, fmt.Sprintf("disk %d: could not drop its cached pages (%v); some of it may be read from memory", i+1, err))
 		}
-		n, err := verifyDisk(ctx, img.ChunkSize, i, &img.Disks[i], src, opt.Workers, opt.Progress)
+		n, err := verifyDisk(ctx, img.ChunkSize, i, &img.Disks[i], src, opt.Workers, opt.Progress, nil)
 		res.Bytes += n
 		res.Chunks += img.Disks[i].PartitionAreas().Chunks()
 		if err != nil {
@@ -73,9 +73,9 @@ type mismatch struct {
 	zeroed bool
 }
 
-// verifyDisk checks disk di of an image against src and returns the used
-// bytes it checked.
-func verifyDisk(ctx context.Context, cs, di int, d *repo.Disk, src Source, workers int, rep progress.Reporter) (int64, error) {
+// verifyDisk checks disk di of an image against src, the chunks keep
+// accepts (all when nil), and returns the used bytes it checked.
+func verifyDisk(ctx context.Context, cs, di int, d *repo.Disk, src Source, workers int, rep progress.Reporter, keep func(a *repo.Area, k int) bool) (int64, error) {
 	need := d.PartitionAreas().End()
 	if src.Size() < need {
 		return 0, fmt.Errorf("disk %d is %s, but the image's partitions end at %s: it is not the disk this image was restored to: %w",
@@ -103,7 +103,7 @@ func verifyDisk(ctx context.Context, cs, di int, d *repo.Disk, src Source, worke
 		bad     []mismatch
 		checked int64
 	)
-	g.Go(func() error { return sendSpans(gctx, areas, cs, jobs, partAt(rep, di, d)) })
+	g.Go(func() error { return sendSpansOf(gctx, areas, cs, jobs, partAt(rep, di, d), keep) })
 	for range workers {
 		g.Go(func() error {
 			buf := make([]byte, max(cs, spanBytes))

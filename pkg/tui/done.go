@@ -49,8 +49,11 @@ func (m *Model) doneView() ([]string, string) {
 		b = append(b, fmt.Sprintf("Image %s of %s (%s) is on %s.", repo.ShortID(m.targ.snap.ID()), m.targ.snap.Machine,
 			m.targ.snap.Time.Local().Format("2006-01-02 15:04"), strings.Join(m.targ.plan.Targets(), ", ")))
 		b = append(b, fmt.Sprintf("%s written, %s already in place, %s fetched, in %s.", human.Bytes(s.Written), human.Bytes(s.Skipped), human.Bytes(s.Fetched), took))
-		if s.Verified {
+		switch {
+		case s.Verified && s.VerifiedAll:
 			b = append(b, stOK.render(fmt.Sprintf("Verified: every chunk read back from the disk matches the image (%s).", human.Bytes(s.VerifiedBytes)), c))
+		case s.Verified:
+			b = append(b, stOK.render(fmt.Sprintf("Verified: the %s written read back intact; the rest was checked first.", human.Bytes(s.VerifiedBytes)), c))
 		}
 		if f := m.point.chosenFiles(); f != nil {
 			if fs := m.files; fs.err == nil && fs.sum != nil {
