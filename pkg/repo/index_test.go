@@ -41,6 +41,25 @@ func TestBlobSet(t *testing.T) {
 	if s.Len() != n {
 		t.Errorf("Len = %d, want %d", s.Len(), n)
 	}
+	s.merge()
+	if s.dir.idx == nil {
+		t.Error("a set of more keys than its directory's slots has no directory")
+	}
+	// Keys at the edges of the directory's slots.
+	var edge BlobSet
+	for i := range 1<<16 + 5 {
+		edge.Add(testID(i))
+	}
+	var lo, hi chunk.ID
+	for k := range hi {
+		hi[k] = 0xff
+	}
+	edge.Add(lo)
+	edge.Add(hi)
+	edge.merge()
+	if !edge.Has(lo) || !edge.Has(hi) || edge.Add(hi) || edge.Add(lo) {
+		t.Error("the lowest and highest keys are not found")
+	}
 }
 
 // TestIndexAdds: blobs added through packs are found at their first place

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 
 	"github.com/rewind-backup/rewind/pkg/chunk"
 	"github.com/rewind-backup/rewind/pkg/pack"
@@ -136,6 +135,7 @@ func (r *Repository) readFullAt(ctx context.Context, name string, p []byte, off 
 // the packs hold.
 type liveSet struct {
 	keys  []key
+	dir   keyDir
 	flags []uint8
 }
 
@@ -149,13 +149,13 @@ const (
 
 func newLiveSet(used *BlobSet) *liveSet {
 	used.merge()
-	return &liveSet{keys: used.sorted, flags: make([]uint8, len(used.sorted))}
+	return &liveSet{keys: used.sorted, dir: used.dir, flags: make([]uint8, len(used.sorted))}
 }
 
 // flag returns the flags of blob id, and where they are, or -1 when id is
 // not used.
 func (s *liveSet) flag(id chunk.ID) (uint8, int) {
-	i, ok := slices.BinarySearchFunc(s.keys, keyOf(id), key.cmp)
+	i, ok := searchKeys(s.keys, s.dir, keyOf(id))
 	if !ok {
 		return 0, -1
 	}
