@@ -55,7 +55,7 @@ fuzz:
 demo: deps build
 	scripts/demo $(OUT)/rewind
 
-bench: deps build
+bench: deps build pxe
 	scripts/bench $(OUT)/rewind
 
 clean:

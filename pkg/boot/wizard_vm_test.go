@@ -85,7 +85,7 @@ func TestVMWizard(t *testing.T) {
 	v.Send("\x15vda\r") // Ctrl+U clears the field
 	v.Expect(`DONE  OK`, 2*time.Minute)
 	step(`Replayed onto partition 1: \d+ added`, "\r")
-	v.Expect(`written read back intact; the rest was checked first`, stepDeadline)
+	v.Expect(`Verified: every chunk read back`, stepDeadline)
 	v.Expect(`User files [0-9a-f]{8} replayed`, stepDeadline)
 	step(`Report saved in the repository`, "j\r") // Reboot, [Power off], Shell
 	v.Expect(`rewind: wizard: poweroff`, stepDeadline)

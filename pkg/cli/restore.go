@@ -150,7 +150,7 @@ func runRestore(ctx context.Context, opt restoreOptions, o OS) (err error) {
 	case sum.Verified && sum.VerifiedAll:
 		fmt.Fprintf(o.Stdout, "verified: every chunk read back from the disk matches the image (%s)\n", human.Bytes(sum.VerifiedBytes))
 	case sum.Verified:
-		fmt.Fprintf(o.Stdout, "verified: the %s written read back intact; what was already there was read and checked before writing (--verify full reads back everything)\n", human.Bytes(sum.VerifiedBytes))
+		fmt.Fprintf(o.Stdout, "verified: %s read back intact (what was written, and the partition table's area); what was already there was read and checked before writing (--verify full reads back everything)\n", human.Bytes(sum.VerifiedBytes))
 	default:
 		fmt.Fprintln(o.Stdout, "NOT verified (--no-verify): run 'rewind verify' to check the disk")
 	}

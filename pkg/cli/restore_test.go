@@ -84,8 +84,16 @@ func TestCaptureRestoreCommands(t *testing.T) {
 
 	// Typed back correctly, the restore runs, and the disk is identical.
 	out, errs, code = runIn(t, "blank.img\n", "restore", "--repo", repoDir, "--machine", "ws1", blank)
-	if code != 0 || !strings.Contains(out, "written read back intact; what was already there was read and checked") {
+	// A blank target is written without comparing first, and read back
+	// whole.
+	if code != 0 || !strings.Contains(out, "0 B already in place") || !strings.Contains(out, "verified: every chunk read back from the disk matches the image") {
 		t.Fatalf("restore with the name typed back = %d, %q %q", code, out, errs)
+	}
+	// Again: the disk holds the image; nothing is written, what is there
+	// was checked in place, and nothing needs reading back.
+	out, errs, code = runIn(t, "", "restore", "--repo", repoDir, "--machine", "ws1", "--yes", blank)
+	if code != 0 || !strings.Contains(out, "0 B written") || !strings.Contains(out, "read back intact (what was written, and the partition table's area); what was already there was read and checked before writing") {
+		t.Fatalf("restore over the restored disk = %d, %q %q", code, out, errs)
 	}
 	out, errs, code = runIn(t, "", "restore", "--repo", repoDir, "--machine", "ws1", "--yes", "--verify", "full", blank)
 	if code != 0 || !strings.Contains(out, "verified: every chunk read back from the disk matches the image") {

@@ -4,6 +4,7 @@ package job
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -211,6 +212,20 @@ func (s Sys) Transport(name string) string {
 	return ""
 }
 
+// blankHead reports whether the first 4 KiB of d are zero.
+func blankHead(d io.ReaderAt) bool {
+	head := make([]byte, 4096)
+	n, _ := d.ReadAt(head, 0)
+	return n > 0 && isBlank(head[:n])
+}
+
+// empty reports whether disk d has no partition table and a blank start:
+// "empty" in Contents.
+func empty(d *disk.Device) bool {
+	l, err := disk.ReadLayout(d, d.Size())
+	return err == nil && l.Type == disk.TypeNone && blankHead(d)
+}
+
 // Contents says in one line what the disk at path holds now: its
 // partition table and partitions ("gpt: 1 EFI System 512.0 MiB, 2 Linux
 // filesystem 39.5 GiB"), "empty" when it has no table and sector 0 is
@@ -226,8 +241,7 @@ func Contents(path string) string {
 		return "its partition table cannot be read: " + OneLine(err.Error())
 	}
 	if l.Type == disk.TypeNone {
-		head := make([]byte, 4096)
-		if n, _ := d.ReadAt(head, 0); n > 0 && isBlank(head[:n]) {
+		if blankHead(d) {
 			return "empty"
 		}
 		return "no partition table"

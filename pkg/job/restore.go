@@ -171,14 +171,20 @@ type RestoreOptions struct {
 // unless every target is confirmed.
 func (p *RestorePlan) Run(ctx context.Context, opt RestoreOptions) (*restore.Summary, error) {
 	var targets []restore.Target
+	blank := true
 	for i := range p.Disks {
 		d := &p.Disks[i]
 		if !d.confirmed {
 			return nil, fmt.Errorf("%s was not confirmed: nothing was written", d.Device.Path())
 		}
 		targets = append(targets, d.Device)
+		blank = blank && empty(d.Device)
 	}
-	return restore.Restore(ctx, p.r, p.Snap, targets, restore.Options{NoVerify: opt.NoVerify, VerifyFull: opt.VerifyFull, ZeroUnused: opt.ZeroUnused, Progress: opt.Progress})
+	// Blank targets (no table, a zero start: new disks) are written without
+	// comparing first: reading them only costs time (most of a full
+	// restore's CPU went to it), and everything is read back after.
+	// A restore cut off has written a table, so its rerun compares.
+	return restore.Restore(ctx, p.r, p.Snap, targets, restore.Options{NoVerify: opt.NoVerify, VerifyFull: opt.VerifyFull, ZeroUnused: opt.ZeroUnused, Overwrite: blank, Progress: opt.Progress})
 }
 
 // Close closes the plan's targets.

@@ -53,7 +53,7 @@ func (m *Model) doneView() ([]string, string) {
 		case s.Verified && s.VerifiedAll:
 			b = append(b, stOK.render(fmt.Sprintf("Verified: every chunk read back from the disk matches the image (%s).", human.Bytes(s.VerifiedBytes)), c))
 		case s.Verified:
-			b = append(b, stOK.render(fmt.Sprintf("Verified: the %s written read back intact; the rest was checked first.", human.Bytes(s.VerifiedBytes)), c))
+			b = append(b, stOK.render(fmt.Sprintf("Verified: what was written read back intact (%s); the rest checked in place.", human.Bytes(s.VerifiedBytes)), c))
 		}
 		if f := m.point.chosenFiles(); f != nil {
 			if fs := m.files; fs.err == nil && fs.sum != nil {

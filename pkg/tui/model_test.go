@@ -228,7 +228,7 @@ func TestRestoreFlow(t *testing.T) {
 	d.want("User files", "rewind files replay --repo repo")
 	d.golden("08-user-files", fx.replacer...)
 	d.keys("enter")
-	d.want("DONE  OK", "written read back intact; the rest was checked first", "Report saved in the repository as")
+	d.want("DONE  OK", "Verified: what was written read back intact", "Report saved in the repository as")
 	rep := regexpFind(t, `reports/office-pc/\S+`, d.screen())
 	d.golden("09-done", append(fx.replacer, rep, "reports/office-pc/20261129T120005Z-restore-1a2b3c4d.json.")...)
 	same(t, fx.source, fx.target)

@@ -150,7 +150,7 @@ func TestWizardInTerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	tm.expect(`DONE  OK`, 3*time.Minute)
-	tm.expect(`written read back intact; the rest was checked first`, 10*time.Second)
+	tm.expect(`Verified: every chunk read back`, 10*time.Second)
 	tm.send(false, "Enter") // Quit
 	tm.expect(`wizard exited 0`, 30*time.Second)
 
