@@ -5,6 +5,7 @@ package repo
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"strings"
 	"testing"
 
@@ -116,5 +117,12 @@ func TestEachManifestListsGone(t *testing.T) {
 	}
 	if got["ws1"] != "ok" || !strings.Contains(got["ws2"], "a pack of its chunk lists is gone") {
 		t.Errorf("EachManifest = %q; want ws1 ok without its lists, ws2 damaged", got)
+	}
+	// An error from fn stops the walk, and is what it returns.
+	stop := errors.New("stop")
+	calls := 0
+	err = r.EachManifest(ctx, nil, func(*Head, *Snapshot, error) error { calls++; return stop })
+	if err != stop || calls != 1 {
+		t.Errorf("EachManifest with fn failing = %v after %d calls; want its error after 1", err, calls)
 	}
 }

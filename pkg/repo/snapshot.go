@@ -659,12 +659,12 @@ func (r *Repository) eachSnapshotAhead(ctx context.Context, keep func(*Head) boo
 			want = append(want, &heads[i])
 		}
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	results := make([]chan loaded, len(want))
 	sem := make(chan struct{}, readsInFlight)
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer wg.Wait() // after the cancel below: loads ahead stop, not finish
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	start := func(i int) {
 		results[i] = make(chan loaded, 1)
 		h := want[i]
