@@ -181,11 +181,7 @@ func imageKeys(img *Image) *BlobSet {
 	s := &BlobSet{}
 	for i := range img.Disks {
 		for _, a := range img.Disks[i].Areas() {
-			for _, c := range a.Chunks {
-				if !c.Zero {
-					s.Add(c.ID)
-				}
-			}
+			a.refs(func(id chunk.ID) { s.Add(id) })
 		}
 	}
 	s.merge()
@@ -351,6 +347,15 @@ const DefaultIndexMax = 2 << 20
 // indexEntryBytes is an index file's bytes per blob (pack.AppendEntry).
 const indexEntryBytes = 41
 
+// indexBlobs returns about how many blobs index files list, by their size.
+func indexBlobs(files ...store.Info) int64 {
+	var n int64
+	for _, fi := range files {
+		n += fi.Size / indexEntryBytes
+	}
+	return n
+}
+
 // LoadIndex returns what the repository holds. In format 2 it reads the
 // index files and keeps the entries of packs that are stored; in format 1
 // it lists the chunk folders.
@@ -385,10 +390,7 @@ func (r *Repository) LoadIndexWith(ctx context.Context, opt IndexOptions) (*Inde
 	// Newest first: when the bound is reached, what is left out is what
 	// was stored longest ago.
 	sort.SliceStable(files, func(i, j int) bool { return files[i].ModTime.After(files[j].ModTime) })
-	var total int64
-	for _, fi := range files {
-		total += fi.Size / indexEntryBytes
-	}
+	total := indexBlobs(files...)
 	room := func() int { return opt.Max - len(x.sorted) }
 	if opt.Max <= 0 {
 		room = func() int { return 1<<31 - 1 }
@@ -413,9 +415,7 @@ func (r *Repository) LoadIndexWith(ctx context.Context, opt IndexOptions) (*Inde
 	}
 	for k, fi := range files {
 		if room() <= 0 {
-			for _, fi := range files[k:] {
-				x.left += fi.Size / indexEntryBytes
-			}
+			x.left += indexBlobs(files[k:]...)
 			break
 		}
 		err := r.readIndexFile(ctx, fi, func(_, pk chunk.ID, blobs []pack.Blob) error {

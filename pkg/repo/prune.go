@@ -85,11 +85,7 @@ func (r *Repository) Prune(ctx context.Context, opt PruneOptions) (*PruneResult,
 		if err != nil {
 			return nil, err
 		}
-		var n int64
-		for _, fi := range files {
-			n += fi.Size / indexEntryBytes
-		}
-		used.Grow(int(min(n, 1<<30)))
+		used.Grow(int(min(indexBlobs(files...), 1<<30)))
 	}
 
 	err = r.EachSnapshot(ctx, nil, func(h *Head, s *Snapshot, err error) error {
