@@ -135,6 +135,22 @@ func vpdSerial(page []byte) string {
 	return s
 }
 
+// SettleRange writes the pages of n bytes at off that are not on the
+// device yet, waits for them, and evicts the range from the page cache, so
+// that a read of it comes from the device; other ranges may be written
+// meanwhile. It does not flush the device's own write cache: Sync does.
+func (d *Device) SettleRange(off, n int64) error {
+	fd := int(d.f.Fd())
+	const how = unix.SYNC_FILE_RANGE_WAIT_BEFORE | unix.SYNC_FILE_RANGE_WRITE | unix.SYNC_FILE_RANGE_WAIT_AFTER
+	if err := unix.SyncFileRange(fd, off, n, how); err != nil {
+		return fmt.Errorf("flushing %d bytes at %d of %s: %w", n, off, d.path, err)
+	}
+	if err := unix.Fadvise(fd, off, n, unix.FADV_DONTNEED); err != nil {
+		return fmt.Errorf("evicting %d bytes at %d of %s from the page cache: %w", n, off, d.path, err)
+	}
+	return nil
+}
+
 // RereadPartitions asks the kernel to re-read the partition table
 // (BLKRRPART), retrying for a few seconds while the device is busy. It is a
 // no-op on an image file and on devices that do not support it.

@@ -29,6 +29,9 @@ type job struct {
 	used []repo.Extent // its used parts, relative to rng.Off
 	n    int64         // used bytes
 	enc  []byte        // as fetched
+	// pend is the span j belongs to while a read-back beside the restore
+	// waits for its chunks (nil without one).
+	pend *pending
 }
 
 // diskOff returns where the chunk starts on the disk.
@@ -239,10 +242,15 @@ type chunkRestore struct {
 	// another partition's bytes read earlier (writeUsed's scratch), or it
 	// could undo that partition's newer write.
 	overlap bool
+	// back, when set, reads back each span once its chunks are settled,
+	// while the restore goes on; done carries the spans to it.
+	back *readBack
+	done chan span
 }
 
-// restoreChunks writes the chunks of d's partitions that t does not hold.
-func restoreChunks(ctx context.Context, r *repo.Repository, img *repo.Image, di int, d *repo.Disk, t Target, opt Options, tl *tally, written marks) error {
+// restoreChunks writes the chunks of d's partitions that t does not hold,
+// and with back reads them back as it goes.
+func restoreChunks(ctx context.Context, r *repo.Repository, img *repo.Image, di int, d *repo.Disk, t Target, opt Options, tl *tally, written marks, back *readBack) error {
 	cs := img.ChunkSize
 	areas := d.PartitionAreas()
 	workers := opt.Workers
@@ -251,7 +259,7 @@ func restoreChunks(ctx context.Context, r *repo.Repository, img *repo.Image, di 
 	// ~20 MiB with the default 1 MiB.
 	fetches := max(2, min(opt.Fetches, (64<<20)/cs))
 	c := &chunkRestore{r: r, img: img, runBytes: opt.RunBytes, t: t, cs: cs, di: di, overwrite: opt.Overwrite, tally: tl,
-		free: make(chan []byte, 2*workers), overlap: overlapping(d), recent: newBlobCache(recentBytes), written: written}
+		free: make(chan []byte, 2*workers), overlap: overlapping(d), recent: newBlobCache(recentBytes), written: written, back: back}
 	for range 2 * workers {
 		c.free <- make([]byte, cs)
 	}
@@ -260,11 +268,89 @@ func restoreChunks(ctx context.Context, r *repo.Repository, img *repo.Image, di 
 	jobs := make(chan span, workers)
 	toFetch := make(chan []*job, fetches)
 	toWrite := make(chan *job, workers)
+	// compare and write both settle chunks, and so both send spans to the
+	// read-back: its channel closes once both stages have returned.
+	var settlers sync.WaitGroup
+	settlers.Add(2 * workers)
+	if back != nil {
+		c.done = make(chan span, workers)
+	}
 	g.Go(func() error { return sendSpans(gctx, areas, cs, jobs, partAt(opt.Progress, di, d)) })
-	pipeline.Stage(g, workers, toFetch, func() error { return c.compare(gctx, jobs, toFetch) })
+	pipeline.Stage(g, workers, toFetch, func() error {
+		defer settlers.Done()
+		return c.compare(gctx, jobs, toFetch)
+	})
 	pipeline.Stage(g, fetches, toWrite, func() error { return c.fetch(gctx, toFetch, toWrite) })
-	pipeline.Stage[*job](g, workers, nil, func() error { return c.write(gctx, toWrite) })
+	pipeline.Stage[*job](g, workers, nil, func() error {
+		defer settlers.Done()
+		return c.write(gctx, toWrite)
+	})
+	if back != nil {
+		go func() {
+			settlers.Wait()
+			close(c.done)
+		}()
+		pipeline.Stage[span](g, workers, nil, func() error { return c.readBack(gctx, c.done) })
+	}
 	return g.Wait()
+}
+
+// pending is a span whose chunks are on their way to the target: the
+// read-back takes it once left reaches zero.
+type pending struct {
+	sp   span
+	left atomic.Int64
+}
+
+// settled records that job j's chunk is now on the target (written, found
+// there, or zeroed) and, if it was its span's last, passes the span to the
+// read-back.
+func (c *chunkRestore) settled(ctx context.Context, j *job) error {
+	if j.pend == nil || j.pend.left.Add(-1) > 0 {
+		return nil
+	}
+	return pipeline.Send(ctx, c.done, j.pend.sp)
+}
+
+// readBack is a read-back beside the restore: as each span of a disk is
+// settled, its range is flushed to the device and evicted from the page
+// cache (Target.SettleRange), and the chunks keep accepts are read back
+// and checked, while later spans are still fetched and written. Each byte
+// is read after its last write: spans share no page (see besideOK), and
+// nothing else writes to a partition's chunks.
+type readBack struct {
+	to   rangeSettler
+	keep func(a *repo.Area, k int) bool
+	chk  *checker
+}
+
+// readBack reads back the spans that come in.
+func (c *chunkRestore) readBack(ctx context.Context, in <-chan span) error {
+	buf := make([]byte, max(c.cs, spanBytes))
+	var sub span
+	for sp := range in {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		first, last := sp[0], sp[len(sp)-1]
+		off := first.diskOff()
+		n := last.diskOff() + last.rng.Len - off
+		if err := c.back.to.SettleRange(off, n); err != nil {
+			return fmt.Errorf("disk %d: flushing %d bytes at offset %d to read them back: %w", c.di+1, n, off, err)
+		}
+		sub = sub[:0]
+		for _, j := range sp {
+			if c.back.keep(j.area, j.k) {
+				sub = append(sub, j)
+			}
+		}
+		if len(sub) > 0 {
+			if err := c.back.chk.check(sub, buf, false); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // compare passes on the jobs whose chunk the target does not hold and
@@ -277,6 +363,13 @@ func (c *chunkRestore) compare(ctx context.Context, in <-chan span, out chan<- [
 	buf := make([]byte, max(c.cs, spanBytes))
 	var zeros []byte // for zero chunks when nothing was read
 	for sp := range in {
+		if c.back != nil {
+			p := &pending{sp: sp}
+			p.left.Store(int64(len(sp)))
+			for _, j := range sp {
+				j.pend = p
+			}
+		}
 		var need, have []*job // have: found among the blobs fetched recently
 		var werr error        // a write's error, which is not the comparison's
 		settle := func(j *job, q []byte, read bool) error {
@@ -285,6 +378,12 @@ func (c *chunkRestore) compare(ctx context.Context, in <-chan span, out chan<- [
 				c.tally.read(j.n)
 			}
 			done, err := c.settle(j, q, read)
+			if err == nil && done {
+				// Not werr: the read-back's end is not the comparison's.
+				if err := c.settled(ctx, j); err != nil {
+					return err
+				}
+			}
 			if err == nil && !done {
 				switch enc, fetch := c.recent.want(j); {
 				case enc != nil:
@@ -526,6 +625,9 @@ func (c *chunkRestore) write(ctx context.Context, in <-chan *job) error {
 		err = c.writeOne(j, buf, scratch)
 		c.free <- buf
 		if err != nil {
+			return err
+		}
+		if err := c.settled(ctx, j); err != nil {
 			return err
 		}
 	}

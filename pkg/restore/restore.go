@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"slices"
 	"time"
@@ -49,6 +50,7 @@ type Source interface {
 //	RereadPartitions(ctx context.Context) error        // after the table is written
 //	Path() string                                      // to evict its cached pages before the read-back
 //	DropCache() error                                  // instead of that eviction
+//	SettleRange(off, n int64) error                    // to read back beside the restore
 type Target interface {
 	Source
 	io.WriterAt
@@ -66,6 +68,13 @@ type rereader interface {
 
 type cacheDropper interface {
 	DropCache() error
+}
+
+// rangeSettler is a target that can flush the writes to a range to the
+// device and evict the range from its cache, so that a read of it comes
+// from the device, while other ranges are being written.
+type rangeSettler interface {
+	SettleRange(off, n int64) error
 }
 
 // Errors, wrapped by what Restore and Verify return; test with errors.Is.
@@ -246,21 +255,46 @@ func Restore(ctx context.Context, r *repo.Repository, snap *repo.Snapshot, targe
 		all = all || overlapping(d)
 		written[i] = newMarks(d.PartitionAreas())
 	}
+	// A target that can settle a range has its partitions' chunks read back
+	// beside the restore, span by span; the read-back after it then reads
+	// only the boot areas.
+	backs := make([]*readBack, len(targets))
 	for i, t := range targets {
 		d := &img.Disks[i]
-		if err := restoreDisk(ctx, r, img, i, d, tables[i], t, opt, tl, written[i]); err != nil {
+		if to, ok := t.(rangeSettler); ok && !opt.NoVerify && besideOK(img.ChunkSize, d, opt) {
+			backs[i] = &readBack{to: to, chk: &checker{di: i, src: t, rep: opt.Progress}, keep: func(a *repo.Area, k int) bool {
+				return all || written[i].has(a, k)
+			}}
+		}
+	}
+	for i, t := range targets {
+		d := &img.Disks[i]
+		if err := restoreDisk(ctx, r, img, i, d, tables[i], t, opt, tl, written[i], backs[i]); err != nil {
 			return failed(err)
 		}
 	}
 	tl.addTo(&sum)
 	if !opt.NoVerify {
 		keep := func(i int) func(a *repo.Area, k int) bool {
-			if all {
+			if all && backs[i] == nil {
 				return nil
 			}
 			return func(a *repo.Area, k int) bool {
 				_, part := written[i][a]
-				return !part || written[i].has(a, k) // boot areas whole
+				if !part {
+					return true // boot areas whole
+				}
+				return backs[i] == nil && written[i].has(a, k)
+			}
+		}
+		for _, b := range backs {
+			if b == nil {
+				continue
+			}
+			sum.VerifiedBytes += b.chk.bytes()
+			if err := b.chk.err(); err != nil {
+				sum.Duration = opt.Now().Sub(start)
+				return &sum, readBackFailed(err)
 			}
 		}
 		var total int64
@@ -276,13 +310,38 @@ func Restore(ctx context.Context, r *repo.Repository, snap *repo.Snapshot, targe
 			sum.VerifiedBytes += n
 			if err != nil {
 				sum.Duration = opt.Now().Sub(start)
-				return &sum, fmt.Errorf("read-back after the restore: %w; the disk does not hold what was written: run the restore again, and if this repeats, the disk or its cable is failing", err)
+				return &sum, readBackFailed(err)
 			}
 		}
 		sum.Verified, sum.VerifiedAll = true, all
 	}
 	sum.Duration = opt.Now().Sub(start)
 	return &sum, nil
+}
+
+// readBackFailed says what a read-back that found err means.
+func readBackFailed(err error) error {
+	return fmt.Errorf("read-back after the restore: %w; the disk does not hold what was written: run the restore again, and if this repeats, the disk or its cable is failing", err)
+}
+
+// besideOK reports whether disk d's chunks can be read back beside the
+// restore, each span as soon as it is written. Not when partitions overlap
+// (a later write to one may change a chunk of another read back earlier),
+// nor when unused blocks are zeroed after the chunks (a zeroed block may
+// share a page with a used one), nor when chunks do not start on pages:
+// then two spans share a page, and writing the second rewrites the first's
+// part of it after that was read back.
+func besideOK(cs int, d *repo.Disk, opt Options) bool {
+	page := os.Getpagesize()
+	if opt.ZeroUnused || overlapping(d) || cs%page != 0 {
+		return false
+	}
+	for _, a := range d.PartitionAreas() {
+		if a.Offset%int64(page) != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // writeTable writes disk di's partition table onto t.
@@ -299,8 +358,8 @@ func writeTable(ctx context.Context, di int, tb *table, t Target, opt Options, t
 }
 
 // restoreDisk writes one disk's chunks onto t, its table written already.
-func restoreDisk(ctx context.Context, r *repo.Repository, img *repo.Image, di int, d *repo.Disk, tb *table, t Target, opt Options, tl *tally, written marks) error {
-	if err := restoreChunks(ctx, r, img, di, d, t, opt, tl, written); err != nil {
+func restoreDisk(ctx context.Context, r *repo.Repository, img *repo.Image, di int, d *repo.Disk, tb *table, t Target, opt Options, tl *tally, written marks, back *readBack) error {
+	if err := restoreChunks(ctx, r, img, di, d, t, opt, tl, written, back); err != nil {
 		return err
 	}
 	if opt.ZeroUnused {

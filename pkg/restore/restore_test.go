@@ -394,12 +394,25 @@ func TestVerifyWritten(t *testing.T) {
 		t.Errorf("Restore(VerifyFull) = %v, verified %v (all %v) %d bytes; want every used byte, %d", err, sum.Verified, sum.VerifiedAll, sum.VerifiedBytes, used)
 	}
 
-	// A disk that loses the write of that chunk: the read-back finds it.
-	dst.B[memStart+3*memCS+17] ^= 0xff
-	lossy := &lossyDisk{MemDisk: dst, lose: memStart + 3*memCS}
-	_, err = Restore(ctx, f.r, f.snap, []Target{lossy}, Options{})
-	if !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), fmt.Sprintf("offset %d", memStart+3*memCS)) {
-		t.Errorf("Restore(a lost write) = %v; want ErrMismatch at offset %d", err, memStart+3*memCS)
+	// A disk that loses the write of that chunk: the read-back finds it,
+	// beside the restore (MemDisk settles ranges) or after it (a target
+	// that cannot).
+	good := dst.B[memStart+3*memCS+17]
+	for _, beside := range []bool{true, false} {
+		dst.B[memStart+3*memCS+17] = good ^ 0xff
+		dst.Settled = 0
+		lossy := &lossyDisk{MemDisk: dst, lose: memStart + 3*memCS}
+		var tgt Target = lossy
+		if !beside {
+			tgt = struct{ Target }{lossy}
+		}
+		_, err = Restore(ctx, f.r, f.snap, []Target{tgt}, Options{})
+		if !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), fmt.Sprintf("offset %d", memStart+3*memCS)) {
+			t.Errorf("Restore(a lost write, beside %v) = %v; want ErrMismatch at offset %d", beside, err, memStart+3*memCS)
+		}
+		if settled := dst.Settled > 0; settled != beside {
+			t.Errorf("Restore(a lost write, beside %v) settled %d bytes", beside, dst.Settled)
+		}
 	}
 }
 

@@ -97,32 +97,14 @@ func verifyDisk(ctx context.Context, cs, di int, d *repo.Disk, src Source, worke
 
 	g, gctx := errgroup.WithContext(ctx)
 	jobs := make(chan span, workers)
-	var zeros zeroIDs
-	var (
-		mu      sync.Mutex
-		bad     []mismatch
-		checked int64
-	)
+	chk := &checker{di: di, src: src, rep: rep}
 	g.Go(func() error { return sendSpansOf(gctx, areas, cs, jobs, partAt(rep, di, d), keep) })
 	for range workers {
 		g.Go(func() error {
 			buf := make([]byte, max(cs, spanBytes))
 			for sp := range jobs {
-				err := readSpan(src, sp, buf, func(j *job, q []byte) error {
-					ok := matches(q, j.ref, &zeros)
-					mu.Lock()
-					checked += j.n
-					if !ok {
-						zeroed := repo.Size(j.area.Data(j.rng)) < j.n
-						bad = append(bad, mismatch{j.ref.ID, j.diskOff(), zeroed})
-					}
-					mu.Unlock()
-					rep.Add(progress.Read, j.n)
-					rep.Add(progress.Done, j.n)
-					return nil
-				})
-				if err != nil {
-					return fmt.Errorf("disk %d: %w", di+1, err)
+				if err := chk.check(sp, buf, true); err != nil {
+					return err
 				}
 			}
 			return nil
@@ -131,30 +113,86 @@ func verifyDisk(ctx context.Context, cs, di int, d *repo.Disk, src Source, worke
 	if err := g.Wait(); err != nil {
 		for range jobs {
 		}
-		return checked, err
+		return chk.bytes(), err
 	}
-	if len(bad) > 0 {
-		sort.Slice(bad, func(a, b int) bool { return bad[a].off < bad[b].off })
-		msg := ""
-		for i, m := range bad[:min(len(bad), 3)] {
-			if i > 0 {
-				msg += ", "
-			}
-			msg += fmt.Sprintf("chunk %s at offset %d", m.id, m.off)
+	return chk.bytes(), chk.err()
+}
+
+// checker reads chunks back from a disk and checks them against the
+// image, keeping a list of those that differ. Its methods may be called
+// concurrently.
+type checker struct {
+	di    int // the disk's place in the image
+	src   Source
+	rep   progress.Reporter
+	zeros zeroIDs
+
+	mu      sync.Mutex
+	bad     []mismatch
+	checked int64
+}
+
+// check reads span sp from the disk into buf (at least sp.size() bytes)
+// and checks each of its chunks; done says the bytes count as the phase's
+// work done, as they do in a verification of its own. A chunk that differs
+// is kept for err; a read that fails is the error.
+func (c *checker) check(sp span, buf []byte, done bool) error {
+	err := readSpan(c.src, sp, buf, func(j *job, q []byte) error {
+		ok := matches(q, j.ref, &c.zeros)
+		c.mu.Lock()
+		c.checked += j.n
+		if !ok {
+			zeroed := repo.Size(j.area.Data(j.rng)) < j.n
+			c.bad = append(c.bad, mismatch{j.ref.ID, j.diskOff(), zeroed})
 		}
-		if len(bad) > 3 {
-			msg += fmt.Sprintf(" and %d more", len(bad)-3)
+		c.mu.Unlock()
+		c.rep.Add(progress.Read, j.n)
+		if done {
+			c.rep.Add(progress.Done, j.n)
 		}
-		zeroed := 0
-		for _, m := range bad {
-			if m.zeroed {
-				zeroed++
-			}
-		}
-		if zeroed > 0 {
-			msg += fmt.Sprintf(" (%d of them hold ranges the image restores as zeros, such as an ext3/4 journal's log: a disk that was captured, rather than restored from this image, still holds its old journal there)", zeroed)
-		}
-		return checked, fmt.Errorf("disk %d: %d chunks differ from the image: %s: %w", di+1, len(bad), msg, ErrMismatch)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("disk %d: reading it back: %w", c.di+1, err)
 	}
-	return checked, nil
+	return nil
+}
+
+// bytes returns the used bytes checked so far.
+func (c *checker) bytes() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.checked
+}
+
+// err returns an error wrapping ErrMismatch that names the first chunks
+// that differed by ID and disk offset and counts the rest, or nil.
+func (c *checker) err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	bad := c.bad
+	if len(bad) == 0 {
+		return nil
+	}
+	sort.Slice(bad, func(a, b int) bool { return bad[a].off < bad[b].off })
+	msg := ""
+	for i, m := range bad[:min(len(bad), 3)] {
+		if i > 0 {
+			msg += ", "
+		}
+		msg += fmt.Sprintf("chunk %s at offset %d", m.id, m.off)
+	}
+	if len(bad) > 3 {
+		msg += fmt.Sprintf(" and %d more", len(bad)-3)
+	}
+	zeroed := 0
+	for _, m := range bad {
+		if m.zeroed {
+			zeroed++
+		}
+	}
+	if zeroed > 0 {
+		msg += fmt.Sprintf(" (%d of them hold ranges the image restores as zeros, such as an ext3/4 journal's log: a disk that was captured, rather than restored from this image, still holds its old journal there)", zeroed)
+	}
+	return fmt.Errorf("disk %d: %d chunks differ from the image: %s: %w", c.di+1, len(bad), msg, ErrMismatch)
 }

@@ -19,6 +19,7 @@ type MemDisk struct {
 	B       []byte
 	Reads   int64 // ReadAt calls
 	Written int64 // bytes written
+	Settled int64 // bytes settled by SettleRange
 }
 
 // Size returns the disk's size in bytes.
@@ -29,6 +30,14 @@ func (d *MemDisk) SectorSize() int { return 512 }
 
 // Sync does nothing.
 func (d *MemDisk) Sync() error { return nil }
+
+// SettleRange counts n bytes settled: a disk in memory has nothing to flush.
+func (d *MemDisk) SettleRange(off, n int64) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.Settled += n
+	return nil
+}
 
 // ReadAt implements io.ReaderAt.
 func (d *MemDisk) ReadAt(p []byte, off int64) (int, error) {
