@@ -40,7 +40,7 @@ func newRestoreCommand(o OS) *cobra.Command {
 		Long: "Put disk 1 of an image of machine NAME onto the first DISK, disk 2 onto the second,\n" +
 			"and so on; DISK is a block device or a disk image file. Only what differs from the\n" +
 			"image is written; what was already there is read and checked on the way, and\n" +
-			"what was written is read back and checked at the end (--verify full reads back\n" +
+			"what was written is read back from the disk and checked (--verify full reads back\n" +
 			"every chunk; --no-verify skips the read-back). Unless --yes, it shows each DISK\n" +
 			"and asks for its name to be typed back.",
 		Example: "  rewind restore --repo smb://rewind@nas.local/backup/shop --machine office-pc /dev/sda\n" +
@@ -62,7 +62,7 @@ func newRestoreCommand(o OS) *cobra.Command {
 	fs.StringVar(&opt.Image, "image", "latest", "the image: its `ID` (at least 4 digits) or latest")
 	fs.BoolVar(&opt.Yes, "yes", false, "do not ask: the DISK arguments name the targets")
 	fs.BoolVar(&opt.NoVerify, "no-verify", false, "skip reading back and checking what was written")
-	fs.StringVar(&opt.Verify, "verify", "written", "what to read back at the end: what was `written`, or the full image")
+	fs.StringVar(&opt.Verify, "verify", "written", "what to read back: what was `written`, or the full image")
 	fs.BoolVar(&opt.ZeroUnused, "zero-unused", false, "also zero the blocks the image's filesystems do not use")
 	fs.BoolVar(&opt.JSON, "json", false, "progress and result as JSON lines")
 	fs.BoolVar(&opt.Report, "report", false, "save a report of the outcome in the repository (reports/MACHINE/)")

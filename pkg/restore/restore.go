@@ -6,8 +6,10 @@
 // chunk the target already holds is neither fetched nor written; that makes
 // a restore over last week's state fast and an interrupted restore resume
 // where it stopped; the partition table's regions are compared the same way
-// and written only where they differ. Everything written is read back and
-// checked at the end. A restore that stops after it has begun writing says
+// and written only where they differ. Everything written is read back from
+// the disk and checked: span by span while the restore goes on where the
+// target can flush and evict a range (a *disk.Device on Linux), else at
+// the end. A restore that stops after it has begun writing says
 // so (ErrPartlyWritten): running it again finishes it.
 //
 // Verify, the same read-back on its own, checks a disk against an image.
