@@ -469,24 +469,9 @@ func (r *Repository) indexFiles(ctx context.Context, bad func(name string, err e
 	return files, nil
 }
 
-// eachIndex calls fn for every pack an index file lists, with the index
-// file's name. An index file that cannot be used goes to bad, if it is not
-// nil, and is otherwise skipped: indexes are hints.
-func (r *Repository) eachIndex(ctx context.Context, fn func(file, pack chunk.ID, blobs []pack.Blob) error, bad func(name string, err error)) error {
-	files, err := r.indexFiles(ctx, bad)
-	if err != nil {
-		return err
-	}
-	for _, fi := range files {
-		if err := r.readIndexFile(ctx, fi, fn, bad); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// readIndexFile calls fn for every pack index file fi lists, as eachIndex
-// does.
+// readIndexFile calls fn for every pack index file fi lists, with the
+// index file's name. An index file that cannot be used goes to bad, if it
+// is not nil, and is otherwise skipped: indexes are hints.
 func (r *Repository) readIndexFile(ctx context.Context, fi store.Info, fn func(file, pack chunk.ID, blobs []pack.Blob) error, bad func(name string, err error)) error {
 	name := indexDir + "/" + fi.Name
 	id, err := chunk.ParseID(fi.Name)

@@ -19,13 +19,6 @@ import (
 // into new packs and removes the old one.
 const repackBelow = 0.5
 
-// storedPack is a pack as prune and check see it: its size, and its blobs
-// as the index files list them (nil for a pack in no index).
-type storedPack struct {
-	size  int64
-	blobs []pack.Blob
-}
-
 // packFiles lists the stored packs with their sizes, and the temporary
 // files in the pack folders, named relative to the repository.
 func (r *Repository) packFiles(ctx context.Context) (map[chunk.ID]int64, []store.Info, error) {
@@ -42,49 +35,6 @@ func (r *Repository) packFiles(ctx context.Context) (map[chunk.ID]int64, []store
 		return nil
 	})
 	return sizes, temps, err
-}
-
-// packInventory lists the packs, the index files and the blobs they list.
-// Index files that cannot be used go to bad.
-// A pack in no index is read for its own trailer; one whose trailer cannot
-// be read goes to badPack if it is not nil, and is otherwise an error.
-func (r *Repository) packInventory(ctx context.Context, bad func(name string, err error), badPack func(name chunk.ID, err error)) (map[chunk.ID]*storedPack, []chunk.ID, []store.Info, error) {
-	sizes, temps, err := r.packFiles(ctx)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	packs := make(map[chunk.ID]*storedPack, len(sizes))
-	for name, size := range sizes {
-		packs[name] = &storedPack{size: size}
-	}
-	var files []chunk.ID
-	seen := make(map[chunk.ID]bool)
-	err = r.eachIndex(ctx, func(file, pk chunk.ID, blobs []pack.Blob) error {
-		if !seen[file] {
-			seen[file] = true
-			files = append(files, file)
-		}
-		if p, ok := packs[pk]; ok && p.blobs == nil {
-			p.blobs = blobs
-		}
-		return nil
-	}, bad)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	for name, p := range packs {
-		if p.blobs != nil {
-			continue
-		}
-		if p.blobs, err = r.readTrailer(ctx, name, p.size); err != nil {
-			if badPack == nil {
-				return nil, nil, nil, err
-			}
-			badPack(name, err)
-			p.blobs = []pack.Blob{}
-		}
-	}
-	return packs, files, temps, nil
 }
 
 // readTrailer reads the blob list of pack name, of size bytes, from the

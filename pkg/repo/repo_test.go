@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -897,6 +898,64 @@ func TestPackCorruption(t *testing.T) {
 	}
 	if _, err := r.LoadRef(ctx, img, bad, nil); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("LoadRef(pack gone) = %v, want fs.ErrNotExist", err)
+	}
+}
+
+// TestCheckBlame: check names the snapshot that first needs each missing
+// blob (ten a snapshot, the rest counted) and each damaged one, says when
+// no snapshot needs a damaged blob, and warns of an index that lists a
+// pack that is gone and of packs in no index.
+func TestCheckBlame(t *testing.T) {
+	ctx := context.Background()
+	r, dir := newRepoV(t, 2)
+	ps := pieces(7, 12)
+	first := storeImage(t, r, "ws1", ps)
+	second := storeImage(t, r, "ws1", ps) // the same chunks, stored once
+	gone := storeImage(t, r, "ws2", pieces(8, 2))
+	if err := r.RemoveSnapshotID(ctx, gone.ID()); err != nil {
+		t.Fatal(err)
+	}
+	packPath := func(img *Image, ref ChunkRef) string {
+		return filepath.Join(dir, filepath.FromSlash(packName(img.Packs[ref.Pack-1])))
+	}
+	// A damaged blob that no snapshot needs any more.
+	unneeded := gone.Image.Disks[0].Partitions[0].Chunks[0]
+	data, _ := os.ReadFile(packPath(gone.Image, unneeded))
+	data[int(unneeded.Off)+int(unneeded.Len)-10] ^= 0xff
+	os.WriteFile(packPath(gone.Image, unneeded), data, 0o644)
+	// The pack of the first image's chunks, gone.
+	refs := first.Image.Disks[0].Partitions[0].Chunks
+	os.Remove(packPath(first.Image, refs[0]))
+
+	res := mustCheck(t, r, true)
+	want := []string{"is damaged: content hashes to"} // the pack, then what it holds
+	for range 10 {
+		want = append(want, "is missing; snapshot "+ShortID(first.ID())+" of ws1")
+	}
+	want = append(want, "2 more chunks are missing that snapshot "+ShortID(first.ID()), "no snapshot needs it, prune removes it")
+	if len(res.Problems) != len(want) {
+		t.Fatalf("Check = problems %q, want %d", res.Problems, len(want))
+	}
+	for i, w := range want {
+		if !strings.Contains(res.Problems[i], w) || strings.Contains(res.Problems[i], ShortID(second.ID())) {
+			t.Errorf("problem %d = %q, want %q (the first snapshot needing it)", i, res.Problems[i], w)
+		}
+	}
+	if !strings.Contains(res.Problems[12], unneeded.ID.String()) || !strings.Contains(res.Problems[0], "0 chunks that snapshots need") {
+		t.Errorf("problems 0 and 12 = %q, %q; want the pack with 0 chunks that snapshots need, then chunk %s", res.Problems[0], res.Problems[12], unneeded.ID)
+	}
+	if !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, "which is gone") }) {
+		t.Errorf("Check warnings = %q, want the index listing a pack that is gone", res.Warnings)
+	}
+
+	// Without index files, each pack tells what it holds.
+	files, _ := os.ReadDir(filepath.Join(dir, "index"))
+	for _, f := range files {
+		os.Remove(filepath.Join(dir, "index", f.Name()))
+	}
+	res = mustCheck(t, r, true)
+	if len(res.Problems) != 13 || res.Chunks != 2 || !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, "packs are in no index") }) {
+		t.Errorf("Check without index files = %d problems, %d chunks, warnings %q; want 13, 2 (ws2's), packs in no index", len(res.Problems), res.Chunks, res.Warnings)
 	}
 }
 
