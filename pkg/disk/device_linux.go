@@ -139,10 +139,16 @@ func vpdSerial(page []byte) string {
 // device yet, waits for them, and evicts the range from the page cache, so
 // that a read of it comes from the device; other ranges may be written
 // meanwhile. It does not flush the device's own write cache: Sync does.
+// Where sync_file_range is not supported (an image file on some network
+// or FUSE filesystems) it flushes the whole file instead.
 func (d *Device) SettleRange(off, n int64) error {
 	fd := int(d.f.Fd())
 	const how = unix.SYNC_FILE_RANGE_WAIT_BEFORE | unix.SYNC_FILE_RANGE_WRITE | unix.SYNC_FILE_RANGE_WAIT_AFTER
-	if err := unix.SyncFileRange(fd, off, n, how); err != nil {
+	err := unix.SyncFileRange(fd, off, n, how)
+	if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ESPIPE) {
+		err = d.f.Sync()
+	}
+	if err != nil {
 		return fmt.Errorf("flushing %d bytes at %d of %s: %w", n, off, d.path, err)
 	}
 	if err := unix.Fadvise(fd, off, n, unix.FADV_DONTNEED); err != nil {
