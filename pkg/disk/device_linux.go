@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -135,26 +136,66 @@ func vpdSerial(page []byte) string {
 	return s
 }
 
-// SettleRange writes the pages of n bytes at off that are not on the
-// device yet, waits for them, and evicts the range from the page cache, so
-// that a read of it comes from the device; other ranges may be written
-// meanwhile. It does not flush the device's own write cache: Sync does.
-// Where sync_file_range is not supported (an image file on some network
-// or FUSE filesystems) it flushes the whole file instead.
-func (d *Device) SettleRange(off, n int64) error {
-	fd := int(d.f.Fd())
-	const how = unix.SYNC_FILE_RANGE_WAIT_BEFORE | unix.SYNC_FILE_RANGE_WRITE | unix.SYNC_FILE_RANGE_WAIT_AFTER
-	err := unix.SyncFileRange(fd, off, n, how)
-	if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ESPIPE) {
-		err = d.f.Sync()
-	}
+// OpenDirect opens the device a second time, read-only, for reads that
+// bypass the page cache (O_DIRECT): each read flushes what was written to
+// its range and then reads the range from the device itself, however the
+// page cache holds it. Reads may be of any offset and length; they are
+// made in whole 4 KiB blocks through a buffer of their own. A filesystem
+// that does not do direct I/O (tmpfs) is an error. The result is a
+// *DirectReader.
+func (d *Device) OpenDirect() (interface {
+	io.ReaderAt
+	io.Closer
+}, error) {
+	f, err := os.OpenFile(d.path, os.O_RDONLY|unix.O_DIRECT, 0)
 	if err != nil {
-		return fmt.Errorf("flushing %d bytes at %d of %s: %w", n, off, d.path, err)
+		return nil, fmt.Errorf("opening %s for direct reads: %w", d.path, err)
 	}
-	if err := unix.Fadvise(fd, off, n, unix.FADV_DONTNEED); err != nil {
-		return fmt.Errorf("evicting %d bytes at %d of %s from the page cache: %w", n, off, d.path, err)
+	return &DirectReader{f: f, size: d.size}, nil
+}
+
+// DirectReader reads a device past the page cache; see Device.OpenDirect.
+// Safe for concurrent use.
+type DirectReader struct {
+	f    *os.File
+	size int64
+}
+
+// directBlock is the alignment of direct reads: the page size, and a
+// multiple of every logical sector size.
+const directBlock = 4096
+
+// ReadAt reads len(p) bytes at off from the device.
+func (r *DirectReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("reading %s at %d: negative offset", r.f.Name(), off)
 	}
-	return nil
+	if off >= r.size {
+		return 0, io.EOF
+	}
+	end := min(off+int64(len(p)), r.size)
+	start := off &^ (directBlock - 1)
+	stop := min((end+directBlock-1)&^(directBlock-1), r.size)
+	buf := alignedBuffer(int(stop - start))
+	if _, err := r.f.ReadAt(buf, start); err != nil {
+		return 0, fmt.Errorf("reading %d bytes at %d of %s past the page cache: %w", stop-start, start, r.f.Name(), err)
+	}
+	n := copy(p, buf[off-start:end-start])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// Close closes the second descriptor.
+func (r *DirectReader) Close() error { return r.f.Close() }
+
+// alignedBuffer returns n bytes whose first is at a multiple of
+// directBlock, as O_DIRECT needs.
+func alignedBuffer(n int) []byte {
+	b := make([]byte, n+directBlock)
+	skip := int(-uintptr(unsafe.Pointer(&b[0])) & (directBlock - 1))
+	return b[skip : skip+n : skip+n]
 }
 
 // RereadPartitions asks the kernel to re-read the partition table

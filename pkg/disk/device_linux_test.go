@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -221,5 +222,37 @@ func TestOpenHostDisks(t *testing.T) {
 	}
 	if !seen {
 		t.Errorf("ListDisks() = %+v, want the loop device %s among them", disks, dev)
+	}
+}
+
+// TestOpenDirect reads an image file past the page cache, at offsets and
+// lengths that are not whole blocks, up to its end (not a whole block
+// either), right after a buffered write that is still in the cache.
+func TestOpenDirect(t *testing.T) {
+	const size = 4*mib + 1536
+	p := sparseFile(t, "disk.img", size)
+	d, err := OpenWrite(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	data := randomBytes(9, size)
+	if _, err := d.WriteAt(data, 0); err != nil {
+		t.Fatal(err)
+	}
+	r, err := d.OpenDirect()
+	if err != nil {
+		t.Fatalf("OpenDirect = %v", err)
+	}
+	defer r.Close()
+	for _, c := range []struct{ off, n int64 }{{0, mib}, {512, 4096}, {4095, 3}, {mib - 100, 70000}, {size - 1000, 1000}, {size - 4096 - 512, 4096 + 512}} {
+		got := make([]byte, c.n)
+		if n, err := r.ReadAt(got, c.off); err != nil || n != int(c.n) || !bytes.Equal(got, data[c.off:c.off+c.n]) {
+			t.Errorf("ReadAt(%d bytes at %d) = %d, %v, or the bytes differ from those written", c.n, c.off, n, err)
+		}
+	}
+	got := make([]byte, 2048)
+	if n, err := r.ReadAt(got, size-1024); n != 1024 || err != io.EOF || !bytes.Equal(got[:n], data[size-1024:]) {
+		t.Errorf("ReadAt(across the end) = %d, %v; want 1024 bytes and io.EOF", n, err)
 	}
 }

@@ -313,15 +313,14 @@ func (c *chunkRestore) settled(ctx context.Context, j *job) error {
 }
 
 // readBack is a read-back beside the restore: as each span of a disk is
-// settled, its range is flushed to the device and evicted from the page
-// cache (Target.SettleRange), and the chunks keep accepts are read back
-// and checked, while later spans are still fetched and written. Each byte
-// is read after its last write: spans share no page (see besideOK), and
+// settled, the chunks keep accepts are read back from the device past the
+// page cache (Target.OpenDirect: a read flushes its range first) and
+// checked, while later spans are still fetched and written. Each byte is
+// read after its last write: spans share no page (see besideOK), and
 // nothing else writes to a partition's chunks.
 type readBack struct {
-	to   rangeSettler
 	keep func(a *repo.Area, k int) bool
-	chk  *checker
+	chk  *checker // reading past the page cache
 }
 
 // readBack reads back the spans that come in.
@@ -331,12 +330,6 @@ func (c *chunkRestore) readBack(ctx context.Context, in <-chan span) error {
 	for sp := range in {
 		if err := ctx.Err(); err != nil {
 			return err
-		}
-		first, last := sp[0], sp[len(sp)-1]
-		off := first.diskOff()
-		n := last.diskOff() + last.rng.Len - off
-		if err := c.back.to.SettleRange(off, n); err != nil {
-			return fmt.Errorf("disk %d: flushing %d bytes at offset %d to read them back: %w", c.di+1, n, off, err)
 		}
 		sub = sub[:0]
 		for _, j := range sp {

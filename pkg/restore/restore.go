@@ -8,8 +8,8 @@
 // where it stopped; the partition table's regions are compared the same way
 // and written only where they differ. Everything written is read back from
 // the disk and checked: span by span while the restore goes on where the
-// target can flush and evict a range (a *disk.Device on Linux), else at
-// the end. A restore that stops after it has begun writing says
+// target can be read past the page cache (a *disk.Device on Linux), else
+// at the end. A restore that stops after it has begun writing says
 // so (ErrPartlyWritten): running it again finishes it.
 //
 // Verify, the same read-back on its own, checks a disk against an image.
@@ -52,7 +52,7 @@ type Source interface {
 //	RereadPartitions(ctx context.Context) error        // after the table is written
 //	Path() string                                      // to evict its cached pages before the read-back
 //	DropCache() error                                  // instead of that eviction
-//	SettleRange(off, n int64) error                    // to read back beside the restore
+//	OpenDirect() (interface{ io.ReaderAt; io.Closer }, error) // to read back beside the restore
 type Target interface {
 	Source
 	io.WriterAt
@@ -72,11 +72,14 @@ type cacheDropper interface {
 	DropCache() error
 }
 
-// rangeSettler is a target that can flush the writes to a range to the
-// device and evict the range from its cache, so that a read of it comes
-// from the device, while other ranges are being written.
-type rangeSettler interface {
-	SettleRange(off, n int64) error
+// directOpener is a target that can be read past its page cache: each
+// read comes from the device, after what was written to its range is
+// flushed, so a range can be read back while others are being written.
+type directOpener interface {
+	OpenDirect() (interface {
+		io.ReaderAt
+		io.Closer
+	}, error)
 }
 
 // Errors, wrapped by what Restore and Verify return; test with errors.Is.
@@ -263,11 +266,18 @@ func Restore(ctx context.Context, r *repo.Repository, snap *repo.Snapshot, targe
 	backs := make([]*readBack, len(targets))
 	for i, t := range targets {
 		d := &img.Disks[i]
-		if to, ok := t.(rangeSettler); ok && !opt.NoVerify && besideOK(img.ChunkSize, d, opt) {
-			backs[i] = &readBack{to: to, chk: &checker{di: i, src: t, rep: opt.Progress}, keep: func(a *repo.Area, k int) bool {
-				return all || written[i].has(a, k)
-			}}
+		do, ok := t.(directOpener)
+		if !ok || opt.NoVerify || !besideOK(img.ChunkSize, d, opt) {
+			continue
 		}
+		direct, err := do.OpenDirect()
+		if err != nil {
+			continue // read back after the restore, as without
+		}
+		defer direct.Close()
+		backs[i] = &readBack{chk: &checker{di: i, src: sized{direct, t.Size()}, rep: opt.Progress}, keep: func(a *repo.Area, k int) bool {
+			return all || written[i].has(a, k)
+		}}
 	}
 	for i, t := range targets {
 		d := &img.Disks[i]
@@ -321,6 +331,14 @@ func Restore(ctx context.Context, r *repo.Repository, snap *repo.Snapshot, targe
 	return &sum, nil
 }
 
+// sized is a reader of a disk of size bytes.
+type sized struct {
+	io.ReaderAt
+	size int64
+}
+
+func (s sized) Size() int64 { return s.size }
+
 // readBackFailed says what a read-back that found err means.
 func readBackFailed(err error) error {
 	return fmt.Errorf("read-back after the restore: %w; the disk does not hold what was written: run the restore again, and if this repeats, the disk or its cable is failing", err)
@@ -331,8 +349,8 @@ func readBackFailed(err error) error {
 // (a later write to one may change a chunk of another read back earlier),
 // nor when unused blocks are zeroed after the chunks (a zeroed block may
 // share a page with a used one), nor when chunks do not start on pages:
-// then two spans share a page, and writing the second rewrites the first's
-// part of it after that was read back.
+// then two spans share a page, and the page cache writes the second's
+// page whole, the first's part of it too, after that was read back.
 func besideOK(cs int, d *repo.Disk, opt Options) bool {
 	page := os.Getpagesize()
 	if opt.ZeroUnused || overlapping(d) || cs%page != 0 {

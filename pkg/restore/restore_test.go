@@ -395,12 +395,12 @@ func TestVerifyWritten(t *testing.T) {
 	}
 
 	// A disk that loses the write of that chunk: the read-back finds it,
-	// beside the restore (MemDisk settles ranges) or after it (a target
-	// that cannot).
+	// beside the restore (MemDisk reads as a device past its cache does)
+	// or after it (a target that cannot).
 	good := dst.B[memStart+3*memCS+17]
 	for _, beside := range []bool{true, false} {
 		dst.B[memStart+3*memCS+17] = good ^ 0xff
-		dst.Settled = 0
+		dst.Direct = 0
 		lossy := &lossyDisk{MemDisk: dst, lose: memStart + 3*memCS}
 		var tgt Target = lossy
 		if !beside {
@@ -410,8 +410,8 @@ func TestVerifyWritten(t *testing.T) {
 		if !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), fmt.Sprintf("offset %d", memStart+3*memCS)) {
 			t.Errorf("Restore(a lost write, beside %v) = %v; want ErrMismatch at offset %d", beside, err, memStart+3*memCS)
 		}
-		if settled := dst.Settled > 0; settled != beside {
-			t.Errorf("Restore(a lost write, beside %v) settled %d bytes", beside, dst.Settled)
+		if direct := dst.Direct > 0; direct != beside {
+			t.Errorf("Restore(a lost write, beside %v) opened the disk for direct reads %d times", beside, dst.Direct)
 		}
 	}
 }
