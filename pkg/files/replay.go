@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -90,6 +91,9 @@ type replay struct {
 	reuse atomic.Int64
 	fetch atomic.Int64
 	root  bool // may set owners
+	// ntfs: a snapshot of Windows replayed onto a mount of Linux's ntfs3
+	// driver, which takes Windows metadata (ntfsMeta).
+	ntfs bool
 	// links: the first target path of each hard-link group, and the
 	// later members, linked at the end.
 	links map[[2]uint64]string
@@ -130,6 +134,7 @@ func Replay(ctx context.Context, r *repo.Repository, s *repo.Snapshot, opt Repla
 		return nil, fmt.Errorf("snapshot %s: %w", repo.ShortID(s.ID()), err)
 	}
 	rp := &replay{r: r, opt: opt, ex: ex, root: canChown(), links: make(map[[2]uint64]string)}
+	rp.ntfs = slices.ContainsFunc(s.Files.Paths, isDrive) && onNTFS3(opt.Into)
 	for _, m := range opt.Map {
 		src, dst, ok := strings.Cut(m, "=")
 		if !ok || src == "" {
@@ -753,6 +758,9 @@ func (rp *replay) meta(p string, n *repo.Node, fi fs.FileInfo) error {
 	if rp.opt.DryRun {
 		return nil
 	}
+	if rp.ntfs {
+		return rp.ntfsMeta(p, n, fi)
+	}
 	link := n.Type == repo.NodeSymlink
 	if fi != nil && fi.ModTime().UnixNano() == n.MTime && (link || fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) == fileMode(n)) && (!rp.root || ownedAs(fi, n)) && sameAttrs(fi, n) {
 		return nil // as it should be
@@ -775,6 +783,57 @@ func (rp *replay) meta(p string, n *repo.Node, fi fs.FileInfo) error {
 		if err := os.Chmod(p, fileMode(n)); err != nil {
 			return fmt.Errorf("setting the mode of %s: %w", p, plainErr(err))
 		}
+	}
+	return nil
+}
+
+// ntfsSettable are the Windows file attributes (winnt.h) a replay onto
+// ntfs3 sets from the snapshot: read-only, hidden, system, archive,
+// temporary, offline and not content indexed. Compression, encryption,
+// sparseness and reparse points stand for structures of their own that a
+// flag alone does not make; they stay as the target has them.
+const ntfsSettable = 0x1 | 0x2 | 0x4 | 0x20 | 0x100 | 0x1000 | 0x2000
+
+// ntfsMeta sets Windows node n's metadata on the entry at p of an ntfs3
+// mount (fi its Lstat result, or nil): its security descriptor where the
+// snapshot has one and its attributes, through the driver's extended
+// attributes (system.ntfs_security, system.ntfs_attrib_be), then its
+// modification time. Owner and mode are not set: on NTFS the descriptor
+// holds them, and setting them through Linux would only add WSL's $LXUID,
+// $LXGID and $LXMOD to the file (ntfs3 gives those to each file it makes).
+// The creation time stays the one ntfs3 gave: it offers no way to set it.
+func (rp *replay) ntfsMeta(p string, n *repo.Node, fi fs.FileInfo) error {
+	link := n.Type == repo.NodeSymlink
+	if link {
+		if fi != nil && fi.ModTime().UnixNano() == n.MTime {
+			return nil
+		}
+		if err := setTimes(p, n, true); err != nil {
+			return fmt.Errorf("setting the times of %s: %w", p, plainErr(err))
+		}
+		return nil
+	}
+	cur, err := ntfsAttrs(p)
+	if err != nil {
+		return fmt.Errorf("reading the Windows attributes of %s: %w", p, plainErr(err))
+	}
+	want := cur&^ntfsSettable | n.Attrs&ntfsSettable
+	sdOK := len(n.Security) == 0 || hasNTFSSecurity(p, n.Security)
+	if fi != nil && fi.ModTime().UnixNano() == n.MTime && cur == want && sdOK {
+		return nil // as it should be
+	}
+	if !sdOK {
+		if err := setNTFSSecurity(p, n.Security); err != nil {
+			rp.problem("%s: its Windows security descriptor could not be set, so it has its folder's: %v", p, plainErr(err))
+		}
+	}
+	if cur != want {
+		if err := setNTFSAttrs(p, want); err != nil {
+			return fmt.Errorf("setting the Windows attributes of %s: %w", p, plainErr(err))
+		}
+	}
+	if err := setTimes(p, n, false); err != nil {
+		return fmt.Errorf("setting the times of %s: %w", p, plainErr(err))
 	}
 	return nil
 }

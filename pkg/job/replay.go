@@ -12,13 +12,21 @@ import (
 )
 
 // ErrNoReplayTarget is returned when no restored filesystem can take a
-// file snapshot: none is one that rewind writes from the boot environment
-// (ext2/3/4, xfs, btrfs; NTFS is left to the running Windows).
+// file snapshot: a snapshot of Linux needs an ext2/3/4, xfs or btrfs
+// partition, one of Windows the NTFS volume with \Windows and \Users,
+// which Windows must have left clean (not dirty, not hibernated).
 var ErrNoReplayTarget = errors.New("no restored filesystem to replay the user files into")
 
-// replayFS are the filesystems a replay mounts read-write in the boot
-// environment, with the kernel's name for each.
+// replayFS are the filesystems a replay of Linux user files mounts
+// read-write in the boot environment, with the kernel's name for each.
+// Windows user files go to NTFS, through the kernel's ntfs3 driver.
 var replayFS = map[string]string{"ext4": "ext4", "ext3": "ext4", "ext2": "ext4", "xfs": "xfs", "btrfs": "btrfs"}
+
+// mountData are the options a replay mounts a filesystem with: on NTFS,
+// names compare ignoring case as Windows compares them (C:\users\jane is
+// the folder Users\jane), and file names are UTF-8 whatever the kernel's
+// default.
+var mountData = map[string]string{"ntfs3": "iocharset=utf8,nocase"}
 
 // ReplayOptions are the choices of ReplayOnto.
 type ReplayOptions struct {
@@ -73,6 +81,15 @@ func cmpInt(a, b int64) int {
 		return 1
 	}
 	return 0
+}
+
+// windowsDrive returns the drive of a snapshot path of Windows ("C:" of
+// C:\Users\jane), upper case, or "" for a path of another system.
+func windowsDrive(p string) string {
+	if len(p) >= 2 && p[1] == ':' && ('A' <= p[0] && p[0] <= 'Z' || 'a' <= p[0] && p[0] <= 'z') && (len(p) == 2 || p[2] == '\\' || p[2] == '/') {
+		return strings.ToUpper(p[:2])
+	}
+	return ""
 }
 
 // topFolders returns the first folder of each of the snapshot's paths
