@@ -153,7 +153,6 @@ func Xattr(t testing.TB, p, name string) []byte {
 	return buf[:n]
 }
 
-
 // Windows file attributes (winnt.h).
 const (
 	AttrReadOnly = 0x1
