@@ -25,14 +25,15 @@ import (
 
 // TestVMWizardNTFS is TestVMWizard for a Windows machine: a disk with an
 // NTFS volume holding \Windows and \Users (mkntfs, filled through ntfs-3g)
-// is captured by rewind on the host; a files snapshot of C:\Users\jane
-// made after it carries Windows attributes and security descriptors that
-// ntfs-3g built on that volume for files of another owner. The boot
-// environment's wizard restores the image and replays the snapshot with
-// the kernel's ntfs3 driver. The host then finds, through ntfs-3g, each
-// file's bytes, attributes, descriptor and modification time as the
-// snapshot has them, the file deleted since gone, the image's own files
-// still there, and the volume clean.
+// is captured by rewind on the host; a files snapshot made after it, of
+// C:\users\jane (spelt as a person may type it), carries Windows
+// attributes and security descriptors that ntfs-3g built on that volume
+// for files of another owner. The boot environment's wizard restores the
+// image and replays the snapshot with the kernel's ntfs3 driver. The host
+// then finds, through ntfs-3g, each file's bytes, attributes, descriptor
+// and modification time as the snapshot has them in Windows's Users
+// folder (no second "users"), the file deleted since gone, the image's
+// own files still there, and the volume clean.
 func TestVMWizardNTFS(t *testing.T) {
 	kernel, initrd := bootArtifacts(t)
 	rewind := qemutest.Rewind(t, "init", "capture", "wizard")
@@ -114,7 +115,7 @@ func TestVMWizardNTFS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ntfstest.WindowsSnapshot(t, r, "pc1", home, `C:\Users\jane`, func(rel string, n *repo.Node) {
+	ntfstest.WindowsSnapshot(t, r, "pc1", home, `C:\users\jane`, func(rel string, n *repo.Node) {
 		if a, ok := wantAttrs[rel]; ok {
 			n.Attrs = a
 			if a&ro != 0 {
@@ -162,6 +163,11 @@ func TestVMWizardNTFS(t *testing.T) {
 		if fi, err := os.Stat(f); err != nil || !fi.ModTime().Equal(mtime) {
 			t.Errorf("%s: modified %v (%v), want %v", p, fi.ModTime(), err, mtime)
 		}
+	}
+	// The snapshot says C:\users\jane: Windows's Users folder, not a
+	// second one beside it.
+	if _, err := os.Lstat(filepath.Join(root, "users")); err == nil {
+		t.Error("the replay made a folder users beside Users")
 	}
 	if _, err := os.Lstat(filepath.Join(root, "Users/jane/Documents/old.txt")); err == nil {
 		t.Error("Users/jane/Documents/old.txt, deleted since the image, is still there")

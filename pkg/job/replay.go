@@ -23,10 +23,11 @@ var ErrNoReplayTarget = errors.New("no restored filesystem to replay the user fi
 var replayFS = map[string]string{"ext4": "ext4", "ext3": "ext4", "ext2": "ext4", "xfs": "xfs", "btrfs": "btrfs"}
 
 // mountData are the options a replay mounts a filesystem with: on NTFS,
-// names compare ignoring case as Windows compares them (C:\users\jane is
-// the folder Users\jane), and file names are UTF-8 whatever the kernel's
-// default.
-var mountData = map[string]string{"ntfs3": "iocharset=utf8,nocase"}
+// file names are UTF-8 whatever the kernel's default. (Not ntfs3's
+// nocase: it does not find names in the POSIX namespace, which ntfs-3g
+// and WSL write, by another case; a mkdir of one then fails. The replay
+// spells the snapshot's paths as the volume does instead: onDiskCase.)
+var mountData = map[string]string{"ntfs3": "iocharset=utf8"}
 
 // ReplayOptions are the choices of ReplayOnto.
 type ReplayOptions struct {
