@@ -278,6 +278,15 @@ func isDrive(p string) bool {
 		(len(p) == 2 || p[2] == '\\' || p[2] == '/')
 }
 
+// Drive returns the Windows drive that a snapshot path starts with ("C:"
+// of C:\Users\jane or c:\Users\jane), or "" for a path of another system.
+func Drive(p string) string {
+	if !isDrive(p) {
+		return ""
+	}
+	return strings.ToUpper(p[:2])
+}
+
 // DisplayPath returns tree path tp as its own system writes it, whichever
 // system shows it: a path under a Windows drive (/C:/Users/jane) as
 // C:\Users\jane, others as they are.

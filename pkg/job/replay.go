@@ -84,15 +84,6 @@ func cmpInt(a, b int64) int {
 	return 0
 }
 
-// windowsDrive returns the drive of a snapshot path of Windows ("C:" of
-// C:\Users\jane), upper case, or "" for a path of another system.
-func windowsDrive(p string) string {
-	if len(p) >= 2 && p[1] == ':' && ('A' <= p[0] && p[0] <= 'Z' || 'a' <= p[0] && p[0] <= 'z') && (len(p) == 2 || p[2] == '\\' || p[2] == '/') {
-		return strings.ToUpper(p[:2])
-	}
-	return ""
-}
-
 // topFolders returns the first folder of each of the snapshot's paths
 // ("/home/jane" → "home").
 func topFolders(s *repo.Snapshot) []string {

@@ -28,13 +28,14 @@ import (
 // each of those in turn, read-write only while it replays into it. A
 // folder on a filesystem the restored disks do not hold (LVM, the network)
 // refuses the whole replay before anything is written. It returns the
-// summary of all and the root's partition. The plan's restore must have
-// finished.
+// summary of all and the root's partition. A snapshot of Windows paths
+// (C:\Users\jane) goes to the restored Windows volume instead
+// (replayWindows). The plan's restore must have finished.
 func (p *RestorePlan) ReplayOnto(ctx context.Context, fs *repo.Snapshot, opt ReplayOptions) (*files.ReplaySummary, *ReplayTarget, error) {
 	if fs.Files == nil {
 		return nil, nil, fmt.Errorf("snapshot %s is not a files snapshot", repo.ShortID(fs.ID()))
 	}
-	if slices.ContainsFunc(fs.Files.Paths, func(p string) bool { return windowsDrive(p) != "" }) {
+	if slices.ContainsFunc(fs.Files.Paths, func(p string) bool { return files.Drive(p) != "" }) {
 		return p.replayWindows(ctx, fs, opt)
 	}
 	cands := p.replayCandidates()

@@ -26,7 +26,7 @@ import (
 // on any of them.
 func (p *RestorePlan) replayWindows(ctx context.Context, fs *repo.Snapshot, opt ReplayOptions) (*files.ReplaySummary, *ReplayTarget, error) {
 	for _, sp := range fs.Files.Paths {
-		if d := windowsDrive(sp); d != "C:" {
+		if d := files.Drive(sp); d != "C:" {
 			return nil, nil, fmt.Errorf("%w: %s is not on drive C:, and which restored partition was %s is not known here; start the restored Windows and run rewind files replay there",
 				ErrNoReplayTarget, sp, d)
 		}

@@ -1,5 +1,7 @@
 // Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
 
+//go:build linux
+
 // Package ntfstest makes what the tests of a replay onto NTFS need: disk
 // images with an NTFS partition made by mkntfs and filled through ntfs-3g
 // (FUSE, which works where the kernel has no NTFS driver), and files
