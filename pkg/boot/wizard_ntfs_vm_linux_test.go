@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,7 +34,9 @@ import (
 // then finds, through ntfs-3g, each file's bytes, attributes, descriptor
 // and modification time as the snapshot has them in Windows's Users
 // folder (no second "users"), the file deleted since gone, the image's
-// own files still there, and the volume clean.
+// own files still there, and the volume clean. In between, the same
+// replay run again in the guest's shell with rewind files replay --into
+// onto the volume mounted with ntfs3 by hand finds nothing to do.
 func TestVMWizardNTFS(t *testing.T) {
 	kernel, initrd := bootArtifacts(t)
 	rewind := qemutest.Rewind(t, "init", "capture", "wizard")
@@ -133,8 +136,24 @@ func TestVMWizardNTFS(t *testing.T) {
 	})
 	target := blankDisk(t, size)
 	v := qemutest.Start(t, bootArgs(kernel, initrd, "", virtio(target)...)...)
-	wizardRestore(t, v, smb.Share, `Replayed onto partition 1: \d+ added, \d+ changed, 1 deleted`)
-	t.Logf("wizard restore and NTFS replay: QEMU start to power-off %v", v.Elapsed().Round(100*time.Millisecond))
+	wizardRestore(t, v, smb.Share, `Replayed onto partition 1: \d+ added, \d+ changed, 1 deleted`, true)
+	t.Logf("wizard restore and NTFS replay: QEMU start to the shell %v", v.Elapsed().Round(100*time.Millisecond))
+	// The same replay again, from the command line onto the volume
+	// mounted by hand as on any Linux: nothing left to do.
+	stillUp(t, v)
+	v.Send("mkdir -p /mnt/c && mount -t ntfs3 /dev/vda1 /mnt/c && rewind files replay --repo " + guestRepo +
+		" --password-file /etc/rewind/password --machine pc1 --into /mnt/c --json; umount /mnt/c && poweroff\r")
+	res := v.Expect(`(\{"type":"result"[^\r\n]*\})`, 2*time.Minute)[1]
+	t.Logf("the replay again: %s", res)
+	for _, w := range []string{`"ok":true`, `"added":0,"changed":0,"deleted":0,"unchanged":`} {
+		if !strings.Contains(res, w) {
+			t.Errorf("replay again with rewind files replay --into: %s, want %s", res, w)
+		}
+	}
+	if err := v.Wait(stepDeadline); err != nil {
+		t.Errorf("the VM did not power off: %v", err)
+	}
+	t.Logf("QEMU start to power-off after the second replay: %v", v.Elapsed().Round(100*time.Millisecond))
 	v.ExpectNot(`ntfs3.*(error|warning|failed)`)
 
 	// What Windows will find, read through ntfs-3g.

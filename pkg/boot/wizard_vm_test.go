@@ -64,7 +64,7 @@ func TestVMWizard(t *testing.T) {
 	})
 	target := blankDisk(t, size)
 	v := qemutest.Start(t, bootArgs(kernel, initrd, "", virtio(target)...)...)
-	wizardRestore(t, v, smb.Share, `Replayed onto partition 1: \d+ added`)
+	wizardRestore(t, v, smb.Share, `Replayed onto partition 1: \d+ added`, false)
 	t.Logf("wizard restore: QEMU start to power-off %v", v.Elapsed().Round(100*time.Millisecond))
 	// The image's files and the user files, on a clean filesystem.
 	part := filepath.Join(t.TempDir(), "part.img")
@@ -89,8 +89,9 @@ func TestVMWizard(t *testing.T) {
 // repository (share), machine pc1, its newest image with the user files
 // after it, and target vda of 32 MiB, types a wrong name and then the
 // right one, waits for DONE and the user-files screen, where the replay's
-// outcome must match replayed, and powers off from the last screen.
-func wizardRestore(t *testing.T, v *qemutest.VM, share, replayed string) {
+// outcome must match replayed, and powers off from the last screen (or,
+// with shell, leaves the wizard for the boot environment's shell).
+func wizardRestore(t *testing.T, v *qemutest.VM, share, replayed string, shell bool) {
 	t.Helper()
 	v.Expect(`rewind: settings: task=wizard`, bootDeadline)
 	v.Expect(`rewind: wizard on the console`, stepDeadline)
@@ -115,6 +116,15 @@ func wizardRestore(t *testing.T, v *qemutest.VM, share, replayed string) {
 	step(replayed, "\r")
 	v.Expect(`Verified: every chunk read back`, stepDeadline)
 	v.Expect(`User files [0-9a-f]{8} replayed`, stepDeadline)
+	if shell {
+		// One key at a time: keys that come together are one key press
+		// to the wizard.
+		step(`Report saved in the repository`, "j")
+		step(`> Power off`, "j")
+		step(`> Shell`, "\r")
+		v.Expect(`rewind: wizard: shell`, stepDeadline)
+		return
+	}
 	step(`Report saved in the repository`, "j\r") // Reboot, [Power off], Shell
 	v.Expect(`rewind: wizard: poweroff`, stepDeadline)
 	if err := v.Wait(stepDeadline); err != nil {

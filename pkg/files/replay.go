@@ -146,6 +146,20 @@ func Replay(ctx context.Context, r *repo.Repository, s *repo.Snapshot, opt Repla
 	if len(paths) == 0 {
 		paths = s.Files.Paths
 	}
+	if rp.ntfs {
+		// Windows finds C:\users\jane in Users\jane; a replay through
+		// Linux must too, not make a second folder beside it.
+		for _, p := range paths {
+			tp := treePath(p)
+			parts := splitTree(tp)
+			if len(parts) == 0 || !isDrive(parts[0]) || rp.mapped(tp) {
+				continue
+			}
+			if disk := onDiskCase(opt.Into, parts[1:]); !slices.Equal(disk, parts[1:]) {
+				rp.maps = append(rp.maps, [2]string{tp, "/" + strings.Join(disk, "/")})
+			}
+		}
+	}
 
 	// Find every start first: an unknown path refuses before anything is
 	// written.
@@ -307,6 +321,39 @@ func splitTree(tp string) []string {
 		if s != "" && s != "." {
 			out = append(out, s)
 		}
+	}
+	return out
+}
+
+// mapped reports whether a --map moves tree path tp.
+func (rp *replay) mapped(tp string) bool {
+	for _, m := range rp.maps {
+		if tp == m[0] || strings.HasPrefix(tp, m[0]+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// onDiskCase returns path names (users, jane) under folder into spelt
+// as the folders there spell them (Users, Jane): a name that is not there
+// as given is looked for ignoring case, as Windows looks; one not there
+// at all keeps its spelling.
+func onDiskCase(into string, names []string) []string {
+	var out []string
+	for _, name := range names {
+		dir := filepath.Join(append([]string{into}, out...)...)
+		if _, err := os.Lstat(filepath.Join(dir, name)); err != nil {
+			if names, err := readNames(dir); err == nil {
+				for _, n := range names {
+					if strings.EqualFold(n, name) {
+						name = n
+						break
+					}
+				}
+			}
+		}
+		out = append(out, name)
 	}
 	return out
 }

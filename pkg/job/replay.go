@@ -26,7 +26,7 @@ var replayFS = map[string]string{"ext4": "ext4", "ext3": "ext4", "ext2": "ext4",
 // file names are UTF-8 whatever the kernel's default. (Not ntfs3's
 // nocase: it does not find names in the POSIX namespace, which ntfs-3g
 // and WSL write, by another case; a mkdir of one then fails. The replay
-// spells the snapshot's paths as the volume does instead: onDiskCase.)
+// spells the snapshot's paths as the volume does instead.)
 var mountData = map[string]string{"ntfs3": "iocharset=utf8"}
 
 // ReplayOptions are the choices of ReplayOnto.

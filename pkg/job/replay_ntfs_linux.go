@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/rewind-backup/rewind/pkg/blockmap"
@@ -40,50 +39,11 @@ func (p *RestorePlan) replayWindows(ctx context.Context, fs *repo.Snapshot, opt 
 	if err != nil {
 		return nil, t, err
 	}
-	var maps []string
-	for _, sp := range fs.Files.Paths {
-		if disk := onDiskCase(m.dir, sp); disk != driveRel(sp) {
-			maps = append(maps, sp+"="+disk)
-		}
-	}
-	sum, err := files.Replay(ctx, p.r, fs, files.ReplayOptions{Into: m.dir, Map: maps, Progress: opt.Progress})
+	sum, err := files.Replay(ctx, p.r, fs, files.ReplayOptions{Into: m.dir, Progress: opt.Progress})
 	if uerr := m.unmount(); uerr != nil && err == nil {
 		err = uerr
 	}
 	return sum, t, err
-}
-
-// onDiskCase returns Windows path sp (C:\users\jane) as the volume
-// mounted at dir spells it (/Users/jane): Windows finds a name whatever
-// its case, and a replay must not make a second folder beside the one
-// Windows uses. A folder the volume does not have keeps the snapshot's
-// spelling.
-func onDiskCase(dir, sp string) string {
-	out := ""
-	for _, name := range strings.Split(driveRel(sp), "/")[1:] {
-		if _, err := os.Lstat(filepath.Join(dir, out, name)); err != nil {
-			if ents, err := os.ReadDir(filepath.Join(dir, out)); err == nil {
-				for _, e := range ents {
-					if strings.EqualFold(e.Name(), name) {
-						name = e.Name()
-						break
-					}
-				}
-			}
-		}
-		out += "/" + name
-	}
-	return out
-}
-
-// driveRel returns Windows path sp (C:\users\jane) without its drive,
-// with slashes (/users/jane; "" for C:\).
-func driveRel(sp string) string {
-	var out string
-	for _, name := range strings.FieldsFunc(sp[min(len(sp), 2):], func(r rune) bool { return r == '\\' || r == '/' }) {
-		out += "/" + name
-	}
-	return out
 }
 
 // windowsNames are what the root folder of a Windows system volume holds.

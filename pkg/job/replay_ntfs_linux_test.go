@@ -105,22 +105,3 @@ func mkdirs(t *testing.T, root string, dirs ...string) {
 		}
 	}
 }
-
-// TestOnDiskCase: a Windows path is spelt as the volume spells its
-// folders, whatever the case the snapshot has; what is not there keeps
-// the snapshot's spelling.
-func TestOnDiskCase(t *testing.T) {
-	dir := t.TempDir()
-	mkdirs(t, dir, "Users/Jane/Documents", "Windows")
-	for _, tc := range []struct{ in, want string }{
-		{`C:\Users\Jane`, "/Users/Jane"},
-		{`C:\users\jane\documents`, "/Users/Jane/Documents"},
-		{`c:\USERS\bob\Desktop`, "/Users/bob/Desktop"},
-		{`C:\`, ""},
-		{`C:`, ""},
-	} {
-		if got := onDiskCase(dir, tc.in); got != tc.want {
-			t.Errorf("onDiskCase(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
