@@ -53,11 +53,17 @@ var windowsNames = []string{"Windows", "Users"}
 // \Windows and \Users, or ErrNoReplayTarget: when there is none, or when
 // Windows did not leave it clean (then with the reason and what to do).
 // Partitions imaged raw are looked at too: a capture images an unclean
-// NTFS volume raw, and its manifest then names no filesystem.
+// NTFS volume raw, and its manifest then names no filesystem. When no
+// volume is found and one is BitLocker's, that is the reason given.
 func (p *RestorePlan) findWindows(ctx context.Context) (*ReplayTarget, error) {
 	var errs []error
+	var locked []string
 	for i, d := range p.Disks {
 		for _, part := range d.Source.Partitions {
+			if part.FS == "bitlocker" {
+				locked = append(locked, fmt.Sprintf("partition %d of %s", part.Index, d.Device.Path()))
+				continue
+			}
 			if part.FS != "ntfs" && part.Mode != string(blockmap.Raw) {
 				continue
 			}
@@ -75,6 +81,10 @@ func (p *RestorePlan) findWindows(ctx context.Context) (*ReplayTarget, error) {
 			}
 			return &ReplayTarget{Disk: i, Partition: part, FSType: "ntfs3"}, nil
 		}
+	}
+	if len(locked) > 0 {
+		return nil, fmt.Errorf("%w: %s is encrypted with BitLocker, which the boot environment cannot open; start the restored Windows and run rewind files replay --into C:\\ there",
+			ErrNoReplayTarget, strings.Join(locked, " and "))
 	}
 	err := fmt.Errorf("%w: no restored NTFS partition holds \\Windows and \\Users, where Windows user files belong", ErrNoReplayTarget)
 	if len(errs) > 0 {

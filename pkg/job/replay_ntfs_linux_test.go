@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"testing"
 
+	"github.com/rewind-backup/rewind/pkg/disk"
 	"github.com/rewind-backup/rewind/pkg/internal/ntfstest"
 	"github.com/rewind-backup/rewind/pkg/internal/testutil"
 	"github.com/rewind-backup/rewind/pkg/repo"
@@ -103,5 +104,26 @@ func mkdirs(t *testing.T, root string, dirs ...string) {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestReplayOntoBitLocker: Windows user files and a restored disk whose
+// only Windows volume is encrypted with BitLocker: refused, saying so.
+func TestReplayOntoBitLocker(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "disk.img")
+	testutil.SparseFile(t, img, 4<<20)
+	d, err := disk.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	p := &RestorePlan{Disks: []PlannedDisk{{Device: d, Source: repo.Disk{Partitions: []repo.Partition{
+		{Index: 1, FS: "vfat", Mode: "used-blocks"},
+		{Index: 3, FS: "bitlocker", Mode: "raw"},
+	}}}}}
+	fs := &repo.Snapshot{Kind: repo.KindFiles, Files: &repo.Files{Paths: []string{`C:\Users`}}}
+	_, _, err = p.ReplayOnto(context.Background(), fs, ReplayOptions{})
+	if !errors.Is(err, ErrNoReplayTarget) || !regexp.MustCompile(`partition 3 of \S+ is encrypted with BitLocker`).MatchString(err.Error()) {
+		t.Errorf("ReplayOnto(BitLocker) = %v, want ErrNoReplayTarget naming partition 3 and BitLocker", err)
 	}
 }
