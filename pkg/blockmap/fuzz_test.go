@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -310,7 +311,19 @@ func FuzzNTFS(f *testing.F) {
 		[]string{"mkntfs", "-q", "-F", "-f", "-L", "fuzz"},
 		[]string{"mkntfs", "-q", "-F", "-f", "-c", "512"},
 	)
-	f.Fuzz(func(t *testing.T, data []byte, size int64) { fuzzRead(t, data, size, fuzzParser("FuzzNTFS")) })
+	f.Fuzz(func(t *testing.T, data []byte, size int64) {
+		fuzzRead(t, data, size, fuzzParser("FuzzNTFS"))
+		// CheckNTFS reads what Read checks before it maps, and agrees
+		// with it on whether the volume is clean.
+		img := decodeSparse(data, size)
+		st, err := CheckNTFS(context.Background(), img, img.size, "Windows", "Users")
+		if err != nil || st == nil {
+			return
+		}
+		if _, err := parseSparse("FuzzNTFS", data, size); err != nil && errors.Is(err, ErrUnclean) != (len(st.Unclean) > 0) {
+			t.Fatalf("CheckNTFS says unclean %q, Read says %v", st.Unclean, err)
+		}
+	})
 }
 
 func FuzzFAT(f *testing.F) {

@@ -375,14 +375,100 @@ func (v *ntfsVol) recordAttrs(n int64) ([]ntfsAttr, error) {
 	return as, nil
 }
 
+// openNTFS reads an NTFS volume's boot sector h and loads its MFT's run
+// list; it returns the volume and its size in sectors.
+func openNTFS(ctx context.Context, r io.ReaderAt, size int64, h []byte) (*ntfsVol, int64, error) {
+	v, sectors, err := parseNTFSBoot(h, size)
+	if err != nil {
+		return nil, 0, fmt.Errorf("NTFS boot sector: %w", err)
+	}
+	v.r = r
+	if err := v.loadMFT(int64(binary.LittleEndian.Uint64(h[0x30:]))); err != nil {
+		return nil, 0, fmt.Errorf("NTFS: %w", err)
+	}
+	return v, sectors, ctx.Err()
+}
+
+// state reads the volume's label and what says Windows did not leave it
+// clean: each problem as a person reads it, with what to do.
+func (v *ntfsVol) state(ctx context.Context) (label string, problems []string, err error) {
+	vol, err := v.recordAttrs(ntfsRecVolume)
+	if err != nil {
+		return "", nil, fmt.Errorf("NTFS $Volume: %w", err)
+	}
+	if a := findAttr(vol, ntfsAttrVolName, ""); a != nil && a.resident {
+		label = utf16String(a.value)
+	}
+	if a := findAttr(vol, ntfsAttrVolInfo, ""); a != nil && a.resident && len(a.value) >= 12 {
+		if binary.LittleEndian.Uint16(a.value[0x0a:])&ntfsVolumeDirty != 0 {
+			problems = append(problems, "is marked dirty (Windows found an error, or was not shut down): boot Windows and run chkdsk /f on it")
+		}
+	}
+	if unclean, err := v.logFileUnclean(); err != nil {
+		return "", nil, fmt.Errorf("NTFS $LogFile: %w", err)
+	} else if unclean {
+		problems = append(problems, "has changes not yet written from its $LogFile (Windows fast startup or a crash left it in use): boot Windows and shut it down fully (Shift + Shut down, or shutdown /s /t 0)")
+	}
+	if hib, err := v.hibernated(ctx); err != nil {
+		return "", nil, fmt.Errorf("NTFS hiberfil.sys: %w", err)
+	} else if hib {
+		problems = append(problems, "belongs to a hibernated Windows (hibernation or fast startup): boot Windows and shut it down fully (Shift + Shut down, or shutdown /s /t 0), or turn Fast Startup off")
+	}
+	return label, problems, nil
+}
+
+// NTFSState is what CheckNTFS reads of an NTFS volume.
+type NTFSState struct {
+	Label string
+	// Unclean says why only Windows may write to the volume now (marked
+	// dirty, changes left in its $LogFile, hibernated), each reason with
+	// what to do; empty when Windows left it clean.
+	Unclean []string
+	// InRoot are those of the names asked for that the root folder
+	// holds, as asked (NTFS compares them ignoring case).
+	InRoot []string
+}
+
+// CheckNTFS reads the NTFS volume on a partition of size bytes through r
+// as Read does before it maps one (the same checks of $Volume, $LogFile
+// and hiberfil.sys), and looks up names in its root folder; it does not
+// read $Bitmap. It returns nil and no error when the partition holds no
+// NTFS volume. Errors wrap ErrCorrupt, an I/O error from r, or ctx.Err().
+func CheckNTFS(ctx context.Context, r io.ReaderAt, size int64, names ...string) (*NTFSState, error) {
+	head, err := readHead(r, size)
+	if err != nil {
+		return nil, fmt.Errorf("reading the start of the partition: %w", err)
+	}
+	if !isNTFS(head) {
+		return nil, nil
+	}
+	v, _, err := openNTFS(ctx, r, size, head)
+	if err != nil {
+		return nil, err
+	}
+	st := &NTFSState{}
+	if st.Label, st.Unclean, err = v.state(ctx); err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		ref, err := v.lookupRoot(ctx, n)
+		if err != nil {
+			return nil, fmt.Errorf("NTFS root folder: %w", err)
+		}
+		if ref >= 0 {
+			st.InRoot = append(st.InRoot, n)
+		}
+	}
+	return st, nil
+}
+
 // readNTFS maps an NTFS volume from its $Bitmap, after checking that
 // Windows left it clean.
 func readNTFS(ctx context.Context, r io.ReaderAt, size int64, h []byte, opt Options) (*Map, error) {
-	v, sectors, err := parseNTFSBoot(h, size)
+	v, sectors, err := openNTFS(ctx, r, size, h)
 	if err != nil {
-		return nil, fmt.Errorf("NTFS boot sector: %w", err)
+		return nil, err
 	}
-	v.r = r
 	s := Summary{
 		FS:        "ntfs",
 		UUID:      fmt.Sprintf("%016X", binary.LittleEndian.Uint64(h[0x48:])),
@@ -391,37 +477,11 @@ func readNTFS(ctx context.Context, r io.ReaderAt, size int64, h []byte, opt Opti
 		Clean:     true,
 		Mode:      UsedBlocks,
 	}
-	if err := v.loadMFT(int64(binary.LittleEndian.Uint64(h[0x30:]))); err != nil {
-		return nil, fmt.Errorf("NTFS: %w", err)
-	}
-	if err := ctx.Err(); err != nil {
+	label, problems, err := v.state(ctx)
+	if err != nil {
 		return nil, err
 	}
-
-	// $Volume: label and dirty flag.
-	vol, err := v.recordAttrs(ntfsRecVolume)
-	if err != nil {
-		return nil, fmt.Errorf("NTFS $Volume: %w", err)
-	}
-	if a := findAttr(vol, ntfsAttrVolName, ""); a != nil && a.resident {
-		s.Label = utf16String(a.value)
-	}
-	var problems []string
-	if a := findAttr(vol, ntfsAttrVolInfo, ""); a != nil && a.resident && len(a.value) >= 12 {
-		if binary.LittleEndian.Uint16(a.value[0x0a:])&ntfsVolumeDirty != 0 {
-			problems = append(problems, "is marked dirty (Windows found an error, or was not shut down): boot Windows and run chkdsk /f on it")
-		}
-	}
-	if unclean, err := v.logFileUnclean(); err != nil {
-		return nil, fmt.Errorf("NTFS $LogFile: %w", err)
-	} else if unclean {
-		problems = append(problems, "has changes not yet written from its $LogFile (Windows fast startup or a crash left it in use): boot Windows and shut it down fully (Shift + Shut down, or shutdown /s /t 0)")
-	}
-	if hib, err := v.hibernated(ctx); err != nil {
-		return nil, fmt.Errorf("NTFS hiberfil.sys: %w", err)
-	} else if hib {
-		problems = append(problems, "belongs to a hibernated Windows (hibernation or fast startup): boot Windows and shut it down fully (Shift + Shut down, or shutdown /s /t 0), or turn Fast Startup off")
-	}
+	s.Label = label
 	if len(problems) > 0 {
 		s.Clean = false
 		if !opt.Force {

@@ -4,12 +4,15 @@ package blockmap
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/rewind-backup/rewind/pkg/internal/testutil"
@@ -315,4 +318,76 @@ func writeRestartPage(t *testing.T, img string, clean bool) {
 	if _, err := f.WriteAt(p, data.runs[0].lcn*v.cs); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestCheckNTFS: CheckNTFS finds names in the root folder whatever their
+// case, says why a dirty or hibernated volume is unclean as Read does, and
+// returns nil for a partition that holds no NTFS.
+func TestCheckNTFS(t *testing.T) {
+	testutil.NeedTool(t, "mkntfs", "ntfscp")
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	if err := os.MkdirAll(tree, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"Windows", "users", "hiberfil.sys"} {
+		b := make([]byte, 8192)
+		if n == "hiberfil.sys" {
+			copy(b, "HIBR")
+		}
+		if err := os.WriteFile(filepath.Join(tree, n), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	zeros := filepath.Join(dir, "zeros.img")
+	testutil.SparseFile(t, zeros, 8<<20)
+	for _, tc := range []struct {
+		name    string
+		files   []string
+		dirty   bool
+		inRoot  []string
+		unclean string // regexp of the reason, "" for a clean volume
+	}{
+		{"clean", []string{"Windows", "users"}, false, []string{"Windows", "Users"}, ""},
+		{"no Users", []string{"Windows"}, false, []string{"Windows"}, ""},
+		{"dirty", []string{"Windows", "users"}, true, []string{"Windows", "Users"}, "marked dirty.*chkdsk /f"},
+		{"hibernated", []string{"Windows", "users", "hiberfil.sys"}, false, []string{"Windows", "Users"}, "hibernated.*shut it down fully"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			img := filepath.Join(t.TempDir(), "fs.img")
+			makeNTFS(t, img, 16<<20, tree, tc.files)
+			if tc.dirty {
+				setNTFSDirty(t, img)
+			}
+			st := checkNTFS(t, img, "Windows", "Users")
+			if st == nil || st.Label != "NTLAB" || !slices.Equal(st.InRoot, tc.inRoot) {
+				t.Fatalf("CheckNTFS(%s) = %+v, want label NTLAB and %q in the root", tc.name, st, tc.inRoot)
+			}
+			reason := strings.Join(st.Unclean, "; ")
+			if tc.unclean == "" && reason != "" || tc.unclean != "" && !regexp.MustCompile(tc.unclean).MatchString(reason) {
+				t.Errorf("CheckNTFS(%s).Unclean = %q, want %q", tc.name, reason, tc.unclean)
+			}
+		})
+	}
+	if st := checkNTFS(t, zeros); st != nil {
+		t.Errorf("CheckNTFS(zeros) = %+v, want nil", st)
+	}
+}
+
+func checkNTFS(t *testing.T, img string, names ...string) *NTFSState {
+	t.Helper()
+	f, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := CheckNTFS(context.Background(), f, fi.Size(), names...)
+	if err != nil {
+		t.Fatalf("CheckNTFS(%s): %v", img, err)
+	}
+	return st
 }

@@ -64,34 +64,7 @@ func TestVMWizard(t *testing.T) {
 	})
 	target := blankDisk(t, size)
 	v := qemutest.Start(t, bootArgs(kernel, initrd, "", virtio(target)...)...)
-	v.Expect(`rewind: settings: task=wizard`, bootDeadline)
-	v.Expect(`rewind: wizard on the console`, stepDeadline)
-
-	// Each step: wait for the screen, then type. The wizard reads keys
-	// only once its screen is drawn, so nothing typed is lost.
-	step := func(screen, keys string) {
-		t.Helper()
-		v.Expect(screen, stepDeadline)
-		v.Send(keys)
-	}
-	step(`Restore this machine`, "\r")
-	step(`Network links and addresses`, "\r")
-	step(`Repository: \S*`+smb.Share, "\r")
-	step(`pc1 +\d{4}-\d\d-\d\d \d\d:\d\d`, "\r")
-	step(`weekly`, "\r")
-	step(`vda +32\.0 MiB`, "\r")
-	step(`To go on, type vda and press Enter`, "vdx\r")
-	v.Expect(`confirmation "vdx" does not match "vda": nothing was written`, stepDeadline)
-	v.Send("\x15vda\r") // Ctrl+U clears the field
-	v.Expect(`DONE  OK`, 2*time.Minute)
-	step(`Replayed onto partition 1: \d+ added`, "\r")
-	v.Expect(`Verified: every chunk read back`, stepDeadline)
-	v.Expect(`User files [0-9a-f]{8} replayed`, stepDeadline)
-	step(`Report saved in the repository`, "j\r") // Reboot, [Power off], Shell
-	v.Expect(`rewind: wizard: poweroff`, stepDeadline)
-	if err := v.Wait(stepDeadline); err != nil {
-		t.Errorf("the VM did not power off: %v", err)
-	}
+	wizardRestore(t, v, smb.Share, `Replayed onto partition 1: \d+ added`, false)
 	t.Logf("wizard restore: QEMU start to power-off %v", v.Elapsed().Round(100*time.Millisecond))
 	// The image's files and the user files, on a clean filesystem.
 	part := filepath.Join(t.TempDir(), "part.img")
@@ -108,5 +81,53 @@ func TestVMWizard(t *testing.T) {
 	}
 	if !hasReport(t, filepath.Join(smb.ShareDir, "reports", "pc1"), "restore", "/dev/vda") {
 		t.Error("no report of the wizard's restore in the repository")
+	}
+}
+
+// wizardRestore drives the wizard on v's console as a technician at the
+// keyboard: from the boot into the wizard, through machine, network,
+// repository (share), machine pc1, its newest image with the user files
+// after it, and target vda of 32 MiB, types a wrong name and then the
+// right one, waits for DONE and the user-files screen, where the replay's
+// outcome must match replayed, and powers off from the last screen (or,
+// with shell, leaves the wizard for the boot environment's shell).
+func wizardRestore(t *testing.T, v *qemutest.VM, share, replayed string, shell bool) {
+	t.Helper()
+	v.Expect(`rewind: settings: task=wizard`, bootDeadline)
+	v.Expect(`rewind: wizard on the console`, stepDeadline)
+
+	// Each step: wait for the screen, then type. The wizard reads keys
+	// only once its screen is drawn, so nothing typed is lost.
+	step := func(screen, keys string) {
+		t.Helper()
+		v.Expect(screen, stepDeadline)
+		v.Send(keys)
+	}
+	step(`Restore this machine`, "\r")
+	step(`Network links and addresses`, "\r")
+	step(`Repository: \S*`+share, "\r")
+	step(`pc1 +\d{4}-\d\d-\d\d \d\d:\d\d`, "\r")
+	step(`weekly`, "\r")
+	step(`vda +32\.0 MiB`, "\r")
+	step(`To go on, type vda and press Enter`, "vdx\r")
+	v.Expect(`confirmation "vdx" does not match "vda": nothing was written`, stepDeadline)
+	v.Send("\x15vda\r") // Ctrl+U clears the field
+	v.Expect(`DONE  OK`, 2*time.Minute)
+	step(replayed, "\r")
+	v.Expect(`Verified: every chunk read back`, stepDeadline)
+	v.Expect(`User files [0-9a-f]{8} replayed`, stepDeadline)
+	if shell {
+		// One key at a time: keys that come together are one key press
+		// to the wizard.
+		step(`Report saved in the repository`, "j")
+		step(`> Power off`, "j")
+		step(`> Shell`, "\r")
+		v.Expect(`rewind: wizard: shell`, stepDeadline)
+		return
+	}
+	step(`Report saved in the repository`, "j\r") // Reboot, [Power off], Shell
+	v.Expect(`rewind: wizard: poweroff`, stepDeadline)
+	if err := v.Wait(stepDeadline); err != nil {
+		t.Errorf("the VM did not power off: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -90,6 +91,9 @@ type replay struct {
 	reuse atomic.Int64
 	fetch atomic.Int64
 	root  bool // may set owners
+	// ntfs: a snapshot of Windows replayed onto a mount of Linux's ntfs3
+	// driver, which takes Windows metadata (ntfsMeta).
+	ntfs bool
 	// links: the first target path of each hard-link group, and the
 	// later members, linked at the end.
 	links map[[2]uint64]string
@@ -130,6 +134,7 @@ func Replay(ctx context.Context, r *repo.Repository, s *repo.Snapshot, opt Repla
 		return nil, fmt.Errorf("snapshot %s: %w", repo.ShortID(s.ID()), err)
 	}
 	rp := &replay{r: r, opt: opt, ex: ex, root: canChown(), links: make(map[[2]uint64]string)}
+	rp.ntfs = slices.ContainsFunc(s.Files.Paths, isDrive) && onNTFS3(opt.Into)
 	for _, m := range opt.Map {
 		src, dst, ok := strings.Cut(m, "=")
 		if !ok || src == "" {
@@ -140,6 +145,20 @@ func Replay(ctx context.Context, r *repo.Repository, s *repo.Snapshot, opt Repla
 	paths := opt.Paths
 	if len(paths) == 0 {
 		paths = s.Files.Paths
+	}
+	if rp.ntfs {
+		// Windows finds C:\users\jane in Users\jane; a replay through
+		// Linux must too, not make a second folder beside it.
+		for _, p := range paths {
+			tp := treePath(p)
+			parts := splitTree(tp)
+			if len(parts) == 0 || !isDrive(parts[0]) || rp.mapped(tp) {
+				continue
+			}
+			if disk := onDiskCase(opt.Into, parts[1:]); !slices.Equal(disk, parts[1:]) {
+				rp.maps = append(rp.maps, [2]string{tp, "/" + strings.Join(disk, "/")})
+			}
+		}
 	}
 
 	// Find every start first: an unknown path refuses before anything is
@@ -273,6 +292,15 @@ func isDrive(p string) bool {
 		(len(p) == 2 || p[2] == '\\' || p[2] == '/')
 }
 
+// Drive returns the Windows drive that a snapshot path starts with ("C:"
+// of C:\Users\jane or c:\Users\jane), or "" for a path of another system.
+func Drive(p string) string {
+	if !isDrive(p) {
+		return ""
+	}
+	return strings.ToUpper(p[:2])
+}
+
 // DisplayPath returns tree path tp as its own system writes it, whichever
 // system shows it: a path under a Windows drive (/C:/Users/jane) as
 // C:\Users\jane, others as they are.
@@ -293,6 +321,39 @@ func splitTree(tp string) []string {
 		if s != "" && s != "." {
 			out = append(out, s)
 		}
+	}
+	return out
+}
+
+// mapped reports whether a --map moves tree path tp.
+func (rp *replay) mapped(tp string) bool {
+	for _, m := range rp.maps {
+		if tp == m[0] || strings.HasPrefix(tp, m[0]+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// onDiskCase returns path names (users, jane) under folder into spelt
+// as the folders there spell them (Users, Jane): a name that is not there
+// as given is looked for ignoring case, as Windows looks; one not there
+// at all keeps its spelling.
+func onDiskCase(into string, names []string) []string {
+	var out []string
+	for _, name := range names {
+		dir := filepath.Join(append([]string{into}, out...)...)
+		if _, err := os.Lstat(filepath.Join(dir, name)); err != nil {
+			if names, err := readNames(dir); err == nil {
+				for _, n := range names {
+					if strings.EqualFold(n, name) {
+						name = n
+						break
+					}
+				}
+			}
+		}
+		out = append(out, name)
 	}
 	return out
 }
@@ -753,6 +814,9 @@ func (rp *replay) meta(p string, n *repo.Node, fi fs.FileInfo) error {
 	if rp.opt.DryRun {
 		return nil
 	}
+	if rp.ntfs {
+		return rp.ntfsMeta(p, n, fi)
+	}
 	link := n.Type == repo.NodeSymlink
 	if fi != nil && fi.ModTime().UnixNano() == n.MTime && (link || fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) == fileMode(n)) && (!rp.root || ownedAs(fi, n)) && sameAttrs(fi, n) {
 		return nil // as it should be
@@ -775,6 +839,57 @@ func (rp *replay) meta(p string, n *repo.Node, fi fs.FileInfo) error {
 		if err := os.Chmod(p, fileMode(n)); err != nil {
 			return fmt.Errorf("setting the mode of %s: %w", p, plainErr(err))
 		}
+	}
+	return nil
+}
+
+// ntfsSettable are the Windows file attributes (winnt.h) a replay onto
+// ntfs3 sets from the snapshot: read-only, hidden, system, archive,
+// temporary, offline and not content indexed. Compression, encryption,
+// sparseness and reparse points stand for structures of their own that a
+// flag alone does not make; they stay as the target has them.
+const ntfsSettable = 0x1 | 0x2 | 0x4 | 0x20 | 0x100 | 0x1000 | 0x2000
+
+// ntfsMeta sets Windows node n's metadata on the entry at p of an ntfs3
+// mount (fi its Lstat result, or nil): its security descriptor where the
+// snapshot has one and its attributes, through the driver's extended
+// attributes (system.ntfs_security, system.ntfs_attrib_be), then its
+// modification time. Owner and mode are not set: on NTFS the descriptor
+// holds them, and setting them through Linux would only add WSL's $LXUID,
+// $LXGID and $LXMOD to the file (ntfs3 gives those to each file it makes).
+// The creation time stays the one ntfs3 gave: it offers no way to set it.
+func (rp *replay) ntfsMeta(p string, n *repo.Node, fi fs.FileInfo) error {
+	link := n.Type == repo.NodeSymlink
+	if link {
+		if fi != nil && fi.ModTime().UnixNano() == n.MTime {
+			return nil
+		}
+		if err := setTimes(p, n, true); err != nil {
+			return fmt.Errorf("setting the times of %s: %w", p, plainErr(err))
+		}
+		return nil
+	}
+	cur, err := ntfsAttrs(p)
+	if err != nil {
+		return fmt.Errorf("reading the Windows attributes of %s: %w", p, plainErr(err))
+	}
+	want := cur&^ntfsSettable | n.Attrs&ntfsSettable
+	sdOK := len(n.Security) == 0 || hasNTFSSecurity(p, n.Security)
+	if fi != nil && fi.ModTime().UnixNano() == n.MTime && cur == want && sdOK {
+		return nil // as it should be
+	}
+	if !sdOK {
+		if err := setNTFSSecurity(p, n.Security); err != nil {
+			rp.problem("%s: its Windows security descriptor could not be set, so it has its folder's: %v", p, plainErr(err))
+		}
+	}
+	if cur != want {
+		if err := setNTFSAttrs(p, want); err != nil {
+			return fmt.Errorf("setting the Windows attributes of %s: %w", p, plainErr(err))
+		}
+	}
+	if err := setTimes(p, n, false); err != nil {
+		return fmt.Errorf("setting the times of %s: %w", p, plainErr(err))
 	}
 	return nil
 }

@@ -12,13 +12,22 @@ import (
 )
 
 // ErrNoReplayTarget is returned when no restored filesystem can take a
-// file snapshot: none is one that rewind writes from the boot environment
-// (ext2/3/4, xfs, btrfs; NTFS is left to the running Windows).
+// file snapshot: a snapshot of Linux needs an ext2/3/4, xfs or btrfs
+// partition, one of Windows the NTFS volume with \Windows and \Users,
+// which Windows must have left clean (not dirty, not hibernated).
 var ErrNoReplayTarget = errors.New("no restored filesystem to replay the user files into")
 
-// replayFS are the filesystems a replay mounts read-write in the boot
-// environment, with the kernel's name for each.
+// replayFS are the filesystems a replay of Linux user files mounts
+// read-write in the boot environment, with the kernel's name for each.
+// Windows user files go to NTFS, through the kernel's ntfs3 driver.
 var replayFS = map[string]string{"ext4": "ext4", "ext3": "ext4", "ext2": "ext4", "xfs": "xfs", "btrfs": "btrfs"}
+
+// mountData are the options a replay mounts a filesystem with: on NTFS,
+// file names are UTF-8 whatever the kernel's default. (Not ntfs3's
+// nocase: it does not find names in the POSIX namespace, which ntfs-3g
+// and WSL write, by another case; a mkdir of one then fails. The replay
+// spells the snapshot's paths as the volume does instead.)
+var mountData = map[string]string{"ntfs3": "iocharset=utf8"}
 
 // ReplayOptions are the choices of ReplayOnto.
 type ReplayOptions struct {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -27,23 +28,21 @@ import (
 // each of those in turn, read-write only while it replays into it. A
 // folder on a filesystem the restored disks do not hold (LVM, the network)
 // refuses the whole replay before anything is written. It returns the
-// summary of all and the root's partition. The plan's restore must have
-// finished.
+// summary of all and the root's partition. A snapshot of Windows paths
+// (C:\Users\jane) goes to the restored Windows volume instead
+// (replayWindows). The plan's restore must have finished.
 func (p *RestorePlan) ReplayOnto(ctx context.Context, fs *repo.Snapshot, opt ReplayOptions) (*files.ReplaySummary, *ReplayTarget, error) {
 	if fs.Files == nil {
 		return nil, nil, fmt.Errorf("snapshot %s is not a files snapshot", repo.ShortID(fs.ID()))
 	}
+	if slices.ContainsFunc(fs.Files.Paths, func(p string) bool { return files.Drive(p) != "" }) {
+		return p.replayWindows(ctx, fs, opt)
+	}
 	cands := p.replayCandidates()
 	if len(cands) == 0 {
-		return nil, nil, fmt.Errorf("%w: the image has no ext4, xfs or btrfs partition (a Windows disk is replayed from Windows: rewind files replay --into C:\\)", ErrNoReplayTarget)
+		return nil, nil, fmt.Errorf("%w: the image has no ext4, xfs or btrfs partition for these Linux user files", ErrNoReplayTarget)
 	}
-	// The restore opened the disks exclusively, which keeps the kernel
-	// from mounting their partitions: it is done with them.
-	for _, d := range p.Disks {
-		if d.Device.IsBlock() {
-			d.Device.Close()
-		}
-	}
+	p.releaseDisks()
 	root, fstab, err := p.findRoot(cands, topFolders(fs), opt.LoadFS)
 	if err != nil {
 		return nil, nil, err
@@ -116,6 +115,17 @@ func (p *RestorePlan) ReplayOnto(ctx context.Context, fs *repo.Snapshot, opt Rep
 		}
 	}
 	return sum, root, nil
+}
+
+// releaseDisks closes the plan's block devices: the restore opened them
+// exclusively, which keeps the kernel from mounting their partitions, and
+// it is done with them.
+func (p *RestorePlan) releaseDisks() {
+	for _, d := range p.Disks {
+		if d.Device.IsBlock() {
+			d.Device.Close()
+		}
+	}
 }
 
 // findRoot looks at each candidate read-only and returns the restored
@@ -205,7 +215,7 @@ func (p *RestorePlan) mount(c *ReplayTarget, readOnly bool, loadFS func(string) 
 	if readOnly {
 		flags |= unix.MS_RDONLY
 	}
-	if err := unix.Mount(dev, dir, c.FSType, flags, ""); err != nil {
+	if err := unix.Mount(dev, dir, c.FSType, flags, mountData[c.FSType]); err != nil {
 		m.release()
 		return nil, fmt.Errorf("mounting partition %d (%s) of %s: %w", c.Partition.Index, c.FSType, d.Path(), err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -129,13 +130,25 @@ func TestReplayOnto(t *testing.T) {
 	testutil.Command(t, "", "e2fsck", "-fn", loop.Name())
 }
 
-// TestReplayOntoNoLinuxFS: an image without a filesystem the boot
-// environment writes is refused with ErrNoReplayTarget, nothing mounted.
-func TestReplayOntoNoLinuxFS(t *testing.T) {
+// TestReplayOntoNoTarget: a snapshot without a filesystem of its kind to
+// go to is refused with ErrNoReplayTarget before any disk is touched (the
+// plan here has none open): Linux user files onto NTFS and FAT only, and
+// Windows user files of another drive than C:, which no restored
+// partition says it was.
+func TestReplayOntoNoTarget(t *testing.T) {
 	p := &RestorePlan{Disks: []PlannedDisk{{Source: repo.Disk{Partitions: []repo.Partition{{Index: 1, FS: "ntfs"}, {Index: 2, FS: "vfat"}}}}}}
-	fs := &repo.Snapshot{Kind: repo.KindFiles, Files: &repo.Files{Paths: []string{`C:\Users`}}}
-	if _, _, err := p.ReplayOnto(context.Background(), fs, ReplayOptions{}); !errors.Is(err, ErrNoReplayTarget) {
-		t.Errorf("ReplayOnto(NTFS and FAT only) = %v, want ErrNoReplayTarget", err)
+	for _, tc := range []struct {
+		paths []string
+		want  string
+	}{
+		{[]string{"/home/jane"}, "no ext4, xfs or btrfs partition"},
+		{[]string{`C:\Users`, `D:\Data`}, `D:\\Data is not on drive C:`},
+	} {
+		fs := &repo.Snapshot{Kind: repo.KindFiles, Files: &repo.Files{Paths: tc.paths}}
+		_, _, err := p.ReplayOnto(context.Background(), fs, ReplayOptions{})
+		if !errors.Is(err, ErrNoReplayTarget) || !regexp.MustCompile(tc.want).MatchString(err.Error()) {
+			t.Errorf("ReplayOnto(%q onto NTFS and FAT) = %v, want ErrNoReplayTarget saying %q", tc.paths, err, tc.want)
+		}
 	}
 }
 

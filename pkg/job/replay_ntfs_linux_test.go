@@ -1,0 +1,129 @@
+// Copyright 2026 the rewind authors. SPDX-License-Identifier: BSD-3-Clause
+
+package job
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+
+	"github.com/rewind-backup/rewind/pkg/disk"
+	"github.com/rewind-backup/rewind/pkg/internal/ntfstest"
+	"github.com/rewind-backup/rewind/pkg/internal/testutil"
+	"github.com/rewind-backup/rewind/pkg/repo"
+	"github.com/rewind-backup/rewind/pkg/store/local"
+)
+
+// TestReplayOntoNTFSRefused: a Windows files snapshot is replayed only
+// onto the restored NTFS volume that holds \Windows and \Users, and only
+// when Windows left it clean. A hibernated one is refused with the reason
+// and what to do, a disk without a Windows volume with what it lacks, and
+// in both cases the restored disk is not written (nor mounted: the host
+// has no ntfs3). The replay itself runs in the boot environment's test
+// (pkg/boot TestVMWizardNTFS), where the kernel has ntfs3.
+func TestReplayOntoNTFSRefused(t *testing.T) {
+	testutil.NeedRoot(t)
+	ctx := context.Background()
+	home := filepath.Join(t.TempDir(), "jane")
+	if err := os.MkdirAll(filepath.Join(home, "Documents"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, "Documents", "orders.txt"), []byte("orders of the week\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hibr := make([]byte, 64<<10)
+	copy(hibr, "HIBR")
+	for _, tc := range []struct {
+		name string
+		fill func(root string)
+		want string // regexp of the refusal
+	}{
+		{"hibernated", func(root string) {
+			mkdirs(t, root, "Windows/System32", "Users/jane/Documents")
+			if err := os.WriteFile(filepath.Join(root, "hiberfil.sys"), hibr, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, `the Windows volume "Win" \(partition 1 of \S+\) belongs to a hibernated Windows .*shut it down fully.*; nothing was written$`},
+		{"no Windows", func(root string) {
+			mkdirs(t, root, "Users/jane/Documents")
+		}, `no restored NTFS partition holds \\Windows and \\Users`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			source, _ := ntfstest.Disk(t, 24<<20, "Win", tc.fill)
+			if err := os.Mkdir(filepath.Join(dir, "repo"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			s, err := local.Open(filepath.Join(dir, "repo"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := repo.Init(ctx, s, repo.InitOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer CloseRepo(r)
+			if _, err := Capture(ctx, r, CaptureRequest{Machine: "ws1", Disks: []string{source}}, nil); err != nil {
+				t.Fatal(err)
+			}
+			snap := ntfstest.WindowsSnapshot(t, r, "ws1", home, `C:\Users\jane`, nil)
+			target := filepath.Join(dir, "target.img")
+			testutil.SparseFile(t, target, 24<<20)
+			plan, err := PlanRestore(ctx, r, RestoreRequest{Machine: "ws1", Targets: []string{target}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer plan.Close()
+			plan.ConfirmAll()
+			if _, err := plan.Run(ctx, RestoreOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			before, err := os.ReadFile(target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _, err = plan.ReplayOnto(ctx, snap, ReplayOptions{})
+			if !errors.Is(err, ErrNoReplayTarget) || !regexp.MustCompile(tc.want).MatchString(err.Error()) {
+				t.Fatalf("ReplayOnto(%s) = %v, want ErrNoReplayTarget matching %q", tc.name, err, tc.want)
+			}
+			t.Logf("%s: %v", tc.name, err)
+			if after, err := os.ReadFile(target); err != nil || !bytes.Equal(before, after) {
+				t.Errorf("the restored disk changed during the refused replay (%v)", err)
+			}
+		})
+	}
+}
+
+func mkdirs(t *testing.T, root string, dirs ...string) {
+	t.Helper()
+	for _, d := range dirs {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestReplayOntoBitLocker: Windows user files and a restored disk whose
+// only Windows volume is encrypted with BitLocker: refused, saying so.
+func TestReplayOntoBitLocker(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "disk.img")
+	testutil.SparseFile(t, img, 4<<20)
+	d, err := disk.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	p := &RestorePlan{Disks: []PlannedDisk{{Device: d, Source: repo.Disk{Partitions: []repo.Partition{
+		{Index: 1, FS: "vfat", Mode: "used-blocks"},
+		{Index: 3, FS: "bitlocker", Mode: "raw"},
+	}}}}}
+	fs := &repo.Snapshot{Kind: repo.KindFiles, Files: &repo.Files{Paths: []string{`C:\Users`}}}
+	_, _, err = p.ReplayOnto(context.Background(), fs, ReplayOptions{})
+	if !errors.Is(err, ErrNoReplayTarget) || !regexp.MustCompile(`partition 3 of \S+ is encrypted with BitLocker`).MatchString(err.Error()) {
+		t.Errorf("ReplayOnto(BitLocker) = %v, want ErrNoReplayTarget naming partition 3 and BitLocker", err)
+	}
+}
