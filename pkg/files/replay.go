@@ -110,6 +110,8 @@ type replay struct {
 
 	// like is the root of opt.Like's tree, or nil.
 	like *repo.Blob
+	// ahead bounds the folders read ahead of the walk at once.
+	ahead chan struct{}
 }
 
 // Replay makes the snapshot's folders under opt.Into equal to snapshot s:
@@ -208,12 +210,13 @@ func Replay(ctx context.Context, r *repo.Repository, s *repo.Snapshot, opt Repla
 	opt.Progress.Phase("files", 0)
 	g, gctx := errgroup.WithContext(ctx)
 	rp.g, rp.gctx, rp.sem, rp.big = g, gctx, make(chan struct{}, opt.Workers), make(chan struct{}, 2)
+	rp.ahead = make(chan struct{}, aheadReads)
 	var walkErr error
 	for _, st := range starts {
 		if walkErr = rp.parents(st.to, !opt.DryRun); walkErr != nil {
 			break
 		}
-		if walkErr = rp.entry(gctx, &st.node, st.tp, st.to, rp.likeHolding(st.tp)); walkErr != nil {
+		if walkErr = rp.entry(gctx, &st.node, st.tp, st.to, rp.likeHolding(st.tp), nil); walkErr != nil {
 			break
 		}
 	}
@@ -345,8 +348,9 @@ func (rp *replay) problem(format string, args ...any) {
 
 // entry makes target path to equal node n (tree path tp). Files are
 // handed to the workers; folders are walked here. in is the folder of the
-// Like snapshot at tp's parent (nil when there is none).
-func (rp *replay) entry(ctx context.Context, n *repo.Node, tp, to string, in *likeDir) error {
+// Like snapshot at tp's parent (nil when there is none); ls is folder n
+// read ahead, or nil.
+func (rp *replay) entry(ctx context.Context, n *repo.Node, tp, to string, in *likeDir, ls *listing) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -384,12 +388,22 @@ func (rp *replay) entry(ctx context.Context, n *repo.Node, tp, to string, in *li
 		})
 		return nil
 	}
-	fi, exists, err := lstat(to)
+	var fi fs.FileInfo
+	var exists bool
+	var err error
+	if ls != nil {
+		if ls, err = ls.wait(ctx); err != nil {
+			return err
+		}
+		fi, exists, err = ls.fi, ls.exists, ls.err
+	} else {
+		fi, exists, err = lstat(to)
+	}
 	if err != nil {
 		return err
 	}
 	if n.Type == repo.NodeDir {
-		return rp.dir(ctx, n, tp, to, fi, exists, in.sub(rp.r, n.Name))
+		return rp.dir(ctx, n, tp, to, fi, exists, in.sub(rp.r, n.Name), ls)
 	}
 	return rp.special(n, to, fi, exists)
 }
@@ -446,8 +460,8 @@ func lstat(p string) (fs.FileInfo, bool, error) {
 }
 
 // dir makes folder to equal n, its entries first; like is the same folder
-// of the Like snapshot.
-func (rp *replay) dir(ctx context.Context, n *repo.Node, tp, to string, fi fs.FileInfo, exists bool, like *likeDir) error {
+// of the Like snapshot, and ls the folder read ahead (nil: read here).
+func (rp *replay) dir(ctx context.Context, n *repo.Node, tp, to string, fi fs.FileInfo, exists bool, like *likeDir, ls *listing) error {
 	if exists && !fi.IsDir() {
 		if err := rp.remove(to); err != nil {
 			return err
@@ -462,7 +476,13 @@ func (rp *replay) dir(ctx context.Context, n *repo.Node, tp, to string, fi fs.Fi
 			}
 		}
 	}
-	t, err := rp.r.LoadTree(ctx, *n.Subtree)
+	var t *repo.Tree
+	var err error
+	if ls != nil {
+		t, err = ls.tree, ls.terr
+	} else {
+		t, err = rp.r.LoadTree(ctx, *n.Subtree)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", DisplayPath(tp), err)
 	}
@@ -473,7 +493,12 @@ func (rp *replay) dir(ctx context.Context, n *repo.Node, tp, to string, fi fs.Fi
 	// What the target has and the snapshot does not: deleted since, or a
 	// leftover of a killed replay.
 	if exists {
-		names, err := readNames(to)
+		var names []string
+		if ls != nil {
+			names, err = ls.names, ls.nerr
+		} else {
+			names, err = readNames(to)
+		}
 		if err != nil {
 			return fmt.Errorf("listing %s: %w", to, err)
 		}
@@ -497,9 +522,10 @@ func (rp *replay) dir(ctx context.Context, n *repo.Node, tp, to string, fi fs.Fi
 			}
 		}
 	}
+	ahead := rp.readAhead(ctx, t.Nodes, to)
 	for k := range t.Nodes {
 		c := &t.Nodes[k]
-		if err := rp.entry(ctx, c, tp+"/"+c.Name, filepath.Join(to, c.Name), like); err != nil {
+		if err := rp.entry(ctx, c, tp+"/"+c.Name, filepath.Join(to, c.Name), like, ahead.take(k)); err != nil {
 			return err
 		}
 	}
