@@ -486,12 +486,27 @@ func TestSmallFilesShareObjects(t *testing.T) {
 // TestReplayResumes: a replay cut off midway leaves every file it wrote
 // whole, and the rerun finishes without fetching those again.
 func TestReplayResumes(t *testing.T) {
+	// With a parent, whose files are the snapshot's: its blob lists stand
+	// for what the target holds, and must not hide the zeroed file.
+	// (No "=" in the subtests' names: the temporary folders take them, and
+	// --map cuts SRC=DST at the first "=".)
+	t.Run("alone", func(t *testing.T) { testReplayResumes(t, false) })
+	t.Run("with parent", func(t *testing.T) { testReplayResumes(t, true) })
+}
+
+func testReplayResumes(t *testing.T, parent bool) {
 	r, _ := newRepo(t)
 	src := t.TempDir()
 	for k := range 40 {
 		writeFile(t, filepath.Join(src, fmt.Sprintf("f%02d", k)), randBytes(uint64(k+100), 256<<10), 0o644)
 	}
 	res := backupDir(t, r, src)
+	if parent {
+		res = backupDir(t, r, src)
+		if res.Snapshot.Files.Parent == "" {
+			t.Fatal("the second backup has no parent")
+		}
+	}
 	dst := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr := &cancelAfterWrites{cancel: cancel, after: 10 * 256 << 10}

@@ -51,6 +51,14 @@ type ReplayOptions struct {
 	// Workers write files (0: four per CPU, at least 8: fetches wait on
 	// the network).
 	Workers int
+	// Like is a files snapshot whose files the target may hold already
+	// (nil: the parent of the snapshot replayed, when it is still there),
+	// such as the one taken nearest the image a restore put back. Where a
+	// target file's size and modification time are those of Like's file at
+	// the same path, Like's blobs are taken as what the file holds rather
+	// than reading and cutting it. Never trusted: each range reused is
+	// checked against its blob's hash, and fetched when it differs.
+	Like *repo.Snapshot
 }
 
 // ReplaySummary is what a replay did (or, in a dry run, would do).
@@ -103,6 +111,11 @@ type replay struct {
 	sem   chan struct{}
 	big   chan struct{} // bounds the files cut into blobs at once
 	dirs  []dirMeta     // children before their parents
+
+	// like is the root of opt.Like's tree, or nil.
+	like *repo.Blob
+	// ahead bounds the folders read ahead of the walk at once.
+	ahead chan struct{}
 }
 
 // Replay makes the snapshot's folders under opt.Into equal to snapshot s:
@@ -200,15 +213,29 @@ func Replay(ctx context.Context, r *repo.Repository, s *repo.Snapshot, opt Repla
 		}
 	}
 
+	like := opt.Like
+	if like == nil && s.Files.Parent != "" {
+		// A hint, not a need: a parent forgotten since, or unreadable,
+		// leaves each changed file to be read and cut.
+		if id, err := chunk.ParseID(s.Files.Parent); err == nil {
+			like, _ = r.LoadSnapshot(ctx, id)
+		}
+	}
+	if like != nil && like.Files != nil {
+		root := like.Files.Root()
+		rp.like = &root
+	}
+
 	opt.Progress.Phase("files", 0)
 	g, gctx := errgroup.WithContext(ctx)
 	rp.g, rp.gctx, rp.sem, rp.big = g, gctx, make(chan struct{}, opt.Workers), make(chan struct{}, 2)
+	rp.ahead = make(chan struct{}, aheadReads)
 	var walkErr error
 	for _, st := range starts {
 		if walkErr = rp.parents(st.to, !opt.DryRun); walkErr != nil {
 			break
 		}
-		if walkErr = rp.entry(gctx, &st.node, st.tp, st.to); walkErr != nil {
+		if walkErr = rp.entry(gctx, &st.node, st.tp, st.to, rp.likeHolding(st.tp), nil); walkErr != nil {
 			break
 		}
 	}
@@ -381,8 +408,10 @@ func (rp *replay) problem(format string, args ...any) {
 }
 
 // entry makes target path to equal node n (tree path tp). Files are
-// handed to the workers; folders are walked here.
-func (rp *replay) entry(ctx context.Context, n *repo.Node, tp, to string) error {
+// handed to the workers; folders are walked here. in is the folder of the
+// Like snapshot at tp's parent (nil when there is none); ls is folder n
+// read ahead, or nil.
+func (rp *replay) entry(ctx context.Context, n *repo.Node, tp, to string, in *likeDir, ls *listing) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -416,16 +445,26 @@ func (rp *replay) entry(ctx context.Context, n *repo.Node, tp, to string) error 
 			if exists && fi.Mode().IsRegular() && uint64(fi.Size()) == n.Size && fi.ModTime().UnixNano() == n.MTime && !rp.opt.Checksum {
 				return rp.unchanged(to, n, fi)
 			}
-			return rp.file(rp.gctx, n, to, fi, exists)
+			return rp.file(rp.gctx, n, to, fi, exists, in)
 		})
 		return nil
 	}
-	fi, exists, err := lstat(to)
+	var fi fs.FileInfo
+	var exists bool
+	var err error
+	if ls != nil {
+		if ls, err = ls.wait(ctx); err != nil {
+			return err
+		}
+		fi, exists, err = ls.fi, ls.exists, ls.err
+	} else {
+		fi, exists, err = lstat(to)
+	}
 	if err != nil {
 		return err
 	}
 	if n.Type == repo.NodeDir {
-		return rp.dir(ctx, n, tp, to, fi, exists)
+		return rp.dir(ctx, n, tp, to, fi, exists, in.sub(rp.r, n.Name), ls)
 	}
 	return rp.special(n, to, fi, exists)
 }
@@ -481,8 +520,9 @@ func lstat(p string) (fs.FileInfo, bool, error) {
 	return fi, true, nil
 }
 
-// dir makes folder to equal n, its entries first.
-func (rp *replay) dir(ctx context.Context, n *repo.Node, tp, to string, fi fs.FileInfo, exists bool) error {
+// dir makes folder to equal n, its entries first; like is the same folder
+// of the Like snapshot, and ls the folder read ahead (nil: read here).
+func (rp *replay) dir(ctx context.Context, n *repo.Node, tp, to string, fi fs.FileInfo, exists bool, like *likeDir, ls *listing) error {
 	if exists && !fi.IsDir() {
 		if err := rp.remove(to); err != nil {
 			return err
@@ -497,7 +537,13 @@ func (rp *replay) dir(ctx context.Context, n *repo.Node, tp, to string, fi fs.Fi
 			}
 		}
 	}
-	t, err := rp.r.LoadTree(ctx, *n.Subtree)
+	var t *repo.Tree
+	var err error
+	if ls != nil {
+		t, err = ls.tree, ls.terr
+	} else {
+		t, err = rp.r.LoadTree(ctx, *n.Subtree)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", DisplayPath(tp), err)
 	}
@@ -508,7 +554,12 @@ func (rp *replay) dir(ctx context.Context, n *repo.Node, tp, to string, fi fs.Fi
 	// What the target has and the snapshot does not: deleted since, or a
 	// leftover of a killed replay.
 	if exists {
-		names, err := readNames(to)
+		var names []string
+		if ls != nil {
+			names, err = ls.names, ls.nerr
+		} else {
+			names, err = readNames(to)
+		}
 		if err != nil {
 			return fmt.Errorf("listing %s: %w", to, err)
 		}
@@ -532,9 +583,10 @@ func (rp *replay) dir(ctx context.Context, n *repo.Node, tp, to string, fi fs.Fi
 			}
 		}
 	}
+	ahead := rp.readAhead(ctx, t.Nodes, to)
 	for k := range t.Nodes {
 		c := &t.Nodes[k]
-		if err := rp.entry(ctx, c, tp+"/"+c.Name, filepath.Join(to, c.Name)); err != nil {
+		if err := rp.entry(ctx, c, tp+"/"+c.Name, filepath.Join(to, c.Name), like, ahead.take(k)); err != nil {
 			return err
 		}
 	}
@@ -553,23 +605,114 @@ type dirMeta struct {
 	n  repo.Node
 }
 
+// likeDir is a folder of the Like snapshot, its tree read when a file in
+// it first asks (most folders hold no changed file, and none is read for
+// them). The walk makes one per folder of the snapshot replayed; each
+// keeps its parent, so what is kept is a path's worth of trees.
+// Its methods may be called concurrently.
+type likeDir struct {
+	up    *likeDir // the folder holding this one
+	name  string   // this one's name in up
+	r     *repo.Repository
+	once  sync.Once
+	nodes []repo.Node
+}
+
+// likeHolding returns the folder of the Like snapshot that holds tree path
+// tp, or nil without a Like snapshot.
+func (rp *replay) likeHolding(tp string) *likeDir {
+	if rp.like == nil {
+		return nil
+	}
+	root := &likeDir{r: rp.r}
+	root.once.Do(func() { root.nodes = []repo.Node{{Type: repo.NodeDir, Subtree: rp.like}} })
+	// The root folder is the entry "" of a folder above it, as Lookup
+	// names it.
+	d := root.sub(rp.r, "")
+	parts := splitTree(tp)
+	for k := 0; k+1 < len(parts); k++ {
+		d = d.sub(rp.r, parts[k])
+	}
+	if len(parts) == 0 {
+		return root
+	}
+	return d
+}
+
+// sub returns folder name of d (nil when d is nil).
+func (d *likeDir) sub(r *repo.Repository, name string) *likeDir {
+	if d == nil {
+		return nil
+	}
+	return &likeDir{up: d, name: name, r: r}
+}
+
+// node returns d's entry name, or nil when d or the entry is not there or
+// its tree cannot be read.
+func (d *likeDir) node(ctx context.Context, name string) *repo.Node {
+	if d == nil {
+		return nil
+	}
+	d.once.Do(func() {
+		n := d.up.node(ctx, d.name)
+		if n == nil || n.Type != repo.NodeDir || n.Subtree == nil {
+			return
+		}
+		if t, err := d.r.LoadTree(ctx, *n.Subtree); err == nil {
+			d.nodes = t.Nodes
+		}
+	})
+	k := sort.Search(len(d.nodes), func(i int) bool { return d.nodes[i].Name >= name })
+	if k == len(d.nodes) || d.nodes[k].Name != name {
+		return nil
+	}
+	return &d.nodes[k]
+}
+
 // file writes file n to target path to: to a temporary name beside it,
 // from the target's old version where it holds the same blobs and from the
 // repository elsewhere, synced, its metadata set, then renamed over it.
-func (rp *replay) file(ctx context.Context, n *repo.Node, to string, fi fs.FileInfo, exists bool) error {
+// What the old version holds is what the Like snapshot's file at the same
+// path held, when its size and time are the target's (in is its folder
+// there); otherwise the old version is read and cut.
+func (rp *replay) file(ctx context.Context, n *repo.Node, to string, fi fs.FileInfo, exists bool, in *likeDir) error {
 	regular := exists && fi.Mode().IsRegular()
 	var old *os.File
+	defer func() {
+		if old != nil {
+			old.Close()
+		}
+	}()
 	var have map[chunk.ID]int64
+	hinted := false
 	if regular {
-		f, err := os.Open(to)
-		if err == nil {
-			defer func() {
-				if old != nil {
-					old.Close()
-				}
-			}()
-			old = f
-			if have, err = rp.blobsOf(ctx, f, fi.Size()); err != nil {
+		if ln := in.node(ctx, n.Name); ln != nil && ln.Type == repo.NodeFile && !ln.Unread &&
+			ln.Size == uint64(fi.Size()) && ln.MTime == fi.ModTime().UnixNano() {
+			have, hinted = blobsAt(ln.Content), true
+		}
+		// The old version is opened when it may serve: always but when
+		// the hint says none of its blobs is n's.
+		if !hinted || reusable(n, have) {
+			f, err := os.Open(to)
+			if err == nil {
+				old = f
+			}
+		}
+		if old != nil && hinted && sameContent(n, have, fi.Size()) {
+			// The hint says the target holds n's content: it is read to
+			// be sure, and cut after all when it does not.
+			same, err := rp.holds(ctx, old, n)
+			if err != nil {
+				return fmt.Errorf("reading %s: %w", to, err)
+			}
+			if same {
+				return rp.unchanged(to, n, fi)
+			}
+			have, hinted = nil, false
+		}
+		if old != nil && !hinted {
+			var err error
+			if have, err = rp.blobsOf(ctx, old, fi.Size()); err != nil {
 				return fmt.Errorf("reading %s: %w", to, err)
 			}
 			if sameContent(n, have, fi.Size()) {
@@ -596,38 +739,8 @@ func (rp *replay) file(ctx context.Context, n *repo.Node, to string, fi fs.FileI
 			os.Remove(tmp.Name())
 		}
 	}()
-	var buf []byte
-	for _, b := range n.Content {
-		if cap(buf) < int(b.Size) {
-			buf = make([]byte, b.Size)
-		}
-		p := buf[:b.Size]
-		if off, ok := have[b.ID]; ok {
-			if _, err := old.ReadAt(p, off); err != nil {
-				return fmt.Errorf("reading %s: %w", to, plainErr(err))
-			}
-			if chunk.Hash(p) != b.ID {
-				return fmt.Errorf("%s changed while the replay read it; run the replay again", to)
-			}
-			rp.reuse.Add(int64(b.Size))
-			rp.opt.Progress.Add(progress.Skipped, int64(b.Size))
-		} else {
-			q, _, err := rp.r.LoadBlob(ctx, b, p)
-			if err != nil {
-				return fmt.Errorf("fetching %s: %w", to, err)
-			}
-			if len(q) != int(b.Size) {
-				return fmt.Errorf("fetching %s: blob %s has %d bytes, the snapshot says %d: %w", to, b.ID.Short(), len(q), b.Size, chunk.ErrCorrupt)
-			}
-			p = q
-			rp.fetch.Add(int64(b.Len))
-			rp.opt.Progress.Add(progress.Fetched, int64(b.Len))
-		}
-		if _, err := tmp.Write(p); err != nil {
-			return fmt.Errorf("writing %s: %w", to, plainErr(err))
-		}
-		rp.wrote.Add(int64(b.Size))
-		rp.opt.Progress.Add(progress.Written, int64(b.Size))
+	if err := rp.content(ctx, n, to, tmp, old, have, hinted); err != nil {
+		return err
 	}
 	// Not synced here but on Windows: the replay syncs the filesystem at
 	// its end, and a replay cut off before that is followed by one that
@@ -652,6 +765,130 @@ func (rp *replay) file(ctx context.Context, n *repo.Node, to string, fi fs.FileI
 	}
 	ok = true
 	return nil
+}
+
+// content writes n's content to tmp (the target to's new version): each
+// blob that have places in old, the target's old version (nil when there
+// is none), is read there and checked; the others are fetched, runs of
+// them that lie one after the other in a pack in one read. A reused range
+// that does not check is an error, as the file changed while it was read,
+// but where have came from the Like snapshot (hinted): that blob is
+// fetched then.
+func (rp *replay) content(ctx context.Context, n *repo.Node, to string, tmp, old *os.File, have map[chunk.ID]int64, hinted bool) error {
+	write := func(p []byte) error {
+		if _, err := tmp.Write(p); err != nil {
+			return fmt.Errorf("writing %s: %w", to, plainErr(err))
+		}
+		rp.wrote.Add(int64(len(p)))
+		rp.opt.Progress.Add(progress.Written, int64(len(p)))
+		return nil
+	}
+	var run []repo.Blob // to fetch, adjacent in one pack
+	var runBytes int64
+	fetch := func() error {
+		if len(run) == 0 {
+			return nil
+		}
+		err := rp.r.LoadBlobs(ctx, run, func(k int, p []byte) error {
+			b := run[k]
+			if len(p) != int(b.Size) {
+				return fmt.Errorf("blob %s has %d bytes, the snapshot says %d: %w", b.ID.Short(), len(p), b.Size, chunk.ErrCorrupt)
+			}
+			rp.fetch.Add(int64(b.Len))
+			rp.opt.Progress.Add(progress.Fetched, int64(b.Len))
+			return write(p)
+		})
+		run, runBytes = run[:0], 0
+		if err != nil {
+			return fmt.Errorf("fetching %s: %w", to, err)
+		}
+		return nil
+	}
+	var buf []byte
+	for _, b := range n.Content {
+		if off, ok := have[b.ID]; ok && old != nil {
+			if cap(buf) < int(b.Size) {
+				buf = make([]byte, b.Size)
+			}
+			p := buf[:b.Size]
+			if _, err := old.ReadAt(p, off); err != nil && !(hinted && errors.Is(err, io.EOF)) {
+				return fmt.Errorf("reading %s: %w", to, plainErr(err))
+			}
+			switch {
+			case chunk.Hash(p) == b.ID:
+				if err := fetch(); err != nil {
+					return err
+				}
+				rp.reuse.Add(int64(b.Size))
+				rp.opt.Progress.Add(progress.Skipped, int64(b.Size))
+				if err := write(p); err != nil {
+					return err
+				}
+				continue
+			case !hinted:
+				return fmt.Errorf("%s changed while the replay read it; run the replay again", to)
+			}
+		}
+		if len(run) > 0 && (!repo.BlobsAdjacent(run[len(run)-1], b) || runBytes+int64(b.Len) > repo.MaxRunBytes) {
+			if err := fetch(); err != nil {
+				return err
+			}
+		}
+		run = append(run, b)
+		runBytes += int64(b.Len)
+	}
+	return fetch()
+}
+
+// holds reports whether file f holds n's content: every blob's bytes, at
+// their place, hash to its id. It reads no further than the first that
+// does not.
+func (rp *replay) holds(ctx context.Context, f *os.File, n *repo.Node) (bool, error) {
+	var buf []byte
+	var off int64
+	for _, b := range n.Content {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		if cap(buf) < int(b.Size) {
+			buf = make([]byte, b.Size)
+		}
+		p := buf[:b.Size]
+		if _, err := f.ReadAt(p, off); errors.Is(err, io.EOF) {
+			return false, nil
+		} else if err != nil {
+			return false, plainErr(err)
+		}
+		if chunk.Hash(p) != b.ID {
+			return false, nil
+		}
+		off += int64(b.Size)
+	}
+	return true, nil
+}
+
+// blobsAt returns where each of blobs bs, the content of a file, starts
+// in it.
+func blobsAt(bs []repo.Blob) map[chunk.ID]int64 {
+	have := make(map[chunk.ID]int64, len(bs))
+	var off int64
+	for _, b := range bs {
+		if _, ok := have[b.ID]; !ok {
+			have[b.ID] = off
+		}
+		off += int64(b.Size)
+	}
+	return have
+}
+
+// reusable reports whether n has a blob that have lists.
+func reusable(n *repo.Node, have map[chunk.ID]int64) bool {
+	for _, b := range n.Content {
+		if _, ok := have[b.ID]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // blobsOf cuts file f (size bytes) as a backup does and returns where

@@ -287,11 +287,8 @@ func (r *Repository) LoadRun(ctx context.Context, img *Image, refs []ChunkRef) (
 		return nil, fmt.Errorf("chunks %s…: not one run of a pack (internal error)", first.ID.Short())
 	}
 	pk := img.Packs[first.Pack-1]
-	buf := make([]byte, n)
-	k, err := r.s.ReadAt(ctx, packName(pk), buf, int64(first.Off))
-	switch {
-	case k == len(buf):
-	case errors.Is(err, fs.ErrNotExist):
+	buf, err := r.readRun(ctx, pk, int64(first.Off), n)
+	if errors.Is(err, fs.ErrNotExist) {
 		out := make([][]byte, len(refs))
 		for i, ref := range refs {
 			if out[i], err = r.LoadEncoded(ctx, img, ref); err != nil {
@@ -299,10 +296,9 @@ func (r *Repository) LoadRun(ctx context.Context, img *Image, refs []ChunkRef) (
 			}
 		}
 		return out, nil
-	case err == nil || errors.Is(err, io.EOF):
-		return nil, fmt.Errorf("pack %s ends before the chunks at %d (%d bytes): %w", pk.Short(), first.Off, n, chunk.ErrCorrupt)
-	default:
-		return nil, fmt.Errorf("reading pack %s: %w", pk.Short(), err)
+	}
+	if err != nil {
+		return nil, err
 	}
 	out := make([][]byte, len(refs))
 	for i, ref := range refs {
@@ -310,6 +306,24 @@ func (r *Repository) LoadRun(ctx context.Context, img *Image, refs []ChunkRef) (
 		out[i] = buf[off : off+int64(ref.Len) : off+int64(ref.Len)]
 	}
 	return out, nil
+}
+
+// readRun reads n bytes at off of pack pk, a run of adjacent blobs, in one
+// request. A pack that is gone is an error that wraps fs.ErrNotExist: the
+// caller then loads each blob where the index says it lies now.
+func (r *Repository) readRun(ctx context.Context, pk chunk.ID, off, n int64) ([]byte, error) {
+	buf := make([]byte, n)
+	k, err := r.s.ReadAt(ctx, packName(pk), buf, off)
+	switch {
+	case k == len(buf):
+		return buf, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("reading pack %s: %w", pk.Short(), err)
+	case err == nil || errors.Is(err, io.EOF):
+		return nil, fmt.Errorf("pack %s ends before the chunks at %d (%d bytes): %w", pk.Short(), off, n, chunk.ErrCorrupt)
+	default:
+		return nil, fmt.Errorf("reading pack %s: %w", pk.Short(), err)
+	}
 }
 
 // MaxRunBytes bounds one LoadRun: large enough that an SMB read of it runs

@@ -523,6 +523,61 @@ func (r *Repository) LoadBlob(ctx context.Context, b Blob, buf []byte) ([]byte, 
 	return nil, pk, err
 }
 
+// BlobsAdjacent reports whether blob b follows blob a in the same pack: a
+// replay reads such runs with one LoadBlobs. Format 1 has no packs.
+func BlobsAdjacent(a, b Blob) bool {
+	return a.Pack != (chunk.ID{}) && b.Pack == a.Pack && int64(b.Off) == int64(a.Off)+int64(a.Len)
+}
+
+// LoadBlobs reads data blobs bs, which lie one after the other in one pack
+// (BlobsAdjacent) and take at most MaxRunBytes there (or are one blob of
+// any size), in one request, and calls fn with each one's plaintext,
+// checked against its id, in order; fn must not keep p. Where the run
+// cannot be read as a whole (its pack is gone, a prune repacked it) or a
+// blob in it does not check, that blob is loaded on its own (LoadBlob),
+// which looks it up in the index files.
+func (r *Repository) LoadBlobs(ctx context.Context, bs []Blob, fn func(k int, p []byte) error) error {
+	var run []byte
+	var err error
+	if len(bs) > 1 {
+		var n int64
+		for k := range bs {
+			if !r.Packed() || k > 0 && !BlobsAdjacent(bs[k-1], bs[k]) {
+				return fmt.Errorf("blobs %s…: not one run of a pack (internal error)", bs[0].ID.Short())
+			}
+			n += int64(bs[k].Len)
+		}
+		if n > MaxRunBytes {
+			return fmt.Errorf("blobs %s…: a run of %d bytes, more than %d (internal error)", bs[0].ID.Short(), n, MaxRunBytes)
+		}
+		run, err = r.readRun(ctx, bs[0].Pack, int64(bs[0].Off), n)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, chunk.ErrCorrupt) {
+			return err
+		}
+	}
+	var buf []byte
+	for k, b := range bs {
+		var p []byte
+		if run != nil {
+			at := int64(b.Off) - int64(bs[0].Off)
+			p, err = r.DecodeChunk(run[at:at+int64(b.Len):at+int64(b.Len)], b.ID, buf)
+		}
+		if run == nil || err != nil {
+			p, _, err = r.LoadBlob(ctx, b, buf)
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(k, p); err != nil {
+			return err
+		}
+		if cap(p) > cap(buf) {
+			buf = p[:0]
+		}
+	}
+	return nil
+}
+
 // LoadTree reads and parses the tree in blob b.
 func (r *Repository) LoadTree(ctx context.Context, b Blob) (*Tree, error) {
 	p, pk, err := r.LoadBlob(ctx, b, nil)
