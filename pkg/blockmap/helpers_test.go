@@ -80,19 +80,27 @@ func itoa(i int) string {
 	return itoa(i/10) + d[i%10:i%10+1]
 }
 
-// readMap runs Read on an image file.
-func readMap(t testing.TB, path string, opt Options) (*Map, error) {
+// openImage opens an image file for the test, closed when it ends, and
+// returns it with its size.
+func openImage(t testing.TB, path string) (*os.File, int64) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	t.Cleanup(func() { f.Close() })
 	fi, err := f.Stat()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Read(context.Background(), f, fi.Size(), opt)
+	return f, fi.Size()
+}
+
+// readMap runs Read on an image file.
+func readMap(t testing.TB, path string, opt Options) (*Map, error) {
+	t.Helper()
+	f, size := openImage(t, path)
+	return Read(context.Background(), f, size, opt)
 }
 
 // mustMap is readMap that fails t on an error and checks the map's

@@ -376,16 +376,8 @@ func TestCheckNTFS(t *testing.T) {
 
 func checkNTFS(t *testing.T, img string, names ...string) *NTFSState {
 	t.Helper()
-	f, err := os.Open(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := CheckNTFS(context.Background(), f, fi.Size(), names...)
+	f, size := openImage(t, img)
+	st, err := CheckNTFS(context.Background(), f, size, names...)
 	if err != nil {
 		t.Fatalf("CheckNTFS(%s): %v", img, err)
 	}

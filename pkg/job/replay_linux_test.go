@@ -37,18 +37,7 @@ func TestReplayOnto(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	source := testutil.SampleDisk(t, 32<<20)
-	if err := os.Mkdir(filepath.Join(dir, "repo"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	s, err := local.Open(filepath.Join(dir, "repo"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := repo.Init(ctx, s, repo.InitOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer CloseRepo(r)
+	r := localRepo(t, dir)
 	src, err := disk.Open(source)
 	if err != nil {
 		t.Fatal(err)
@@ -202,18 +191,7 @@ func TestReplayOntoSeparateHome(t *testing.T) {
 		testutil.Command(t, "", "mkfs.ext4", append(args, img, fmt.Sprintf("%dk", p.size>>10))...)
 		testutil.Command(t, "", "dd", "if="+img, "of="+source, "bs=1M", fmt.Sprintf("seek=%d", p.off>>20), "conv=notrunc,sparse", "status=none")
 	}
-	if err := os.Mkdir(filepath.Join(dir, "repo"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	s, err := local.Open(filepath.Join(dir, "repo"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := repo.Init(ctx, s, repo.InitOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer CloseRepo(r)
+	r := localRepo(t, dir)
 	if _, err := Capture(ctx, r, CaptureRequest{Machine: "ws1", Disks: []string{source}}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -254,4 +232,23 @@ func TestReplayOntoSeparateHome(t *testing.T) {
 	if got := testutil.Command(t, "", "debugfs", "-R", "ls "+filepath.Join(home), rootPart); strings.Contains(got, "jane") {
 		t.Errorf("the root filesystem's mount point %s got the files: %s", home, got)
 	}
+}
+
+// localRepo makes a repository in dir/repo, closed when the test ends.
+func localRepo(t *testing.T, dir string) *repo.Repository {
+	t.Helper()
+	p := filepath.Join(dir, "repo")
+	if err := os.Mkdir(p, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := local.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := repo.Init(context.Background(), s, repo.InitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { CloseRepo(r) })
+	return r
 }

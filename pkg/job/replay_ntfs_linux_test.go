@@ -15,7 +15,6 @@ import (
 	"github.com/rewind-backup/rewind/pkg/internal/ntfstest"
 	"github.com/rewind-backup/rewind/pkg/internal/testutil"
 	"github.com/rewind-backup/rewind/pkg/repo"
-	"github.com/rewind-backup/rewind/pkg/store/local"
 )
 
 // TestReplayOntoNTFSRefused: a Windows files snapshot is replayed only
@@ -55,18 +54,7 @@ func TestReplayOntoNTFSRefused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			source, _ := ntfstest.Disk(t, 24<<20, "Win", tc.fill)
-			if err := os.Mkdir(filepath.Join(dir, "repo"), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			s, err := local.Open(filepath.Join(dir, "repo"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			r, err := repo.Init(ctx, s, repo.InitOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer CloseRepo(r)
+			r := localRepo(t, dir)
 			if _, err := Capture(ctx, r, CaptureRequest{Machine: "ws1", Disks: []string{source}}, nil); err != nil {
 				t.Fatal(err)
 			}
