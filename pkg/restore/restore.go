@@ -260,9 +260,9 @@ func Restore(ctx context.Context, r *repo.Repository, snap *repo.Snapshot, targe
 		all = all || overlapping(d)
 		written[i] = newMarks(d.PartitionAreas())
 	}
-	// A target that can settle a range has its partitions' chunks read back
-	// beside the restore, span by span; the read-back after it then reads
-	// only the boot areas.
+	// A target that can be read past its page cache has its partitions'
+	// chunks read back beside the restore, span by span; the read-back
+	// after it then reads only the boot areas.
 	backs := make([]*readBack, len(targets))
 	for i, t := range targets {
 		d := &img.Disks[i]
