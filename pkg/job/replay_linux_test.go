@@ -199,17 +199,7 @@ func TestReplayOntoSeparateHome(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	target := filepath.Join(dir, "target.img")
-	testutil.SparseFile(t, target, 48<<20)
-	plan, err := PlanRestore(ctx, r, RestoreRequest{Machine: "ws1", Targets: []string{target}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer plan.Close()
-	plan.ConfirmAll()
-	if _, err := plan.Run(ctx, RestoreOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	plan, target := restoreNewest(t, r, 48<<20)
 	sum, root, err := plan.ReplayOnto(ctx, fres.Snapshot, ReplayOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -251,4 +241,24 @@ func localRepo(t *testing.T, dir string) *repo.Repository {
 	}
 	t.Cleanup(func() { CloseRepo(r) })
 	return r
+}
+
+// restoreNewest restores the newest image of ws1 in r onto a new blank
+// image file of size bytes, confirmed, and returns the plan (closed when
+// the test ends) and the file.
+func restoreNewest(t *testing.T, r *repo.Repository, size int64) (*RestorePlan, string) {
+	t.Helper()
+	ctx := context.Background()
+	target := filepath.Join(t.TempDir(), "target.img")
+	testutil.SparseFile(t, target, size)
+	plan, err := PlanRestore(ctx, r, RestoreRequest{Machine: "ws1", Targets: []string{target}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { plan.Close() })
+	plan.ConfirmAll()
+	if _, err := plan.Run(ctx, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return plan, target
 }

@@ -59,17 +59,7 @@ func TestReplayOntoNTFSRefused(t *testing.T) {
 				t.Fatal(err)
 			}
 			snap := ntfstest.WindowsSnapshot(t, r, "ws1", home, `C:\Users\jane`, nil)
-			target := filepath.Join(dir, "target.img")
-			testutil.SparseFile(t, target, 24<<20)
-			plan, err := PlanRestore(ctx, r, RestoreRequest{Machine: "ws1", Targets: []string{target}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer plan.Close()
-			plan.ConfirmAll()
-			if _, err := plan.Run(ctx, RestoreOptions{}); err != nil {
-				t.Fatal(err)
-			}
+			plan, target := restoreNewest(t, r, 24<<20)
 			before, err := os.ReadFile(target)
 			if err != nil {
 				t.Fatal(err)
