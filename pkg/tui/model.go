@@ -166,12 +166,33 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m.ctrlC()
 		}
 		m.quitQ = false
+		if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 && !msg.Paste {
+			return m.keysTogether(msg.Runes)
+		}
 		if m.busy != "" && m.step != stepRun {
 			return m, nil // a connection or listing is under way
 		}
 		return m.key(msg)
 	}
 	return m.result(msg)
+}
+
+// keysTogether handles keys that arrived together as one press each.
+// bubbletea hands the runes of one read over as one key ("jj"), which a
+// serial line or a quick typist produces; a menu would take it for no key
+// at all. A field gets the same text either way. Keys after one that
+// starts a connection or a listing are dropped, as they would have been
+// one at a time.
+func (m *Model) keysTogether(runes []rune) (tea.Model, tea.Cmd) {
+	var cmds []tea.Cmd
+	for _, r := range runes {
+		if m.busy != "" && m.step != stepRun {
+			break
+		}
+		_, cmd := m.key(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
+		cmds = append(cmds, cmd)
+	}
+	return m, tea.Batch(cmds...)
 }
 
 // ctrlC leaves the wizard, asking first while a restore runs (where it

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	tea "github.com/charmbracelet/bubbletea"
+
 	"github.com/rewind-backup/rewind/pkg/capture"
 	"github.com/rewind-backup/rewind/pkg/disk"
 	"github.com/rewind-backup/rewind/pkg/files"
@@ -483,4 +485,26 @@ func TestSomeFilesFlow(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(into, jane, "orders.ods")); string(b) != "orders" {
 		t.Errorf("restored orders.ods = %q, want the backed-up content", b)
 	}
+}
+
+// TestKeysTogether: keys that arrive in one read (a serial line, a quick
+// typist) count one press each, as bubbletea hands them over as one key;
+// pasted text stays text.
+func TestKeysTogether(t *testing.T) {
+	fx := newFixture(t)
+	d := newDriver(t, New(context.Background(), fx.options()))
+	d.keys("jj")
+	d.want("> " + miCapture)
+	d.keys("kk")
+	d.want("> " + miRestore)
+	d.keys("enter", "enter")
+	d.want("> office-pc")
+	d.keys("fr") // the filter's key, then its first letter
+	d.want("> front-desk", "Filter: fr_")
+	d.keys("esc", "esc")
+	d.want("Repository: repo_")
+	_, cmd := d.m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("jj"), Paste: true})
+	d.do(cmd)
+	d.settle()
+	d.want("Repository: repojj_")
 }

@@ -111,6 +111,11 @@ func TestWizardInTerminal(t *testing.T) {
 	missing := strings.TrimSuffix(srv.URL(), srv.Share) + "nosuch"
 	tm := newTerm(t, "sh", "-c", rewind+` wizard --repo `+missing+` --test-disk `+target+`; echo "wizard exited $?"; sleep 600`)
 	tm.expect(`> Restore this machine`, 30*time.Second)
+	// Keys typed together count one press each (TestKeysTogether).
+	tm.send(true, "jj")
+	tm.expect(`> Capture this machine`, 10*time.Second)
+	tm.send(true, "kk")
+	tm.expect(`> Restore this machine`, 10*time.Second)
 	tm.send(false, "Enter")
 	tm.expect(`Repository: \S+nosuch`, 10*time.Second)
 	tm.send(false, "Enter") // to the password field
