@@ -103,6 +103,31 @@ var (
 	ErrUnclean = errors.New("filesystem was not shut down cleanly")
 )
 
+// FSError is an error of Read about a filesystem it recognised but could
+// not map (it wraps ErrCorrupt or ErrUnclean). Summary says what was
+// recognised: FS always, Label and UUID as far as they could be read, so
+// that a partition imaged raw instead still says what it holds.
+type FSError struct {
+	Summary Summary
+	Err     error
+}
+
+func (e *FSError) Error() string { return e.Err.Error() }
+func (e *FSError) Unwrap() error { return e.Err }
+
+// recognised wraps a damage or repair error of a filesystem Read
+// recognised (s) in an FSError; other errors (I/O, ctx) are returned as
+// they are.
+func recognised(m *Map, err error, s Summary) (*Map, error) {
+	if err != nil && (errors.Is(err, ErrCorrupt) || errors.Is(err, ErrUnclean)) {
+		var fe *FSError
+		if !errors.As(err, &fe) {
+			err = &FSError{Summary: s, Err: err}
+		}
+	}
+	return m, err
+}
+
 // Read detects the filesystem on a partition of size bytes read through r,
 // and returns the extents that hold data. r must not change while Read runs;
 // Read issues only ReadAt calls, none past size, and may be called
@@ -138,11 +163,14 @@ func Read(ctx context.Context, r io.ReaderAt, size int64, opt Options) (*Map, er
 		// this "ambivalent" and refuses too).
 		return rawMap(size, Summary{Clean: true, Reason: "both an ext superblock and an NTFS/FAT boot sector were found (a leftover of an earlier filesystem), so every block is imaged; wipe the stale signature with wipefs to map it"})
 	case isExt(head):
-		return readExt(ctx, r, size, head, opt)
+		m, err := readExt(ctx, r, size, head, opt)
+		return recognised(m, err, extSummary(head))
 	case isNTFS(head):
-		return readNTFS(ctx, r, size, head, opt)
+		m, err := readNTFS(ctx, r, size, head, opt)
+		return recognised(m, err, Summary{FS: "ntfs", UUID: ntfsSerial(head)})
 	case isFAT(head):
-		return readFAT(ctx, r, size, head)
+		m, err := readFAT(ctx, r, size, head)
+		return recognised(m, err, fatSummary(head))
 	case isSwap(head) != 0:
 		return readSwap(head, size)
 	}

@@ -224,6 +224,18 @@ func (sb *extSuper) reserveSuperAndBGD(x *extents, g int64) {
 	}
 }
 
+// extSummary names the ext2/3/4 filesystem whose superblock head holds,
+// read from its feature flags, with its label and UUID.
+func extSummary(head []byte) Summary {
+	raw := head[1024:2048]
+	le := binary.LittleEndian
+	return Summary{
+		FS:    (&extSuper{compat: le.Uint32(raw[0x5c:]), incompat: le.Uint32(raw[0x60:]), roCompat: le.Uint32(raw[0x64:])}).name(),
+		Label: cString(raw[0x78:0x88]),
+		UUID:  formatUUID(raw[0x68:0x78]),
+	}
+}
+
 // readExt maps an ext2/3/4 filesystem from its block bitmaps.
 func readExt(ctx context.Context, r io.ReaderAt, size int64, head []byte, opt Options) (*Map, error) {
 	// Filesystems imaged raw are told apart before the superblock is
@@ -231,12 +243,8 @@ func readExt(ctx context.Context, r io.ReaderAt, size int64, head []byte, opt Op
 	// groups counted in clusters with bigalloc).
 	raw := head[1024:2048]
 	le := binary.LittleEndian
-	rs := Summary{
-		FS:    (&extSuper{compat: le.Uint32(raw[0x5c:]), incompat: le.Uint32(raw[0x60:]), roCompat: le.Uint32(raw[0x64:])}).name(),
-		Label: cString(raw[0x78:0x88]),
-		UUID:  formatUUID(raw[0x68:0x78]),
-		Clean: true,
-	}
+	rs := extSummary(head)
+	rs.Clean = true
 	switch {
 	case le.Uint32(raw[0x60:])&extIncompatJournalDev != 0:
 		rs.Reason = "external journal device of an ext3/4 filesystem: every block is imaged"
@@ -261,11 +269,12 @@ func readExt(ctx context.Context, r io.ReaderAt, size int64, head []byte, opt Op
 	}
 	switch {
 	case sb.blocks > size/bs:
-		return nil, fmt.Errorf("%s filesystem is %d bytes but its partition only %d: the partition was shrunk or the superblock is damaged; image it raw: %w",
-			s.FS, sb.blocks*bs, size, ErrCorrupt)
+		return nil, &FSError{Summary: s, Err: fmt.Errorf("%s filesystem is %d bytes but its partition only %d: the partition was shrunk or the superblock is damaged; image it raw: %w",
+			s.FS, sb.blocks*bs, size, ErrCorrupt)}
 	case sb.incompat&extIncompatRecover != 0 && !opt.Force:
-		return nil, fmt.Errorf("%s filesystem %q has a journal that needs recovery (it is mounted, or was not unmounted cleanly): mount and unmount it, or run e2fsck -p on it, then try again: %w",
-			s.FS, s.Label, ErrUnclean)
+		s.Clean = false
+		return nil, &FSError{Summary: s, Err: fmt.Errorf("%s filesystem %q has a journal that needs recovery (it is mounted, or was not unmounted cleanly): mount and unmount it, or run e2fsck -p on it, then try again: %w",
+			s.FS, s.Label, ErrUnclean)}
 	}
 	switch {
 	case sb.incompat&extIncompatRecover != 0:

@@ -165,8 +165,11 @@ func TestExtMounted(t *testing.T) {
 		}
 	}
 	run(t, "sync")
+	var fe *FSError
 	if _, err := readMap(t, img, Options{}); !errors.Is(err, ErrUnclean) {
 		t.Errorf("Read(mounted ext4) = %v, want an error wrapping ErrUnclean", err)
+	} else if !errors.As(err, &fe) || fe.Summary.FS != "ext4" || fe.Summary.UUID == "" || fe.Summary.Clean {
+		t.Errorf("Read(mounted ext4) = %#v; want an FSError that names an unclean ext4 and its UUID", err)
 	} else {
 		t.Logf("mounted: %v", err)
 	}

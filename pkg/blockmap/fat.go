@@ -110,6 +110,16 @@ func parseFAT(h []byte) (*fatBPB, error) {
 	return b, nil
 }
 
+// fatSummary names the FAT filesystem whose boot sector h holds, with
+// its label and serial number; all empty when h does not parse.
+func fatSummary(h []byte) Summary {
+	b, err := parseFAT(h)
+	if err != nil {
+		return Summary{}
+	}
+	return Summary{FS: b.fsName, Label: b.label, UUID: b.uuid}
+}
+
 // fatReadChunk is how much of a FAT is read at a time.
 const fatReadChunk = 1 << 20
 

@@ -462,6 +462,10 @@ func CheckNTFS(ctx context.Context, r io.ReaderAt, size int64, names ...string) 
 	return st, nil
 }
 
+// ntfsSerial is the volume serial number in NTFS boot sector h, as the
+// UUID Windows and blkid show.
+func ntfsSerial(h []byte) string { return fmt.Sprintf("%016X", binary.LittleEndian.Uint64(h[0x48:])) }
+
 // readNTFS maps an NTFS volume from its $Bitmap, after checking that
 // Windows left it clean.
 func readNTFS(ctx context.Context, r io.ReaderAt, size int64, h []byte, opt Options) (*Map, error) {
@@ -471,7 +475,7 @@ func readNTFS(ctx context.Context, r io.ReaderAt, size int64, h []byte, opt Opti
 	}
 	s := Summary{
 		FS:        "ntfs",
-		UUID:      fmt.Sprintf("%016X", binary.LittleEndian.Uint64(h[0x48:])),
+		UUID:      ntfsSerial(h),
 		BlockSize: v.cs,
 		Total:     sectors * v.bps,
 		Clean:     true,
@@ -485,7 +489,7 @@ func readNTFS(ctx context.Context, r io.ReaderAt, size int64, h []byte, opt Opti
 	if len(problems) > 0 {
 		s.Clean = false
 		if !opt.Force {
-			return nil, fmt.Errorf("NTFS volume %q %s; then try again, or force imaging it as it is: %w", s.Label, strings.Join(problems, "; and "), ErrUnclean)
+			return nil, &FSError{Summary: s, Err: fmt.Errorf("NTFS volume %q %s; then try again, or force imaging it as it is: %w", s.Label, strings.Join(problems, "; and "), ErrUnclean)}
 		}
 		s.Reason = "mapped although it " + strings.Join(problems, "; and ")
 	}

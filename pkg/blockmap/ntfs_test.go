@@ -177,6 +177,10 @@ func checkRefused(t *testing.T, img, what string) {
 	if !errors.Is(err, ErrUnclean) || !regexp.MustCompile(what).MatchString(err.Error()) {
 		t.Fatalf("Read(%s NTFS) = %v, want an error wrapping ErrUnclean that says %q", what, err, what)
 	}
+	var fe *FSError
+	if !errors.As(err, &fe) || fe.Summary.FS != "ntfs" || fe.Summary.Label != "NTLAB" || len(fe.Summary.UUID) != 16 {
+		t.Fatalf("Read(%s NTFS) = %#v; want an FSError that names the NTFS volume, its label and serial", what, err)
+	}
 	t.Logf("%s: %v", what, err)
 	m, err := readMap(t, img, Options{Force: true})
 	if err != nil || m.Clean || m.Mode != UsedBlocks || m.Reason == "" {

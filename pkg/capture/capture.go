@@ -271,8 +271,15 @@ func planDisk(ctx context.Context, src Source, cs int, opt Options) (repo.Disk, 
 		if errors.Is(err, blockmap.ErrCorrupt) || errors.Is(err, blockmap.ErrUnclean) {
 			w := fmt.Sprintf("partition %d: %v; imaging it raw (every block)", p.Index, err)
 			warns = append(warns, w)
+			// What the filesystem is, as far as it was read, is kept: a
+			// replay finds an unclean root filesystem by its name.
+			var known blockmap.Summary
+			if fe := (*blockmap.FSError)(nil); errors.As(err, &fe) {
+				known = fe.Summary
+			}
 			m = &blockmap.Map{
-				Summary: blockmap.Summary{Mode: blockmap.Raw, Reason: err.Error(), Total: p.Size, Used: p.Size},
+				Summary: blockmap.Summary{FS: known.FS, Label: known.Label, UUID: known.UUID,
+					Mode: blockmap.Raw, Reason: err.Error(), Total: p.Size, Used: p.Size},
 				Extents: []blockmap.Extent{{Off: 0, Len: p.Size}},
 			}
 		} else if err != nil {
