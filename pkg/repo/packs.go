@@ -44,26 +44,65 @@ func (r *Repository) Packed() bool { return r.cfg.Version >= 2 }
 
 // ListPacks calls fn for each pack stored, with its size. Other files in
 // the pack folders go to other, if it is not nil, with their name relative
-// to the repository.
+// to the repository. fn and other are called one at a time, folder by
+// folder in order.
 func (r *Repository) ListPacks(ctx context.Context, fn func(name chunk.ID, size int64) error, other func(name string, fi store.Info) error) error {
+	// Up to listsInFlight folders are listed ahead of the one whose files
+	// fn and other are given, in order and one at a time: over SMB each
+	// listing is a few round trips, and there are 256 folders.
+	type listing struct {
+		files []store.Info
+		err   error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait() // after the cancel: listings ahead stop, not finish
+	var done [256]chan listing
+	start := func(i int) {
+		done[i] = make(chan listing, 1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var l listing
+			l.err = r.s.List(ctx, fmt.Sprintf("%s/%02x", packsDir, i), func(fi store.Info) error {
+				l.files = append(l.files, fi)
+				return nil
+			})
+			done[i] <- l
+		}()
+	}
+	next := 0
 	for i := range 256 {
+		for ; next < 256 && next <= i+listsInFlight; next++ {
+			start(next)
+		}
 		dir := fmt.Sprintf("%s/%02x", packsDir, i)
-		err := r.s.List(ctx, dir, func(fi store.Info) error {
+		l := <-done[i]
+		if l.err != nil {
+			return fmt.Errorf("listing %s in %s: %w", dir, r.s.Location(), l.err)
+		}
+		for _, fi := range l.files {
 			id, err := chunk.ParseID(fi.Name)
 			if err != nil || !strings.HasPrefix(fi.Name, dir[len(packsDir)+1:]) {
 				if other != nil {
-					return other(dir+"/"+fi.Name, fi)
+					err = other(dir+"/"+fi.Name, fi)
+				} else {
+					err = nil
 				}
-				return nil
+			} else {
+				err = fn(id, fi.Size)
 			}
-			return fn(id, fi.Size)
-		})
-		if err != nil {
-			return fmt.Errorf("listing %s in %s: %w", dir, r.s.Location(), err)
+			if err != nil {
+				return fmt.Errorf("listing %s in %s: %w", dir, r.s.Location(), err)
+			}
 		}
 	}
 	return nil
 }
+
+// listsInFlight is how many folders of packs ListPacks lists at once.
+const listsInFlight = 8
 
 // Saver stores blobs: in format 2 it fills packs and saves each when it
 // is full, with an index file every few packs; in format 1 each blob is a
