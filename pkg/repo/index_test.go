@@ -6,11 +6,14 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"path"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/rewind-backup/rewind/pkg/chunk"
 	"github.com/rewind-backup/rewind/pkg/pack"
+	"github.com/rewind-backup/rewind/pkg/store"
 )
 
 func testID(i int) chunk.ID {
@@ -124,5 +127,70 @@ func TestEachManifestListsGone(t *testing.T) {
 	err = r.EachManifest(ctx, nil, func(*Head, *Snapshot, error) error { calls++; return stop })
 	if err != stop || calls != 1 {
 		t.Errorf("EachManifest with fn failing = %v after %d calls; want its error after 1", err, calls)
+	}
+}
+
+// snapshotReads is a store that counts the reads of each snapshot file.
+type snapshotReads struct {
+	store.Store
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *snapshotReads) ReadAt(ctx context.Context, name string, b []byte, off int64) (int, error) {
+	if strings.HasPrefix(name, snapshotsDir+"/") {
+		c.mu.Lock()
+		c.n[path.Base(name)]++
+		c.mu.Unlock()
+	}
+	return c.Store.ReadAt(ctx, name, b, off)
+}
+
+// TestListingReadsOnce: a listing reads a snapshot that fits in its head's
+// read once (over SMB a small read is mostly its open and close), one
+// larger than that twice; the bytes the head read are checked against the
+// snapshot's id as a read anew is, so a damaged small snapshot is still
+// listed as damaged.
+func TestListingReadsOnce(t *testing.T) {
+	ctx := context.Background()
+	r, _ := newRepoV(t, 2)
+	small := storeImage(t, r, "ws1", pieces(3, 1))
+	big := *storeImage(t, r, "ws2", pieces(3, 2))
+	big.Note = strings.Repeat("a long note ", headSize/10)
+	if _, err := r.SaveSnapshot(ctx, &big); err != nil {
+		t.Fatal(err)
+	}
+	// A damaged copy of a small snapshot: its head still reads, its bytes
+	// no longer hash to its name.
+	data, err := r.s.ReadFile(ctx, snapshotsDir+"/"+small.ID().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := chunk.Hash([]byte("not this content"))
+	if err := r.s.Save(ctx, snapshotsDir+"/"+bad.String(), data); err != nil {
+		t.Fatal(err)
+	}
+	c := &snapshotReads{Store: r.s, n: map[string]int{}}
+	r.s = c
+	got := map[string]string{}
+	err = r.EachManifest(ctx, nil, func(h *Head, s *Snapshot, err error) error {
+		switch {
+		case err != nil:
+			got[h.ID.String()] = err.Error()
+		default:
+			got[h.ID.String()] = "ok"
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[ID]int{small.ID(): 1, bad: 1, big.ID(): 2} {
+		if c.n[id.String()] != want {
+			t.Errorf("snapshot %s was read %d times, want %d (reads: %v)", ShortID(id), c.n[id.String()], want, c.n)
+		}
+	}
+	if got[small.ID().String()] != "ok" || got[big.ID().String()] != "ok" || !strings.Contains(got[bad.String()], "hashes to") {
+		t.Errorf("EachManifest = %q; want the small and the big snapshot ok, the damaged copy damaged", got)
 	}
 }

@@ -406,6 +406,11 @@ func (r *Repository) loadSnapshot(ctx context.Context, id ID, size int64) (*Snap
 	if err != nil || !s.listed() {
 		return s, err
 	}
+	return r.withLists(ctx, id, s)
+}
+
+// withLists loads and checks the chunk lists of snapshot s (id).
+func (r *Repository) withLists(ctx context.Context, id ID, s *Snapshot) (*Snapshot, error) {
 	if err := r.loadLists(ctx, id, s.Image); err != nil {
 		return nil, err
 	}
@@ -413,6 +418,25 @@ func (r *Repository) loadSnapshot(ctx context.Context, id ID, size int64) (*Snap
 		return nil, damagedf("snapshot %s is invalid: %w", ShortID(id), err)
 	}
 	return s, nil
+}
+
+// readSnapshotOf is readSnapshot of head h's snapshot, from the bytes its
+// head read when those were the whole file: ParseSnapshot checks them
+// against the id as it checks a file read anew.
+func (r *Repository) readSnapshotOf(ctx context.Context, h *Head) (*Snapshot, error) {
+	if h.whole != nil && int64(len(h.whole)) == h.Size && h.Size <= MaxSnapshotSize {
+		return ParseSnapshot(h.whole, h.ID, r.cfg.MaxChunkSize)
+	}
+	return r.readSnapshot(ctx, h.ID, h.Size)
+}
+
+// loadSnapshotOf is loadSnapshot of head h's snapshot (see readSnapshotOf).
+func (r *Repository) loadSnapshotOf(ctx context.Context, h *Head) (*Snapshot, error) {
+	s, err := r.readSnapshotOf(ctx, h)
+	if err != nil || !s.listed() {
+		return s, err
+	}
+	return r.withLists(ctx, h.ID, s)
 }
 
 // readSnapshot reads and checks snapshot id, of size bytes, without its
@@ -459,6 +483,10 @@ type Head struct {
 	// Err is set when even the head cannot be read or the file is too
 	// large to load; it wraps ErrSnapshotDamaged unless the store failed.
 	Err error
+	// whole is the file's bytes when the head's read took all of them,
+	// so that loading it reads nothing more (over SMB a read of a small
+	// file is mostly its open and close); nil beyond Heads' budget.
+	whole []byte
 }
 
 // Known reports whether the head names a machine, kind and time.
@@ -474,6 +502,9 @@ func (r *Repository) readHead(ctx context.Context, id ID, fi store.Info) Head {
 		return h
 	}
 	parseHead(buf[:n], &h)
+	if int64(n) == fi.Size {
+		h.whole = buf[:n]
+	}
 	switch {
 	case fi.Size > MaxSnapshotSize:
 		h.Err = damagedf("snapshot %s is %d bytes, more than the %d a snapshot may have; it was not read", ShortID(id), fi.Size, MaxSnapshotSize)
@@ -566,10 +597,15 @@ func (r *Repository) Heads(ctx context.Context) ([]Head, error) {
 		return nil, ctx.Err()
 	}
 	heads := make([]Head, 0, len(files))
+	kept := 0
 	for _, h := range all {
-		if !errors.Is(h.Err, fs.ErrNotExist) {
-			heads = append(heads, h)
+		if errors.Is(h.Err, fs.ErrNotExist) {
+			continue
 		}
+		if kept += len(h.whole); kept > wholeBudget {
+			h.whole = nil
+		}
+		heads = append(heads, h)
 	}
 	sort.SliceStable(heads, func(i, j int) bool { return heads[i].Time.Before(heads[j].Time) })
 	return heads, nil
@@ -603,7 +639,7 @@ func (r *Repository) SnapshotIDs(ctx context.Context, other func(name string, fi
 // images is walked in the memory of one. A snapshot removed meanwhile is
 // skipped. An error from fn stops the walk and is returned.
 func (r *Repository) EachSnapshot(ctx context.Context, keep func(*Head) bool, fn func(*Head, *Snapshot, error) error) error {
-	return r.eachSnapshot(ctx, keep, r.loadSnapshot, fn)
+	return r.eachSnapshot(ctx, keep, r.loadSnapshotOf, fn)
 }
 
 // EachManifest is EachSnapshot for listings: it loads each snapshot
@@ -616,8 +652,9 @@ func (r *Repository) EachManifest(ctx context.Context, keep func(*Head) bool, fn
 	var once sync.Once
 	var stored map[ID]bool
 	var listErr error
-	load := func(ctx context.Context, id ID, size int64) (*Snapshot, error) {
-		s, err := r.readSnapshot(ctx, id, size)
+	load := func(ctx context.Context, h *Head) (*Snapshot, error) {
+		id := h.ID
+		s, err := r.readSnapshotOf(ctx, h)
 		if err != nil || !s.listed() || !r.Packed() {
 			return s, err
 		}
@@ -644,7 +681,7 @@ func (r *Repository) EachManifest(ctx context.Context, keep func(*Head) bool, fn
 // eachSnapshotAhead is eachSnapshot with up to readsInFlight snapshots
 // loaded ahead of fn, which is still called in order: for listings, whose
 // snapshots are small without their lists.
-func (r *Repository) eachSnapshotAhead(ctx context.Context, keep func(*Head) bool, load func(context.Context, ID, int64) (*Snapshot, error), fn func(*Head, *Snapshot, error) error) error {
+func (r *Repository) eachSnapshotAhead(ctx context.Context, keep func(*Head) bool, load func(context.Context, *Head) (*Snapshot, error), fn func(*Head, *Snapshot, error) error) error {
 	heads, err := r.Heads(ctx)
 	if err != nil {
 		return err
@@ -677,7 +714,7 @@ func (r *Repository) eachSnapshotAhead(ctx context.Context, keep func(*Head) boo
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			s, err := load(ctx, h.ID, h.Size)
+			s, err := load(ctx, h)
 			results[i] <- loaded{s, err}
 		}()
 	}
@@ -704,7 +741,12 @@ func (r *Repository) eachSnapshotAhead(ctx context.Context, keep func(*Head) boo
 // readsInFlight is how many snapshot files a listing reads at once.
 const readsInFlight = 8
 
-func (r *Repository) eachSnapshot(ctx context.Context, keep func(*Head) bool, load func(context.Context, ID, int64) (*Snapshot, error), fn func(*Head, *Snapshot, error) error) error {
+// wholeBudget bounds the bytes of whole small snapshots that Heads keeps
+// for the loads that follow (a few thousand snapshots' worth); past it,
+// a load reads its file again.
+const wholeBudget = 16 << 20
+
+func (r *Repository) eachSnapshot(ctx context.Context, keep func(*Head) bool, load func(context.Context, *Head) (*Snapshot, error), fn func(*Head, *Snapshot, error) error) error {
 	heads, err := r.Heads(ctx)
 	if err != nil {
 		return err
@@ -717,7 +759,7 @@ func (r *Repository) eachSnapshot(ctx context.Context, keep func(*Head) bool, lo
 		var s *Snapshot
 		err := h.Err
 		if err == nil {
-			s, err = load(ctx, h.ID, h.Size)
+			s, err = load(ctx, h)
 		}
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -819,7 +861,7 @@ func (r *Repository) FindSnapshot(ctx context.Context, machine, kind, ref string
 	err = h.Err
 	var s *Snapshot
 	if err == nil {
-		s, err = r.loadSnapshot(ctx, h.ID, h.Size)
+		s, err = r.loadSnapshotOf(ctx, h)
 	}
 	if err == nil && (s.Machine != h.Machine || s.Kind != h.Kind) {
 		err = damagedf("snapshot %s says it is a %s of %q further in than at its start (%s of %q)", ShortID(h.ID), s.Kind, s.Machine, h.Kind, h.Machine)
