@@ -29,8 +29,8 @@ func osPath(p string) string {
 // nodeOf returns the node of the entry at path from its Lstat result fi.
 // Windows metadata kept so far: attributes, creation, modification and
 // change times, volume serial number and file index (the unchanged-file
-// test and hard links). Security descriptors and alternate data streams
-// are not read yet.
+// test and hard links). The security descriptor is read beside it
+// (readSecurity); alternate data streams are not read yet.
 func nodeOf(path, name string, fi fs.FileInfo) (repo.Node, error) {
 	n := repo.Node{Name: name, Mode: uint32(fi.Mode().Perm()), MTime: fi.ModTime().UnixNano(), Links: 1}
 	fileID(path, &n)
