@@ -137,6 +137,10 @@ func Backup(ctx context.Context, r *repo.Repository, opt Options) (*Result, erro
 	}
 	var paths []string
 	for _, p := range opt.Paths {
+		p, err := localPath(p)
+		if err != nil {
+			return nil, fmt.Errorf("%w; nothing was backed up", err)
+		}
 		if !filepath.IsAbs(p) {
 			return nil, fmt.Errorf("path %q is not absolute: give the full path", p)
 		}

@@ -4,6 +4,7 @@ package files
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -24,6 +25,21 @@ func osPath(p string) string {
 		return p + `\`
 	}
 	return filepath.FromSlash(p)
+}
+
+// localPath returns path p, to back up, as the tree records it: under its
+// drive letter (windowsLocalPath). A network drive (a share mapped to a
+// drive letter) is refused as a network folder is.
+func localPath(p string) (string, error) {
+	p, err := windowsLocalPath(p)
+	if err != nil || !isDrive(p) {
+		return p, err
+	}
+	root, err := windows.UTF16PtrFromString(p[:2] + `\`)
+	if err == nil && windows.GetDriveType(root) == windows.DRIVE_REMOTE {
+		return "", fmt.Errorf("%s is on %s, a network drive: back it up on the machine that holds it; rewind backs up this machine's own disks, which a replay puts files back onto", p, p[:2])
+	}
+	return p, nil
 }
 
 // nodeOf returns the node of the entry at path from its Lstat result fi.

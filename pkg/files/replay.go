@@ -309,10 +309,11 @@ func Lookup(ctx context.Context, r *repo.Repository, root repo.Blob, p string) (
 }
 
 // treePath turns a path as given by a user or the system (C:\Users\jane,
-// c:\Users\jane, /home/jane) into a tree path (/C:/Users/jane,
-// /home/jane). A tree path is returned as it is, but for the case of its
-// drive letter.
+// c:\Users\jane, \\?\C:\Users\jane, /home/jane) into a tree path
+// (/C:/Users/jane, /home/jane). A tree path is returned as it is, but for
+// the case of its drive letter.
 func treePath(p string) string {
+	p = dropExtended(p)
 	if isDrive(p) || len(p) > 2 && p[0] == '/' && isDrive(p[1:]) {
 		p = "/" + strings.ReplaceAll(strings.TrimPrefix(p, "/"), `\`, "/")
 	}
@@ -331,8 +332,10 @@ func isDrive(p string) bool {
 }
 
 // Drive returns the Windows drive that a snapshot path starts with ("C:"
-// of C:\Users\jane or c:\Users\jane), or "" for a path of another system.
+// of C:\Users\jane, c:\Users\jane or \\?\C:\Users\jane), or "" for a
+// path of another system.
 func Drive(p string) string {
+	p = dropExtended(p)
 	if !isDrive(p) {
 		return ""
 	}
