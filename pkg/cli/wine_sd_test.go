@@ -8,8 +8,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -73,6 +75,13 @@ var sidEveryone = []byte{1, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0}
 // read (mode 0600, 0700): under Wine, no Everyone in their DACL.
 var privateEntries = map[string]os.FileMode{"Documents/a/b/c/d/deep.txt": 0o600, "Documents/a/b": 0o700}
 
+// aclChanged is made private (0600) between the two backups: a change of
+// its descriptor only, which the second snapshot must hold and a replay
+// onto the first must set although the file is otherwise unchanged. (Its
+// change time moves, so the backup reads it again: it is empty, so that
+// does not show in the bytes read.)
+const aclChanged = "Documents/empty"
+
 // makePrivate gives privateEntries under host folder dir their modes.
 func makePrivate(t *testing.T, dir string) {
 	t.Helper()
@@ -97,11 +106,13 @@ func checkPrivate(t *testing.T, meta map[string]wineMeta) {
 	}
 }
 
-// checkPrivateModes fails the test unless privateEntries under host
-// folder dir give the others no access, as the descriptor replayed says.
-func checkPrivateModes(t *testing.T, what, dir string) {
+// checkPrivateModes fails the test unless privateEntries and more under
+// host folder dir give the others no access, as the descriptor replayed
+// says.
+func checkPrivateModes(t *testing.T, what, dir string, more ...string) {
 	t.Helper()
-	for rel := range privateEntries {
+	rels := slices.Sorted(maps.Keys(privateEntries))
+	for _, rel := range append(rels, more...) {
 		fi, err := os.Stat(filepath.Join(dir, rel))
 		if err != nil {
 			t.Fatal(err)

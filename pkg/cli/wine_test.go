@@ -253,7 +253,8 @@ func (wt wineTree) fill(t *testing.T) {
 const bigFile = 6<<20 + 12345
 
 // change edits the tree as a day's work does: an edit inside the big file,
-// a new file, a deleted one, the read-only file replaced.
+// a new file, a deleted one, the read-only file replaced, a file's
+// permissions changed (aclChanged).
 func (wt wineTree) change(t *testing.T) (read int64) {
 	t.Helper()
 	when := wineEpoch.Add(48 * time.Hour)
@@ -270,6 +271,9 @@ func (wt wineTree) change(t *testing.T) (read int64) {
 	}
 	wt.write(t, "Documents/read-only.txt", []byte("changed all the same\n"), when)
 	if err := os.Chmod(filepath.Join(wt.dir, "Documents/read-only.txt"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(wt.dir, aclChanged), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	wt.dirTimes(t)
@@ -547,6 +551,11 @@ func wineRoundTrip(t *testing.T, w *wine, base, repository string, env map[strin
 			second.Stats.Files, second.Stats.ReadBytes, second.Stats.NewBytes, changedBytes, bigFile/2)
 	}
 
+	secondMeta := windowsMeta(t, r, "office-pc", second.Snapshot, src)
+	if sd := secondMeta[aclChanged].SD; bytes.Contains(sd.DACL, sidEveryone) {
+		t.Errorf("second backup: the descriptor of %s still lets Everyone in (%+v); want the one after its change", aclChanged, sd)
+	}
+
 	out := rewind("files", "ls", "--repo", repository, "--machine", "office-pc", src+`\Documents`)
 	for _, name := range []string{"naïve ünïcødé 日本語/", "new in the second backup.txt", "read-only.txt"} {
 		if !strings.Contains(out, name) {
@@ -564,11 +573,10 @@ func wineRoundTrip(t *testing.T, w *wine, base, repository string, env map[strin
 	// under DIR\users\...\jane, drive letter dropped.
 	rewind("files", "restore", "--repo", repository, "--machine", "office-pc", "--to", base+`\restored`, src)
 	sameTree(t, "the restored folder", after, snapshotTree(t, w.host(base+`\restored`+src[2:])))
-	checkPrivateModes(t, "the restored folder", w.host(base+`\restored`+src[2:]))
+	checkPrivateModes(t, "the restored folder", w.host(base+`\restored`+src[2:]), aclChanged)
 	// What Windows shows of the restored folder (attributes, read-only,
 	// times, security descriptors), as the Windows build reads it back in
 	// a backup of it.
-	secondMeta := windowsMeta(t, r, "office-pc", second.Snapshot, src)
 	check := func(what, dir string, want map[string]wineMeta) {
 		t.Helper()
 		b := wineBackup(t, rewind("files", "backup", "--repo", repository, "--machine", "read-back", "--json", dir))
@@ -591,7 +599,7 @@ func wineRoundTrip(t *testing.T, w *wine, base, repository string, env map[strin
 		t.Errorf("files replay printed %q; want 1 added, 2 changed, 1 deleted", out)
 	}
 	sameTree(t, "the replayed folder", after, snapshotTree(t, w.host(old+src[2:])))
-	checkPrivateModes(t, "the replayed folder", w.host(old+src[2:]))
+	checkPrivateModes(t, "the replayed folder", w.host(old+src[2:]), aclChanged)
 	check("the replayed folder", old+src[2:], secondMeta)
 
 	out = rewind("check", "--repo", repository, "--read-data")
