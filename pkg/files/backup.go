@@ -404,13 +404,22 @@ func (b *backup) node(path, name string, fi fs.FileInfo) (repo.Node, error) {
 	if err != nil {
 		return n, err
 	}
-	n.Security, err = readSecurity(osPath(path), b.sacl)
+	if securityHook != nil {
+		err = securityHook(osPath(path))
+	}
+	if err == nil {
+		n.Security, err = readSecurity(osPath(path), b.sacl)
+	}
 	if err != nil {
 		b.record(path, "backed up without its permissions", "its security descriptor (owner and permissions) could not be read: "+
 			plainErr(err).Error()+"; a replay gives it its folder's")
 	}
 	return n, nil
 }
+
+// securityHook, when set by a test, fails the reading of an entry's
+// security descriptor as Windows does for a user without READ_CONTROL.
+var securityHook func(path string) error
 
 // readHook, when set by a test, runs after a file is read and before it
 // is checked for changes: the test changes it there.
