@@ -397,8 +397,9 @@ func (b *backup) addEntry(ctx context.Context, dir *item, prev *prevEntry, path,
 // node returns the node of the entry at path (fi its Lstat result) with,
 // on Windows, its security descriptor. A descriptor that cannot be read
 // does not cost the entry its content: it is backed up without one, and
-// named among the problems, since a replay then gives it its folder's
-// permissions, which may open it to more people than before.
+// named among the problems, since a replay then leaves it the
+// permissions it finds (its folder's, on a file it makes), which may open
+// it to more people than before.
 func (b *backup) node(path, name string, fi fs.FileInfo) (repo.Node, error) {
 	n, err := nodeOf(osPath(path), name, fi)
 	if err != nil {
@@ -412,7 +413,7 @@ func (b *backup) node(path, name string, fi fs.FileInfo) (repo.Node, error) {
 	}
 	if err != nil {
 		b.record(path, "backed up without its permissions", "its security descriptor (owner and permissions) could not be read: "+
-			plainErr(err).Error()+"; a replay gives it its folder's")
+			plainErr(err).Error()+"; a replay leaves it the permissions it finds (its folder's, on a file it makes)")
 	}
 	return n, nil
 }
