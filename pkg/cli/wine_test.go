@@ -253,7 +253,8 @@ func (wt wineTree) fill(t *testing.T) {
 const bigFile = 6<<20 + 12345
 
 // change edits the tree as a day's work does: an edit inside the big file,
-// a new file, a deleted one, the read-only file replaced.
+// a new file, a deleted one, the read-only file replaced, a file's
+// permissions changed (aclChanged).
 func (wt wineTree) change(t *testing.T) (read int64) {
 	t.Helper()
 	when := wineEpoch.Add(48 * time.Hour)
@@ -270,6 +271,9 @@ func (wt wineTree) change(t *testing.T) (read int64) {
 	}
 	wt.write(t, "Documents/read-only.txt", []byte("changed all the same\n"), when)
 	if err := os.Chmod(filepath.Join(wt.dir, "Documents/read-only.txt"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(wt.dir, aclChanged), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	wt.dirTimes(t)
@@ -382,9 +386,12 @@ func sameTree(t *testing.T, what string, want, got []wineEntry) {
 // Windows build of rewind, changes it, backs it up again and restores and
 // replays it, into a repository on a drive letter path and one on a real
 // Samba share on loopback; the restored trees must equal the source in
-// names, bytes, modification times, read-only bits and hard links, the
-// second backup must read only what changed, and check --read-data must
-// find the repositories clean.
+// names, bytes, modification times, read-only bits and hard links, and
+// as Windows sees them in attributes and security descriptors (the DACL,
+// all Wine keeps: wine_sd_test.go); the second backup must read only what
+// changed, and check --read-data must find the repositories clean. A
+// path in the \\?\ form is backed up as the plain one; a network folder
+// is refused.
 func TestWindowsBuildUnderWine(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the Windows build under Wine; -short")
@@ -491,6 +498,9 @@ func wineRoundTrip(t *testing.T, w *wine, base, repository string, env map[strin
 			t.Fatalf("attrib %s under Wine: %v %s", flag, err, out)
 		}
 	}
+	// Entries whose security descriptors differ from those of the
+	// entries a replay makes (see wine_sd_test.go).
+	makePrivate(t, tree.dir)
 	before := snapshotTree(t, tree.dir)
 	var outputs strings.Builder
 	rewind := func(args ...string) string {
@@ -514,6 +524,21 @@ func wineRoundTrip(t *testing.T, w *wine, base, repository string, env map[strin
 	defer job.CloseRepo(r)
 	wineSnapshotNodes(t, r, first.Snapshot, src)
 	firstMeta := windowsMeta(t, r, "office-pc", first.Snapshot, src)
+	checkPrivate(t, firstMeta)
+
+	// The extended form of a path is the path; a network folder is
+	// refused, saying what to do.
+	extended := `\\?\` + src + `\Documents\a`
+	ext := wineBackup(t, rewind("files", "backup", "--repo", repository, "--machine", "extended-path", "--json", extended))
+	if s, err := r.FindSnapshot(ctx, "extended-path", repo.KindFiles, ext.Snapshot); err != nil || !cmp.Equal(s.Files.Paths, []string{src + `\Documents\a`}) {
+		t.Errorf("files backup %s: %v; want the snapshot's path %s", extended, err, src+`\Documents\a`)
+	} else if _, err := files.Lookup(ctx, r, s.Files.Root(), src+`\Documents\a\b\c\d\deep.txt`); err != nil {
+		t.Errorf("files backup %s: %v", extended, err)
+	}
+	share := `\\server\share\jane`
+	if out, errs, code := w.rewind(t, env, "files", "backup", "--repo", repository, "--machine", "share", share); code == 0 || !strings.Contains(errs, "network folder: back it up on the machine that holds it") {
+		t.Errorf("files backup %s = exit %d, %q %q; want a refusal naming a network folder", share, code, out, errs)
+	}
 
 	changedBytes := tree.change(t)
 	after := snapshotTree(t, tree.dir)
@@ -524,6 +549,11 @@ func wineRoundTrip(t *testing.T, w *wine, base, repository string, env map[strin
 	if second.Stats.ReadBytes != changedBytes || second.Stats.NewBytes > bigFile/2 || second.Stats.Files != 11 {
 		t.Errorf("second backup: %d files, read %d bytes, %d new; want 11 files, %d bytes read (the changed files), under %d new",
 			second.Stats.Files, second.Stats.ReadBytes, second.Stats.NewBytes, changedBytes, bigFile/2)
+	}
+
+	secondMeta := windowsMeta(t, r, "office-pc", second.Snapshot, src)
+	if sd := secondMeta[aclChanged].SD; bytes.Contains(sd.DACL, sidEveryone) {
+		t.Errorf("second backup: the descriptor of %s still lets Everyone in (%+v); want the one after its change", aclChanged, sd)
 	}
 
 	out := rewind("files", "ls", "--repo", repository, "--machine", "office-pc", src+`\Documents`)
@@ -543,9 +573,10 @@ func wineRoundTrip(t *testing.T, w *wine, base, repository string, env map[strin
 	// under DIR\users\...\jane, drive letter dropped.
 	rewind("files", "restore", "--repo", repository, "--machine", "office-pc", "--to", base+`\restored`, src)
 	sameTree(t, "the restored folder", after, snapshotTree(t, w.host(base+`\restored`+src[2:])))
+	checkPrivateModes(t, "the restored folder", w.host(base+`\restored`+src[2:]), aclChanged)
 	// What Windows shows of the restored folder (attributes, read-only,
-	// times), as the Windows build reads it back in a backup of it.
-	secondMeta := windowsMeta(t, r, "office-pc", second.Snapshot, src)
+	// times, security descriptors), as the Windows build reads it back in
+	// a backup of it.
 	check := func(what, dir string, want map[string]wineMeta) {
 		t.Helper()
 		b := wineBackup(t, rewind("files", "backup", "--repo", repository, "--machine", "read-back", "--json", dir))
@@ -561,12 +592,14 @@ func wineRoundTrip(t *testing.T, w *wine, base, repository string, env map[strin
 	old := base + `\replayed`
 	rewind("files", "restore", "--repo", repository, "--machine", "office-pc", "--snapshot", first.Snapshot[:8], "--to", old, src)
 	sameTree(t, "the first snapshot, restored", before, snapshotTree(t, w.host(old+src[2:])))
+	checkPrivateModes(t, "the first snapshot, restored", w.host(old+src[2:]))
 	check("the first snapshot, restored", old+src[2:], firstMeta)
 	out = rewind("files", "replay", "--repo", repository, "--machine", "office-pc", "--into", old)
 	if !strings.Contains(out, "1 added, 2 changed, 1 deleted") {
 		t.Errorf("files replay printed %q; want 1 added, 2 changed, 1 deleted", out)
 	}
 	sameTree(t, "the replayed folder", after, snapshotTree(t, w.host(old+src[2:])))
+	checkPrivateModes(t, "the replayed folder", w.host(old+src[2:]), aclChanged)
 	check("the replayed folder", old+src[2:], secondMeta)
 
 	out = rewind("check", "--repo", repository, "--read-data")
@@ -632,14 +665,15 @@ func wineSnapshotNodes(t *testing.T, r *repo.Repository, id, src string) {
 }
 
 // wineMeta is what Windows shows of an entry, as the Windows build
-// records it: attributes, mode (read-only or not), modification time.
-// Not the creation time: Wine cannot set it (see setTimes in
-// pkg/files/meta_windows.go).
+// records it: attributes, mode (read-only or not), modification time,
+// security descriptor. Not the creation time: Wine cannot set it (see
+// setTimes in pkg/files/meta_windows.go).
 type wineMeta struct {
 	Type  string
 	Attrs uint32
 	Mode  uint32
 	MTime time.Time
+	SD    sdParts
 }
 
 // windowsMeta returns the wineMeta of every entry under path p of the
@@ -659,7 +693,11 @@ func windowsMeta(t *testing.T, r *repo.Repository, machine, id, p string) map[st
 	var walk func(dir string, n *repo.Node)
 	walk = func(rel string, n *repo.Node) {
 		if rel != "" {
-			out[rel] = wineMeta{files.TypeName(n.Type), n.Attrs, n.Mode, time.Unix(0, n.MTime).UTC()}
+			sd, err := parseSelfRelative(n.Security)
+			if err != nil {
+				t.Errorf("%s of snapshot %s: security descriptor %x: %v", rel, id, n.Security, err)
+			}
+			out[rel] = wineMeta{files.TypeName(n.Type), n.Attrs, n.Mode, time.Unix(0, n.MTime).UTC(), sd}
 		}
 		if n.Type != repo.NodeDir {
 			return

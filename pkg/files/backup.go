@@ -97,6 +97,9 @@ type backup struct {
 	ex    *Excluder
 	jobs  chan fileJob
 	tops  []*item // the paths asked for
+	// sacl: the process holds SeSecurityPrivilege (Windows, elevated),
+	// and security descriptors are read with their SACL.
+	sacl bool
 }
 
 type fileJob struct {
@@ -134,6 +137,10 @@ func Backup(ctx context.Context, r *repo.Repository, opt Options) (*Result, erro
 	}
 	var paths []string
 	for _, p := range opt.Paths {
+		p, err := localPath(p)
+		if err != nil {
+			return nil, fmt.Errorf("%w; nothing was backed up", err)
+		}
 		if !filepath.IsAbs(p) {
 			return nil, fmt.Errorf("path %q is not absolute: give the full path", p)
 		}
@@ -159,6 +166,8 @@ func Backup(ctx context.Context, r *repo.Repository, opt Options) (*Result, erro
 		return nil, fmt.Errorf("learning which blobs %s holds: %w", r.Location(), err)
 	}
 	b := &backup{r: r, opt: opt, idx: idx, saver: r.NewSaver(idx), ex: ex}
+	// Elevated on Windows, any descriptor may be read, SACL included.
+	b.sacl = enablePrivileges(privBackup, privSecurity)[privSecurity]
 
 	var parent *repo.Snapshot
 	if !opt.NoParent {
@@ -257,13 +266,17 @@ func firstProblem(ps []repo.FileProblem) string {
 	return DisplayPath(ps[0].Path) + ": " + ps[0].Reason
 }
 
-// problem records a file that could not be backed up whole.
+// problem records a file that could not be backed up.
 func (b *backup) problem(path string, err error) {
-	msg := plainErr(err).Error()
+	b.record(path, "not backed up", plainErr(err).Error())
+}
+
+// record names a file that was not backed up whole (what), and why.
+func (b *backup) record(path, what, reason string) {
 	b.mu.Lock()
-	b.probs = append(b.probs, repo.FileProblem{Path: path, Reason: msg})
+	b.probs = append(b.probs, repo.FileProblem{Path: path, Reason: reason})
 	b.mu.Unlock()
-	b.opt.Progress.Note(progress.Warning, fmt.Sprintf("not backed up: %s: %s", DisplayPath(path), msg))
+	b.opt.Progress.Note(progress.Warning, fmt.Sprintf("%s: %s: %s", what, DisplayPath(path), reason))
 }
 
 // plainErr strips the path from an *fs.PathError, which the caller names.
@@ -276,7 +289,9 @@ func plainErr(err error) error {
 }
 
 // addPath adds path p (absolute, clean) to the tree under root: its
-// ancestors as folders holding only what leads to it, then p itself.
+// ancestors as folders holding only what leads to it, then p itself. The
+// ancestors get no security descriptor: a replay makes those missing and
+// sets no metadata on them.
 func (b *backup) addPath(ctx context.Context, root *item, prev *prevEntry, p string) error {
 	parts := splitPath(p)
 	if len(parts) == 0 {
@@ -358,7 +373,7 @@ func (b *backup) addEntry(ctx context.Context, dir *item, prev *prevEntry, path,
 		b.problem(path, err)
 		return nil, nil
 	}
-	n, err := nodeOf(osPath(path), name, fi)
+	n, err := b.node(path, name, fi)
 	if err != nil {
 		b.problem(path, err)
 		return nil, nil
@@ -378,6 +393,34 @@ func (b *backup) addEntry(ctx context.Context, dir *item, prev *prevEntry, path,
 	}
 	return it, nil
 }
+
+// node returns the node of the entry at path (fi its Lstat result) with,
+// on Windows, its security descriptor. A descriptor that cannot be read
+// does not cost the entry its content: it is backed up without one, and
+// named among the problems, since a replay then leaves it the
+// permissions it finds (its folder's, on a file it makes), which may open
+// it to more people than before.
+func (b *backup) node(path, name string, fi fs.FileInfo) (repo.Node, error) {
+	n, err := nodeOf(osPath(path), name, fi)
+	if err != nil {
+		return n, err
+	}
+	if securityHook != nil {
+		err = securityHook(osPath(path))
+	}
+	if err == nil {
+		n.Security, err = readSecurity(osPath(path), b.sacl)
+	}
+	if err != nil {
+		b.record(path, "backed up without its permissions", "its security descriptor (owner and permissions) could not be read: "+
+			plainErr(err).Error()+"; a replay leaves it the permissions it finds (its folder's, on a file it makes)")
+	}
+	return n, nil
+}
+
+// securityHook, when set by a test, fails the reading of an entry's
+// security descriptor as Windows does for a user without READ_CONTROL.
+var securityHook func(path string) error
 
 // readHook, when set by a test, runs after a file is read and before it
 // is checked for changes: the test changes it there.

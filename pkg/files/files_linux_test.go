@@ -424,6 +424,38 @@ func TestUnreadableFolder(t *testing.T) {
 	}
 }
 
+// TestUnreadableSecurity: an entry whose security descriptor cannot be
+// read (on Windows, a user without READ_CONTROL) is backed up without it,
+// content and all, and named among the problems; it is not unreadable.
+func TestUnreadableSecurity(t *testing.T) {
+	ctx := context.Background()
+	r, _ := newRepo(t)
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "guarded"), []byte("content all the same"), 0o644)
+	writeFile(t, filepath.Join(src, "ok"), []byte("fine"), 0o644)
+	securityHook = func(p string) error {
+		if filepath.Base(p) == "guarded" {
+			return &fs.PathError{Op: "getsecurity", Path: p, Err: syscall.EACCES}
+		}
+		return nil
+	}
+	defer func() { securityHook = nil }()
+	res, err := Backup(ctx, r, Options{Machine: "ws1", Paths: []string{src}, Excludes: []string{}})
+	must(t, err)
+	if res.Stats.Unreadable != 0 || res.Stats.Files != 2 || len(res.Problems) != 1 || res.Problems[0].Path != src+"/guarded" ||
+		!strings.Contains(res.Problems[0].Reason, "security descriptor (owner and permissions) could not be read: permission denied") {
+		t.Fatalf("backup with an unreadable descriptor: %+v %v; want 2 files, none unreadable, the one named with its reason", res.Stats, res.Problems)
+	}
+	if got := res.Snapshot.Files.Problems; len(got) != 1 || got[0] != res.Problems[0] {
+		t.Errorf("the snapshot's problems = %v, want %v", got, res.Problems)
+	}
+	dst := t.TempDir()
+	replayInto(t, r, res.Snapshot, src, dst, ReplayOptions{})
+	if b, err := os.ReadFile(filepath.Join(dst, "guarded")); err != nil || string(b) != "content all the same" {
+		t.Errorf("the replayed file = %q, %v; want its content", b, err)
+	}
+}
+
 // TestCorruptTree: a damaged tree blob is a clear error naming the folder,
 // and the replay writes nothing.
 func TestCorruptTree(t *testing.T) {

@@ -18,6 +18,9 @@ import (
 // osPath turns a tree path ("/home/jane") into the system's.
 func osPath(p string) string { return p }
 
+// localPath returns path p, to back up, as the tree records it.
+func localPath(p string) (string, error) { return p, nil }
+
 // nodeOf returns the node of the entry at path, named name, from its
 // Lstat result fi, with the system's metadata.
 func nodeOf(path, name string, fi fs.FileInfo) (repo.Node, error) {

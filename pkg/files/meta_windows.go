@@ -4,6 +4,7 @@ package files
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -26,11 +27,26 @@ func osPath(p string) string {
 	return filepath.FromSlash(p)
 }
 
+// localPath returns path p, to back up, as the tree records it: under its
+// drive letter (windowsLocalPath). A network drive (a share mapped to a
+// drive letter) is refused as a network folder is.
+func localPath(p string) (string, error) {
+	p, err := windowsLocalPath(p)
+	if err != nil || !isDrive(p) {
+		return p, err
+	}
+	root, err := windows.UTF16PtrFromString(p[:2] + `\`)
+	if err == nil && windows.GetDriveType(root) == windows.DRIVE_REMOTE {
+		return "", fmt.Errorf("%s is on %s, a network drive: back it up on the machine that holds it; rewind backs up this machine's own disks, which a replay puts files back onto", p, p[:2])
+	}
+	return p, nil
+}
+
 // nodeOf returns the node of the entry at path from its Lstat result fi.
 // Windows metadata kept so far: attributes, creation, modification and
 // change times, volume serial number and file index (the unchanged-file
-// test and hard links). Security descriptors and alternate data streams
-// are not read yet.
+// test and hard links). The security descriptor is read beside it
+// (readSecurity); alternate data streams are not read yet.
 func nodeOf(path, name string, fi fs.FileInfo) (repo.Node, error) {
 	n := repo.Node{Name: name, Mode: uint32(fi.Mode().Perm()), MTime: fi.ModTime().UnixNano(), Links: 1}
 	fileID(path, &n)

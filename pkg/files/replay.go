@@ -102,6 +102,12 @@ type replay struct {
 	// ntfs: a snapshot of Windows replayed onto a mount of Linux's ntfs3
 	// driver, which takes Windows metadata (ntfsMeta).
 	ntfs bool
+	// sacl: the process holds SeSecurityPrivilege (Windows, elevated),
+	// and SACLs are written too.
+	sacl bool
+	// ownerKept counts the entries whose security descriptor was set
+	// without its owner, which Windows refused.
+	ownerKept atomic.Int64
 	// links: the first target path of each hard-link group, and the
 	// later members, linked at the end.
 	links map[[2]uint64]string
@@ -148,6 +154,8 @@ func Replay(ctx context.Context, r *repo.Repository, s *repo.Snapshot, opt Repla
 	}
 	rp := &replay{r: r, opt: opt, ex: ex, root: canChown(), links: make(map[[2]uint64]string)}
 	rp.ntfs = slices.ContainsFunc(s.Files.Paths, isDrive) && onNTFS3(opt.Into)
+	// Elevated on Windows, any owner and any descriptor may be written.
+	rp.sacl = enablePrivileges(privRestore, privSecurity)[privSecurity]
 	for _, m := range opt.Map {
 		src, dst, ok := strings.Cut(m, "=")
 		if !ok || src == "" {
@@ -256,6 +264,9 @@ func Replay(ctx context.Context, r *repo.Repository, s *repo.Snapshot, opt Repla
 			err = rp.meta(d.to, &d.n, fi)
 		}
 	}
+	if n := rp.ownerKept.Load(); n > 0 {
+		rp.problem("%d files and folders got the permissions of the snapshot but not its owner, which only an administrator may give: run the replay from an elevated prompt (Run as administrator) to restore owners too", n)
+	}
 	if err == nil && !opt.DryRun {
 		err = syncFS(opt.Into)
 	}
@@ -298,10 +309,11 @@ func Lookup(ctx context.Context, r *repo.Repository, root repo.Blob, p string) (
 }
 
 // treePath turns a path as given by a user or the system (C:\Users\jane,
-// c:\Users\jane, /home/jane) into a tree path (/C:/Users/jane,
-// /home/jane). A tree path is returned as it is, but for the case of its
-// drive letter.
+// c:\Users\jane, \\?\C:\Users\jane, /home/jane) into a tree path
+// (/C:/Users/jane, /home/jane). A tree path is returned as it is, but for
+// the case of its drive letter.
 func treePath(p string) string {
+	p = dropExtended(p)
 	if isDrive(p) || len(p) > 2 && p[0] == '/' && isDrive(p[1:]) {
 		p = "/" + strings.ReplaceAll(strings.TrimPrefix(p, "/"), `\`, "/")
 	}
@@ -320,8 +332,10 @@ func isDrive(p string) bool {
 }
 
 // Drive returns the Windows drive that a snapshot path starts with ("C:"
-// of C:\Users\jane or c:\Users\jane), or "" for a path of another system.
+// of C:\Users\jane, c:\Users\jane or \\?\C:\Users\jane), or "" for a
+// path of another system.
 func Drive(p string) string {
+	p = dropExtended(p)
 	if !isDrive(p) {
 		return ""
 	}
@@ -752,7 +766,7 @@ func (rp *replay) file(ctx context.Context, n *repo.Node, to string, fi fs.FileI
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("writing %s: %w", to, plainErr(err))
 	}
-	if err := rp.meta(tmp.Name(), n, nil); err != nil {
+	if err := rp.basicMeta(tmp.Name(), n, nil); err != nil {
 		return err
 	}
 	// Windows renames nothing over a file that is open.
@@ -764,6 +778,9 @@ func (rp *replay) file(ctx context.Context, n *repo.Node, to string, fi fs.FileI
 		return fmt.Errorf("writing %s: %w", to, plainErr(err))
 	}
 	ok = true
+	// The descriptor once in place: one that denies the replay would
+	// keep it from renaming the file.
+	rp.security(to, n)
 	return nil
 }
 
@@ -1042,12 +1059,22 @@ func (rp *replay) linkAll() error {
 }
 
 // meta sets n's metadata on the entry at p (fi its Lstat result, or nil):
-// owner, extended attributes, times, Windows attributes, mode. The mode
-// comes last: a file made read-only first would refuse extended
-// attributes to a user who is not root, and under Wine setting a file's
-// times resets its Windows attributes, read-only included (Windows itself
-// leaves them alone).
+// basicMeta, then on Windows its security descriptor.
 func (rp *replay) meta(p string, n *repo.Node, fi fs.FileInfo) error {
+	if err := rp.basicMeta(p, n, fi); err != nil {
+		return err
+	}
+	rp.security(p, n)
+	return nil
+}
+
+// basicMeta sets n's metadata but the Windows security descriptor on the
+// entry at p (fi its Lstat result, or nil): owner, extended attributes,
+// times, Windows attributes, mode. The mode comes last: a file made
+// read-only first would refuse extended attributes to a user who is not
+// root, and under Wine setting a file's times resets its Windows
+// attributes, read-only included (Windows itself leaves them alone).
+func (rp *replay) basicMeta(p string, n *repo.Node, fi fs.FileInfo) error {
 	if rp.opt.DryRun {
 		return nil
 	}
@@ -1078,6 +1105,28 @@ func (rp *replay) meta(p string, n *repo.Node, fi fs.FileInfo) error {
 		}
 	}
 	return nil
+}
+
+// security gives the entry at p n's Windows security descriptor when it
+// has another, as it is: owner, group, DACL (and the SACL when the snapshot
+// has one and the process may write it). On Windows only: onto ntfs3,
+// ntfsMeta sets it. It comes after all else, since a descriptor may deny
+// the replay the rights to set the entry's times and attributes. One that
+// cannot be set is a problem, not an error: the entry is there, with its
+// folder's permissions. Without the right to give the snapshot's owner,
+// the rest is set and the entry counted (ownerKept).
+func (rp *replay) security(p string, n *repo.Node) {
+	if rp.opt.DryRun || rp.ntfs || !needsSecurity(p, n.Security, rp.sacl) {
+		return
+	}
+	ownerSet, err := setSecurity(p, n.Security, rp.sacl)
+	if err != nil {
+		rp.problem("%s: its Windows security descriptor could not be set, so it has its folder's: %v", p, plainErr(err))
+		return
+	}
+	if !ownerSet {
+		rp.ownerKept.Add(1)
+	}
 }
 
 // ntfsSettable are the Windows file attributes (winnt.h) a replay onto
