@@ -46,10 +46,12 @@ func setNTFSAttrs(p string, a uint32) error {
 	return unix.Lsetxattr(p, xattrNTFSAttrib, binary.BigEndian.AppendUint32(nil, a), 0)
 }
 
-// hasNTFSSecurity reports whether the entry at p has security descriptor sd.
+// hasNTFSSecurity reports whether the entry at p has security descriptor
+// sd: the same parts (sameSecurity, SACL included, which ntfs3 stores
+// as given), whatever their layout.
 func hasNTFSSecurity(p string, sd []byte) bool {
 	cur, err := getxattr(p, xattrNTFSSecurity)
-	return err == nil && bytes.Equal(cur, sd)
+	return err == nil && (bytes.Equal(cur, sd) || sameSecurity(cur, sd, true))
 }
 
 // setNTFSSecurity gives the entry at p security descriptor sd, which the
