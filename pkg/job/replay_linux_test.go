@@ -19,7 +19,6 @@ import (
 	"github.com/rewind-backup/rewind/pkg/files"
 	"github.com/rewind-backup/rewind/pkg/internal/testutil"
 	"github.com/rewind-backup/rewind/pkg/repo"
-	"github.com/rewind-backup/rewind/pkg/store/local"
 )
 
 // TestReplayOnto restores an ext4 disk image and replays a newer files
@@ -222,25 +221,6 @@ func TestReplayOntoSeparateHome(t *testing.T) {
 	if got := testutil.Command(t, "", "debugfs", "-R", "ls "+filepath.Join(home), rootPart); strings.Contains(got, "jane") {
 		t.Errorf("the root filesystem's mount point %s got the files: %s", home, got)
 	}
-}
-
-// localRepo makes a repository in dir/repo, closed when the test ends.
-func localRepo(t *testing.T, dir string) *repo.Repository {
-	t.Helper()
-	p := filepath.Join(dir, "repo")
-	if err := os.Mkdir(p, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	s, err := local.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := repo.Init(context.Background(), s, repo.InitOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { CloseRepo(r) })
-	return r
 }
 
 // restoreNewest restores the newest image of ws1 in r onto a new blank

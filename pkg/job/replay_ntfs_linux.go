@@ -39,7 +39,7 @@ func (p *RestorePlan) replayWindows(ctx context.Context, fs *repo.Snapshot, opt 
 	if err != nil {
 		return nil, t, err
 	}
-	sum, err := files.Replay(ctx, p.r, fs, files.ReplayOptions{Into: m.dir, Progress: opt.Progress})
+	sum, err := files.Replay(ctx, p.r, fs, files.ReplayOptions{Into: m.dir, Progress: opt.Progress, Like: p.like(ctx, opt.Progress)})
 	if uerr := m.unmount(); uerr != nil && err == nil {
 		err = uerr
 	}
