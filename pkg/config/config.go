@@ -167,12 +167,9 @@ func (s *Settings) set(p Pair, dir string) error {
 		}
 		s.Image = v
 	case "files":
-		f := strings.ToLower(v)
-		if f == "" {
-			f = FilesLatest
-		}
-		if f != FilesLatest && f != FilesNone && !isSnapshotID(f) {
-			return fmt.Errorf("%s: files %q is not latest, none, or a file snapshot id (4 to 64 hex digits, as rewind snapshots lists them): %w", p.Where, v, ErrSetting)
+		f, err := ParseFiles(v)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.Where, err)
 		}
 		s.Files = f
 	case "target":
@@ -295,6 +292,19 @@ func (s Settings) filesShown() string {
 		return ""
 	}
 	return s.Files
+}
+
+// ParseFiles checks a value of the files key (a PXE task's too) and
+// returns it as the settings hold it: "" is latest, case is folded.
+func ParseFiles(v string) (string, error) {
+	f := strings.ToLower(v)
+	if f == "" {
+		f = FilesLatest
+	}
+	if f != FilesLatest && f != FilesNone && !isSnapshotID(f) {
+		return "", fmt.Errorf("files %q is not latest, none, or a file snapshot id (4 to 64 hex digits, as rewind snapshots lists them): %w", v, ErrSetting)
+	}
+	return f, nil
 }
 
 // isSnapshotID reports whether v can be a snapshot id or its prefix.
