@@ -225,8 +225,12 @@ func RunTask(ctx context.Context, t Task, rep progress.Reporter) (summary any, e
 		rs.Files.ReplaySummary = fsum
 		if err != nil {
 			rs.Files.Why = job.OneLine(err.Error())
-			return rs, fmt.Errorf("image %s was restored and verified, but the user files %s were NOT replayed: %w",
-				repo.ShortID(plan.Snap.ID()), repo.ShortID(fsnap.ID()), err)
+			done := "restored and verified"
+			if !sum.Verified {
+				done = "restored (not read back)"
+			}
+			return rs, fmt.Errorf("image %s was %s, but the user files %s were NOT replayed: %w",
+				repo.ShortID(plan.Snap.ID()), done, repo.ShortID(fsnap.ID()), err)
 		}
 		rs.Files.Replayed, rs.Files.Partition = true, where.Partition.Index
 		return rs, nil
