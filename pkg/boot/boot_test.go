@@ -67,7 +67,7 @@ func (f *fakeSystem) Uptime() time.Duration           { return 4200 * time.Milli
 func TestRun(t *testing.T) {
 	stick := &Medium{Disk: "sda", Partition: "sda1", Label: "REWIND", Dir: "/run/rewind/medium"}
 	restorePC1 := Task{Kind: config.TaskRestore, Repo: job.Repo{URL: "smb://backup@nas/rewind", PasswordFile: "/run/rewind/medium/nas.txt"},
-		Machine: "pc1", Image: "latest", Target: "/dev/nvme0n1", BootMedia: []string{"/dev/sda"}}
+		Machine: "pc1", Image: "latest", Files: "latest", Target: "/dev/nvme0n1", BootMedia: []string{"/dev/sda"}}
 	disks := []Disk{{Name: "sda", Path: "/dev/sda", Serial: "STICK"}, {Name: "nvme0n1", Path: "/dev/nvme0n1", Serial: "S4EV"}}
 	conf := map[string]string{
 		"/run/rewind/medium/rewind.conf": "repo = smb://backup@nas/rewind\nmachine = pc1\npassword_file = nas.txt\n",
@@ -206,7 +206,7 @@ func TestTaskWithUser(t *testing.T) {
 	s.Task = config.TaskRestore
 	s.Repo, s.User, s.Machine, s.PasswordFile = "smb://nas:4450/b", "backup", "pc1", "/etc/rewind/pw"
 	got := taskFor(s, "/dev/sda")
-	want := Task{Kind: config.TaskRestore, Repo: job.Repo{URL: "smb://backup@nas:4450/b", PasswordFile: "/etc/rewind/pw"}, Machine: "pc1", Image: "latest", Target: "/dev/sda"}
+	want := Task{Kind: config.TaskRestore, Repo: job.Repo{URL: "smb://backup@nas:4450/b", PasswordFile: "/etc/rewind/pw"}, Machine: "pc1", Image: "latest", Files: "latest", Target: "/dev/sda"}
 	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(job.Repo{}, "Password", "Warn")); diff != "" {
 		t.Errorf("taskFor (-want +got):\n%s", diff)
 	}

@@ -33,13 +33,17 @@ func run(t *testing.T, name string, args ...string) string {
 }
 
 // TestVMRestore is the unattended restore end to end: a disk captured on
-// this machine into the test's Samba is restored by the boot environment,
-// configured only by the kernel command line and a baked-in rewind.conf with
-// a password file, onto a blank virtio disk; rewind prints its result line
-// and powers the VM off; the host finds the disk identical to the source.
+// this machine into the test's Samba, and user files backed up after it,
+// are restored by the boot environment, configured only by the kernel
+// command line and a baked-in rewind.conf with a password file, onto a
+// blank virtio disk: the image, then the user files (files=latest, the
+// default); rewind prints its result line with both summaries and powers
+// the VM off; the host finds the partition table as the source's, the
+// image's files and the user files on a clean ext4. Onto NVMe with
+// rewind.files=none, the disk is identical to the source.
 func TestVMRestore(t *testing.T) {
 	kernel, initrd := bootArtifacts(t)
-	rewind := qemutest.Rewind(t, "init", "capture", "restore")
+	rewind := qemutest.Rewind(t, "init", "capture", "restore", "files")
 	smb := sambatest.Start(t, sambatest.Options{})
 	const size = 32 << 20
 	source := testutil.SampleDisk(t, size)
@@ -55,6 +59,20 @@ func TestVMRestore(t *testing.T) {
 			t.Fatalf("rewind %s: %v\n%s", args[0], err, out)
 		}
 	}
+	// User files backed up after the image.
+	home := filepath.Join(t.TempDir(), "home")
+	userFiles := map[string]string{"jane/orders.ods": "orders of the week\n", "jane/notes/today.txt": "call the customer\n"}
+	for p, c := range userFiles {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(home, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(home, p), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := exec.CommandContext(ctx, rewind, "files", "backup", "--repo", host, "--machine", "pc1", "--password-file", smb.PasswordFile, home).CombinedOutput(); err != nil {
+		t.Fatalf("rewind files backup: %v\n%s", err, out)
+	}
 
 	guestRepo := fmt.Sprintf("smb://%s@10.0.2.2:%d/%s", smb.User, smb.Port, smb.Share)
 	initrd = withFiles(t, initrd, map[string]string{
@@ -64,22 +82,25 @@ func TestVMRestore(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		spec    string // rewind.target
+		files   string // rewind.files, "": the default (latest)
 		dev     string // the device the guest writes
 		size    int64  // of the blank target
 		refused string // regexp of the refusal, "" if the restore must succeed
 		attach  func(file string) []string
 	}{
-		{"virtio", "only", "/dev/vda", size, "", virtio},
-		{"NVMe by serial", "serial:RWTEST1", "/dev/nvme0n1", size, "", func(f string) []string {
+		{"virtio", "only", "", "/dev/vda", size, "", virtio},
+		{"NVMe by serial", "serial:RWTEST1", "none", "/dev/nvme0n1", size, "", func(f string) []string {
 			return []string{"-drive", "file=" + f + ",if=none,id=nv,format=raw", "-device", "nvme,serial=RWTEST1,drive=nv"}
 		}},
-		{"target too small", "vda", "/dev/vda", size / 2, `rewind: error: unattended restore onto vda failed: [^\r\n]*small`, virtio},
+		{"target too small", "vda", "", "/dev/vda", size / 2, `rewind: error: unattended restore onto vda failed: [^\r\n]*small`, virtio},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			target := blankDisk(t, tc.size)
-			v := qemutest.Start(t, bootArgs(kernel, initrd,
-				"rewind.task=restore rewind.machine=pc1 rewind.after=poweroff rewind.target="+tc.spec+" rewind.repo="+guestRepo,
-				tc.attach(target)...)...)
+			cmdline := "rewind.task=restore rewind.machine=pc1 rewind.after=poweroff rewind.target=" + tc.spec + " rewind.repo=" + guestRepo
+			if tc.files != "" {
+				cmdline += " rewind.files=" + tc.files
+			}
+			v := qemutest.Start(t, bootArgs(kernel, initrd, cmdline, tc.attach(target)...)...)
 			v.Expect(`rewind: ready after`, bootDeadline)
 			if tc.refused != "" {
 				v.Expect(tc.refused, 2*time.Minute)
@@ -91,18 +112,49 @@ func TestVMRestore(t *testing.T) {
 			}
 			res := result(t, v)
 			var r struct {
-				OK     bool   `json:"ok"`
-				Target string `json:"target"`
+				OK      bool   `json:"ok"`
+				Target  string `json:"target"`
+				Summary struct {
+					Verified bool `json:"verified"`
+					Files    struct {
+						Replayed bool   `json:"replayed"`
+						Why      string `json:"why"`
+						Added    int    `json:"added"`
+						Fetched  int64  `json:"fetched"`
+					} `json:"files"`
+				} `json:"summary"`
 			}
-			if err := json.Unmarshal([]byte(res), &r); err != nil || !r.OK || r.Target != tc.dev {
-				t.Errorf("result %s: ok=%v target=%q (%v), want ok onto %s", res, r.OK, r.Target, err, tc.dev)
+			if err := json.Unmarshal([]byte(res), &r); err != nil || !r.OK || r.Target != tc.dev || !r.Summary.Verified {
+				t.Errorf("result %s: ok=%v target=%q (%v), want ok onto %s, verified", res, r.OK, r.Target, err, tc.dev)
 			}
+			f := r.Summary.Files
 			v.Expect(`rewind: powering off`, stepDeadline)
 			if err := v.Wait(stepDeadline); err != nil {
 				t.Errorf("the VM did not power off by itself: %v", err)
 			}
-			t.Logf("restore onto %s: QEMU start to power-off %v", tc.dev, v.Elapsed().Round(100*time.Millisecond))
-			sameDisk(t, source, target)
+			t.Logf("restore onto %s (files=%s): QEMU start to power-off %v", tc.dev, tc.files, v.Elapsed().Round(100*time.Millisecond))
+			if tc.files == "none" {
+				if f.Replayed || f.Why != "no user files to replay: files=none" {
+					t.Errorf("result %s: want the user files not replayed, files=none", res)
+				}
+				sameDisk(t, source, target)
+			} else {
+				if !f.Replayed || f.Added < len(userFiles) || f.Fetched == 0 {
+					t.Errorf("result %s: want the user files replayed, %d added or more, bytes fetched", res, len(userFiles))
+				}
+				sameTable(t, source, target)
+				part := filepath.Join(t.TempDir(), "part.img")
+				run(t, "dd", "if="+target, "of="+part, "bs=1M", "skip=1", "status=none")
+				run(t, "e2fsck", "-fn", part)
+				for p, c := range userFiles {
+					if got := run(t, "debugfs", "-R", "cat "+filepath.Join(home, p), part); !strings.Contains(got, c) {
+						t.Errorf("%s on the restored disk: %q, want %q", p, got, c)
+					}
+				}
+				if got := run(t, "debugfs", "-R", "cat /docs/f00.txt", part); !strings.Contains(got, "file 0 of the sample disk\n") {
+					t.Errorf("the image's own /docs/f00.txt after the replay: %.40q", got)
+				}
+			}
 			if !hasReport(t, filepath.Join(smb.ShareDir, "reports", "pc1"), "restore", tc.dev) {
 				t.Errorf("no report of the restore onto %s in the repository", tc.dev)
 			}
@@ -147,6 +199,26 @@ func sameDisk(t *testing.T, source, target string) {
 	}
 	if !bytes.Equal(a, b) {
 		t.Errorf("restored disk differs from the source\nsource: %s\ntarget: %s",
+			run(t, "sfdisk", "-d", source), run(t, "sfdisk", "-d", target))
+	}
+}
+
+// sameTable compares the partition tables of two disk images: the first
+// MiB (protective MBR, GPT header and entries) and the backup GPT in the
+// last MiB, around the SampleDisk's one partition.
+func sameTable(t *testing.T, source, target string) {
+	t.Helper()
+	a, err := os.ReadFile(source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const mib = 1 << 20
+	if len(a) != len(b) || !bytes.Equal(a[:mib], b[:mib]) || !bytes.Equal(a[len(a)-mib:], b[len(b)-mib:]) {
+		t.Errorf("restored partition table differs from the source's\nsource: %s\ntarget: %s",
 			run(t, "sfdisk", "-d", source), run(t, "sfdisk", "-d", target))
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rewind-backup/rewind/pkg/config"
+	"github.com/rewind-backup/rewind/pkg/files"
 	"github.com/rewind-backup/rewind/pkg/human"
 	"github.com/rewind-backup/rewind/pkg/job"
 	"github.com/rewind-backup/rewind/pkg/progress"
@@ -45,13 +46,14 @@ func (b *booter) unattended(ctx context.Context, s config.Settings) error {
 	}
 
 	t := taskFor(s, target.Path)
+	t.LoadFS = b.opts.LoadFS
 	if b.medium != nil {
 		t.BootMedia = []string{"/dev/" + b.medium.Disk}
 	}
 	if s.Task == config.TaskCapture {
 		b.say("capture: %s into machine %s", target, s.Machine)
 	} else {
-		b.say("restore: machine %s image %s onto %s", s.Machine, s.Image, target)
+		b.say("restore: machine %s image %s, then user files %s, onto %s", s.Machine, s.Image, s.Files, target)
 	}
 	start := time.Now()
 	tr := progress.NewTracker()
@@ -136,19 +138,25 @@ func (b *booter) settled(ctx context.Context) bool {
 // Task is an unattended task as the settings describe it, its target
 // disk found.
 type Task struct {
-	Kind      config.Task // restore or capture
-	Repo      job.Repo    // the URL with the user, and the password file
-	Machine   string
-	Image     string // restore: an image ID or "latest"
+	Kind    config.Task // restore or capture
+	Repo    job.Repo    // the URL with the user, and the password file
+	Machine string
+	Image   string // restore: an image ID or "latest"
+	// Files is the file snapshot a restore replays after the image:
+	// "latest", "none" or an ID (config.Settings.Files).
+	Files     string
 	Target    string // the disk's device path
 	BootMedia []string
+	// LoadFS loads a filesystem's module before the replay mounts it;
+	// nil: none.
+	LoadFS func(fstype string) error
 }
 
 // taskFor is the task settings s describe, onto (or from) target.
 func taskFor(s config.Settings, target string) Task {
 	return Task{
 		Kind: s.Task, Repo: job.Repo{URL: withUser(s.Repo, s.User), PasswordFile: s.PasswordFile},
-		Machine: s.Machine, Image: s.Image, Target: target,
+		Machine: s.Machine, Image: s.Image, Files: s.Files, Target: target,
 	}
 }
 
@@ -156,6 +164,15 @@ func taskFor(s config.Settings, target string) Task {
 // command line do: the restore plan checks the target, which the settings
 // name (they are the confirmation); a report is saved in the repository
 // whatever the outcome. It returns the result's summary.
+//
+// A restore then replays the user files t.Files names (job.FilesToReplay,
+// chosen before the disk is written: a snapshot named that is not there is
+// refused then). Nothing to replay is a success that says so. A replay
+// refused or failed fails the task, with the summary of the verified image
+// restore and what happened to the files: the restored system must not
+// start and be used as if its user files were the newest (a replay run
+// later would put the snapshot's versions over that work), and after=
+// reboot would start it unseen.
 func RunTask(ctx context.Context, t Task, rep progress.Reporter) (summary any, err error) {
 	start := time.Now()
 	r, err := job.Open(ctx, t.Repo, rep)
@@ -188,12 +205,35 @@ func RunTask(ctx context.Context, t Task, rep progress.Reporter) (summary any, e
 		}
 		defer plan.Close()
 		report.Image = plan.Snap.ID().String()
+		fsnap, why, err := job.FilesToReplay(ctx, r, t.Machine, plan.Snap, t.Files)
+		if err != nil {
+			return nil, err
+		}
 		plan.ConfirmAll()
 		sum, err := plan.Run(ctx, job.RestoreOptions{Progress: rep})
 		if err != nil {
 			return nil, err
 		}
-		return restoreSummary{Image: report.Image, Written: sum.Written, Skipped: sum.Skipped, Fetched: sum.Fetched, Verified: sum.Verified, Verification: job.Verification(sum)}, nil
+		rs := restoreSummary{Image: report.Image, Written: sum.Written, Skipped: sum.Skipped, Fetched: sum.Fetched, Verified: sum.Verified, Verification: job.Verification(sum)}
+		if fsnap == nil {
+			rs.Files = &filesSummary{Why: why}
+			rep.Note(progress.Info, why)
+			return rs, nil
+		}
+		rs.Files = &filesSummary{Snapshot: fsnap.ID().String()}
+		fsum, where, err := plan.ReplayOnto(ctx, fsnap, job.ReplayOptions{Progress: rep, LoadFS: t.LoadFS})
+		rs.Files.ReplaySummary = fsum
+		if err != nil {
+			rs.Files.Why = job.OneLine(err.Error())
+			done := "restored and verified"
+			if !sum.Verified {
+				done = "restored (not read back)"
+			}
+			return rs, fmt.Errorf("image %s was %s, but the user files %s were NOT replayed: %w",
+				repo.ShortID(plan.Snap.ID()), done, repo.ShortID(fsnap.ID()), err)
+		}
+		rs.Files.Replayed, rs.Files.Partition = true, where.Partition.Index
+		return rs, nil
 	}
 	return nil, fmt.Errorf("task %q is not unattended", t.Kind)
 }
@@ -208,6 +248,18 @@ type (
 		Verified bool   `json:"verified"`
 		// Verification is what the read-back read (job.Verification).
 		Verification string `json:"verification"`
+		// Files is what became of the user files after the image.
+		Files *filesSummary `json:"files,omitempty"`
+	}
+	// filesSummary is the replay of a file snapshot after the image: its
+	// counts (added, changed, deleted, unchanged, bytes written, fetched),
+	// or why nothing was replayed.
+	filesSummary struct {
+		Snapshot  string `json:"snapshot,omitempty"`
+		Replayed  bool   `json:"replayed"`
+		Partition int    `json:"partition,omitempty"` // of the root filesystem replayed into
+		Why       string `json:"why,omitempty"`
+		*files.ReplaySummary
 	}
 	captureSummary struct {
 		Image    string          `json:"image"`

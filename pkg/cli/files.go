@@ -365,7 +365,7 @@ func newFilesReplayCommand(o OS) *cobra.Command {
 	fs.StringVar(&opt.Machine, "machine", "", "the machine's `NAME` in the repository")
 	fs.StringVar(&opt.Snapshot, "snapshot", "latest", "the files snapshot: an `ID` (at least 4 hex digits) or latest")
 	fs.StringVar(&opt.Into, "into", "", "the `MOUNTPOINT` (or folder) the snapshot's paths land under")
-	fs.StringArrayVar(&opt.Maps, "map", nil, "put the snapshot's folder SRC at MOUNTPOINT/DST (`SRC=DST`, repeatable)")
+	fs.StringArrayVar(&opt.Maps, "map", nil, "put the snapshot's folder SRC at MOUNTPOINT/DST (`SRC=DST`, repeatable; split at the last '=', so SRC may hold '=' and DST may not)")
 	fs.BoolVar(&opt.KeepDeleted, "keep-deleted", false, "keep what the target has that the snapshot does not")
 	fs.BoolVar(&opt.DryRun, "dry-run", false, "say what would change, change nothing")
 	fs.BoolVar(&opt.Checksum, "checksum", false, "read files whose size and time match, to compare their content")

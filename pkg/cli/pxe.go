@@ -198,6 +198,7 @@ type pxeTaskAddOptions struct {
 	MAC          string
 	Machine      string
 	Image        string
+	Files        string
 	Target       string
 	Then         string
 	Once         bool
@@ -231,6 +232,7 @@ func newPXETaskAddCommand(o OS) *cobra.Command {
 	fs.StringVar(&opt.MAC, "mac", "", "the machine's network card `MAC` address")
 	fs.StringVar(&opt.Machine, "machine", "", "the machine's `NAME` in the repository")
 	fs.StringVar(&opt.Image, "image", "", "the image `ID` to restore (default latest)")
+	fs.StringVar(&opt.Files, "files", "", "restore: the user files to replay after the image: latest (default: the newest file snapshot, if newer than the image), none, or a file snapshot `ID`")
 	fs.StringVar(&opt.Target, "target", "only", "the disk `DISK` to write or read: nvme0n1, sda, serial:SERIAL, or only (the single disk)")
 	fs.StringVar(&opt.Then, "then", "", "after the task: wait, reboot or poweroff (default wait)")
 	fs.BoolVar(&opt.Once, "once", false, "clear the task when the machine reports it done")
@@ -245,12 +247,15 @@ func runPXETaskAdd(opt pxeTaskAddOptions, what string, o OS) error {
 		return fmt.Errorf("--mac: %v: %w", err, ErrUsage)
 	}
 	t := pxe.Task{
-		MAC: mac, Machine: opt.Machine, Task: config.Task(strings.ToLower(what)), Image: opt.Image,
+		MAC: mac, Machine: opt.Machine, Task: config.Task(strings.ToLower(what)), Image: opt.Image, Files: opt.Files,
 		Target: opt.Target, After: config.After(strings.ToLower(opt.Then)), Once: opt.Once,
 		Repo: opt.Repo, PasswordFile: opt.PasswordFile, Added: time.Now().UTC(),
 	}
 	if t.Task == config.TaskWizard {
 		t.Target = "" // the technician picks the disk
+	}
+	if t.Files != "" && t.Task != config.TaskRestore {
+		return fmt.Errorf("--files is for a restore task, not %s: %w", t.Task, ErrUsage)
 	}
 	if err := t.Check(); err != nil {
 		return fmt.Errorf("%v: %w", err, ErrUsage)

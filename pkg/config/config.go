@@ -64,6 +64,11 @@ type Settings struct {
 	Task Task
 	// Image is the image id to restore, or "latest". Key "image".
 	Image string
+	// Files is what a restore replays after the image: "latest" (the
+	// machine's newest file snapshot, when one was taken after the image),
+	// "none", or a file snapshot id (at least 4 hex digits), which must
+	// exist and be newer than the image. Key "files".
+	Files string
 	// Target names the disk to write (restore) or read (capture): a kernel
 	// name ("nvme0n1", "sda"), "serial:SERIAL", or "only" for the single
 	// disk that is not the boot medium. Key "target".
@@ -91,14 +96,20 @@ type Settings struct {
 
 // Default returns the settings before any source is read.
 func Default() Settings {
-	return Settings{Task: TaskWizard, Image: "latest", After: AfterWait, Origin: map[string]string{}}
+	return Settings{Task: TaskWizard, Image: "latest", Files: FilesLatest, After: AfterWait, Origin: map[string]string{}}
 }
 
 // keys are the keys that rewind.conf and the kernel command line accept.
-var keys = []string{"repo", "user", "machine", "task", "image", "target", "after", "password_file", "medium", "report"}
+var keys = []string{"repo", "user", "machine", "task", "image", "files", "target", "after", "password_file", "medium", "report"}
 
 // cmdlineKeys are the keys accepted on the kernel command line.
-var cmdlineKeys = []string{"repo", "user", "machine", "task", "image", "target", "after", "medium", "report"}
+var cmdlineKeys = []string{"repo", "user", "machine", "task", "image", "files", "target", "after", "medium", "report"}
+
+// The values of the files key that are not a snapshot id.
+const (
+	FilesLatest = "latest" // the newest file snapshot taken after the image, if any
+	FilesNone   = "none"   // the image only
+)
 
 // ErrPassword marks a refused password: on the kernel command line or as a
 // value in rewind.conf. The error never contains the password.
@@ -155,6 +166,12 @@ func (s *Settings) set(p Pair, dir string) error {
 			v = "latest"
 		}
 		s.Image = v
+	case "files":
+		f, err := ParseFiles(v)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.Where, err)
+		}
+		s.Files = f
 	case "target":
 		s.Target = v
 	case "after":
@@ -259,7 +276,7 @@ func (s Settings) Summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "task=%s", s.Task)
 	for _, kv := range [][2]string{
-		{"repo", s.Repo}, {"user", s.User}, {"machine", s.Machine}, {"image", s.Image},
+		{"repo", s.Repo}, {"user", s.User}, {"machine", s.Machine}, {"image", s.Image}, {"files", s.filesShown()},
 		{"target", s.Target}, {"after", string(s.After)}, {"password_file", s.PasswordFile}, {"report", s.Report},
 	} {
 		if kv[1] != "" {
@@ -267,6 +284,40 @@ func (s Settings) Summary() string {
 		}
 	}
 	return b.String()
+}
+
+// filesShown is the files setting where it matters: for a restore.
+func (s Settings) filesShown() string {
+	if s.Task != TaskRestore {
+		return ""
+	}
+	return s.Files
+}
+
+// ParseFiles checks a value of the files key (a PXE task's too) and
+// returns it as the settings hold it: "" is latest, case is folded.
+func ParseFiles(v string) (string, error) {
+	f := strings.ToLower(v)
+	if f == "" {
+		f = FilesLatest
+	}
+	if f != FilesLatest && f != FilesNone && !isSnapshotID(f) {
+		return "", fmt.Errorf("files %q is not latest, none, or a file snapshot id (4 to 64 hex digits, as rewind snapshots lists them): %w", v, ErrSetting)
+	}
+	return f, nil
+}
+
+// isSnapshotID reports whether v can be a snapshot id or its prefix.
+func isSnapshotID(v string) bool {
+	if len(v) < 4 || len(v) > 64 {
+		return false
+	}
+	for _, c := range v {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // urlHasPassword reports whether a URL's user part holds a password, also

@@ -23,7 +23,7 @@ func TestLayering(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Settings{
-		Repo: "smb://backup@nas/b", Machine: "front desk", Task: TaskRestore, Image: "latest",
+		Repo: "smb://backup@nas/b", Machine: "front desk", Task: TaskRestore, Image: "latest", Files: "latest",
 		Target: "serial:ABC", After: AfterPoweroff, PasswordFile: "/run/rewind/medium/secrets/nas",
 		Origin: map[string]string{
 			"repo": "/etc/rewind/rewind.conf line 1", "machine": "rewind.conf line 2",
@@ -146,6 +146,39 @@ func TestCheck(t *testing.T) {
 		if !strings.Contains(err.Error(), k) {
 			t.Errorf("Check() = %q, does not name %s", err, k)
 		}
+	}
+}
+
+// TestFiles: the files key takes latest (the default), none, or a file
+// snapshot id, in any case; anything else is refused when read, before the
+// task starts, and a restore's summary shows it.
+func TestFiles(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		err      error
+	}{
+		{"", "latest", nil},
+		{"latest", "latest", nil},
+		{"NONE", "none", nil},
+		{"3fA9", "3fa9", nil},
+		{"3fa9c0d1e2b4a5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0", "3fa9c0d1e2b4a5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0", nil},
+		{"3fa", "", ErrSetting},    // too short to name one
+		{"newest", "", ErrSetting}, // not a word it knows, not hex
+		{"3fa9 ", "3fa9", nil},     // rewind.conf trims values
+		{"yes", "", ErrSetting},
+	} {
+		s := Default()
+		err := s.ApplyConf([]byte("files = "+tc.in+"\n"), "c", "/m")
+		if !errors.Is(err, tc.err) || err == nil && s.Files != tc.want {
+			t.Errorf("files = %q: Files %q, error %v; want %q, %v", tc.in, s.Files, err, tc.want, tc.err)
+		}
+	}
+	s := Default()
+	if err := s.ApplyCmdline("rewind.task=restore rewind.files=none"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.Summary(), "task=restore image=latest files=none after=wait"; got != want {
+		t.Errorf("Summary() = %q, want %q", got, want)
 	}
 }
 

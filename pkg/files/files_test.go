@@ -43,8 +43,11 @@ func TestExcluder(t *testing.T) {
 func TestReplayTargets(t *testing.T) {
 	rp := &replay{opt: ReplayOptions{Into: "/mnt/c"}}
 	for _, m := range []string{`C:\Users\jane\Documents=/Docs`, "/home/old=/home/new"} {
-		src, dst, _ := cut(m)
-		rp.maps = append(rp.maps, [2]string{treePath(src), treePath(dst)})
+		pair, err := parseMap(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rp.maps = append(rp.maps, pair)
 	}
 	for tp, want := range map[string]string{
 		treePath(`C:\Users\jane\x.ods`):         "/mnt/c/Users/jane/x.ods",
@@ -62,13 +65,32 @@ func TestReplayTargets(t *testing.T) {
 	}
 }
 
-func cut(s string) (string, string, bool) {
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == '=' {
-			return s[:i], s[i+1:], true
+// TestParseMap: --map SRC=DST splits at the last '=', so that a folder
+// backed up with '=' in its name can be mapped; one with no SRC is refused.
+func TestParseMap(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want [2]string // "": refused
+	}{
+		{"/home/old=/home/new", [2]string{"/home/old", "/home/new"}},
+		{"/srv/a=b=/data", [2]string{"/srv/a=b", "/data"}},
+		{"/srv/x==/", [2]string{"/srv/x=", "/"}},
+		{`C:\Users\jane\Documents=Docs`, [2]string{"/C:/Users/jane/Documents", "/Docs"}},
+		{"/home/jane=", [2]string{"/home/jane", "/"}},
+		{"/home/jane", [2]string{}},
+		{"=/x", [2]string{}},
+	} {
+		got, err := parseMap(tc.in)
+		if tc.want == ([2]string{}) {
+			if err == nil {
+				t.Errorf("parseMap(%q) = %q, want a refusal", tc.in, got)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("parseMap(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
 	}
-	return s, "", false
 }
 
 // TestTreeAndDisplayPaths: a path as the user writes it on any system

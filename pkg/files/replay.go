@@ -33,7 +33,8 @@ type ReplayOptions struct {
 	// to Into/P, a Windows drive dropped ("C:\Users\jane" → Into/Users/jane).
 	Into string
 	// Map moves tree paths: an entry "SRC=DST" puts SRC and below at
-	// Into/DST instead.
+	// Into/DST instead. It is split at its last '=' (parseMap): SRC may
+	// hold '=', DST may not.
 	Map []string
 	// Paths limits the replay to these paths of the snapshot (as backed
 	// up: "/home/jane/x", "C:\Users\jane\x"); nil: the snapshot's paths.
@@ -157,11 +158,11 @@ func Replay(ctx context.Context, r *repo.Repository, s *repo.Snapshot, opt Repla
 	// Elevated on Windows, any owner and any descriptor may be written.
 	rp.sacl = enablePrivileges(privRestore, privSecurity)[privSecurity]
 	for _, m := range opt.Map {
-		src, dst, ok := strings.Cut(m, "=")
-		if !ok || src == "" {
-			return nil, fmt.Errorf("--map %q: want SRC=DST", m)
+		pair, err := parseMap(m)
+		if err != nil {
+			return nil, err
 		}
-		rp.maps = append(rp.maps, [2]string{treePath(src), treePath(dst)})
+		rp.maps = append(rp.maps, pair)
 	}
 	paths := opt.Paths
 	if len(paths) == 0 {
@@ -322,6 +323,18 @@ func treePath(p string) string {
 		parts[0] = strings.ToUpper(parts[0])
 	}
 	return "/" + strings.Join(parts, "/")
+}
+
+// parseMap splits a --map entry "SRC=DST" into tree paths at its last
+// '=': SRC is a path as the machine backed up had it, which may hold any
+// character ("/srv/a=b"), while DST is a folder the person replaying
+// chooses now, under the mount point.
+func parseMap(m string) ([2]string, error) {
+	i := strings.LastIndex(m, "=")
+	if i <= 0 {
+		return [2]string{}, fmt.Errorf("--map %q: want SRC=DST (split at the last '=': SRC may hold '=', DST may not)", m)
+	}
+	return [2]string{treePath(m[:i]), treePath(m[i+1:])}, nil
 }
 
 // isDrive reports whether p starts with a Windows drive letter and its

@@ -28,7 +28,9 @@ import (
 // each of those in turn, read-write only while it replays into it. A
 // folder on a filesystem the restored disks do not hold (LVM, the network)
 // refuses the whole replay before anything is written. It returns the
-// summary of all and the root's partition. A snapshot of Windows paths
+// summary of all and the root's partition. What the restored disks hold
+// of the user files is taken from the file snapshot nearest before the
+// image (RestorePlan.like), checked file by file. A snapshot of Windows paths
 // (C:\Users\jane) goes to the restored Windows volume instead
 // (replayWindows). The plan's restore must have finished.
 func (p *RestorePlan) ReplayOnto(ctx context.Context, fs *repo.Snapshot, opt ReplayOptions) (*files.ReplaySummary, *ReplayTarget, error) {
@@ -88,13 +90,14 @@ func (p *RestorePlan) ReplayOnto(ctx context.Context, fs *repo.Snapshot, opt Rep
 		g.maps = append(g.maps, e.Dir+"=/")
 	}
 
+	like := p.like(ctx, opt.Progress)
 	sum := &files.ReplaySummary{}
 	for _, g := range groups {
 		m, err := p.mount(g.target, false, opt.LoadFS)
 		if err != nil {
 			return sum, root, err
 		}
-		s, err := files.Replay(ctx, p.r, fs, files.ReplayOptions{Into: m.dir, Paths: g.paths, Map: g.maps, Progress: opt.Progress})
+		s, err := files.Replay(ctx, p.r, fs, files.ReplayOptions{Into: m.dir, Paths: g.paths, Map: g.maps, Progress: opt.Progress, Like: like})
 		if uerr := m.unmount(); uerr != nil && err == nil {
 			err = uerr
 		}

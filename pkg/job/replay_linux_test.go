@@ -3,14 +3,21 @@
 package job
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"golang.org/x/sys/unix"
 
@@ -18,8 +25,8 @@ import (
 	"github.com/rewind-backup/rewind/pkg/disk"
 	"github.com/rewind-backup/rewind/pkg/files"
 	"github.com/rewind-backup/rewind/pkg/internal/testutil"
+	"github.com/rewind-backup/rewind/pkg/progress"
 	"github.com/rewind-backup/rewind/pkg/repo"
-	"github.com/rewind-backup/rewind/pkg/store/local"
 )
 
 // TestReplayOnto restores an ext4 disk image and replays a newer files
@@ -224,25 +231,6 @@ func TestReplayOntoSeparateHome(t *testing.T) {
 	}
 }
 
-// localRepo makes a repository in dir/repo, closed when the test ends.
-func localRepo(t *testing.T, dir string) *repo.Repository {
-	t.Helper()
-	p := filepath.Join(dir, "repo")
-	if err := os.Mkdir(p, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	s, err := local.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := repo.Init(context.Background(), s, repo.InitOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { CloseRepo(r) })
-	return r
-}
-
 // restoreNewest restores the newest image of ws1 in r onto a new blank
 // image file of size bytes, confirmed, and returns the plan (closed when
 // the test ends) and the file.
@@ -261,4 +249,146 @@ func restoreNewest(t *testing.T, r *repo.Repository, size int64) (*RestorePlan, 
 		t.Fatal(err)
 	}
 	return plan, target
+}
+
+// TestReplayOntoLike: the replay in the boot environment takes as what the
+// restored disk holds the file snapshot nearest before the image (s1, whose
+// files the image holds), not the replayed snapshot's parent (s2, newer
+// than the image), and the tree it leaves is exactly the snapshot's:
+// names, types, modes, times and contents, deletions included.
+func TestReplayOntoLike(t *testing.T) {
+	testutil.NeedRoot(t)
+	if _, err := os.Stat("/dev/loop-control"); err != nil {
+		testutil.Missing(t, "no loop devices here")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	r := localRepo(t, dir)
+	if _, err := Capture(ctx, r, CaptureRequest{Machine: "ws1", Disks: []string{testutil.SampleDisk(t, 32<<20)}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	home := filepath.Join(dir, "home")
+	write := func(p string, b []byte, mtime time.Time) {
+		t.Helper()
+		p = filepath.Join(home, p)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	backup := func() *repo.Snapshot {
+		t.Helper()
+		res, err := files.Backup(ctx, r, files.Options{Machine: "ws1", Paths: []string{home}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Snapshot
+	}
+	day := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	big := bytes.Repeat([]byte("a line of the ledger, the same as in the image\n"), 20000)
+	write("jane/ledger.txt", big, day)
+	write("jane/notes.txt", []byte("notes before the image\n"), day)
+	write("jane/old/draft.txt", []byte("a draft deleted later\n"), day)
+	s1 := backup()
+
+	// The image is taken of a disk holding s1's files.
+	plan, first := restoreNewest(t, r, 32<<20)
+	if _, _, err := plan.ReplayOnto(ctx, s1, ReplayOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	plan.Close()
+	if _, err := Capture(ctx, r, CaptureRequest{Machine: "ws1", Disks: []string{first}}, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	// s2 and s3 after the image; s3's parent is s2.
+	write("jane/notes.txt", []byte("notes after the image, longer than before\n"), day.Add(24*time.Hour))
+	write("jane/new.txt", []byte("a new file\n"), day.Add(24*time.Hour))
+	if err := os.RemoveAll(filepath.Join(home, "jane", "old")); err != nil {
+		t.Fatal(err)
+	}
+	s2 := backup()
+	edited := append([]byte{}, big...)
+	copy(edited[len(edited)/2:], "EDITED IN THE MIDDLE")
+	write("jane/ledger.txt", edited, day.Add(48*time.Hour))
+	if err := os.Chmod(filepath.Join(home, "jane", "new.txt"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s3 := backup()
+	if s3.Files.Parent != s2.ID().String() {
+		t.Fatalf("s3's parent is %s, want s2 %s", s3.Files.Parent, s2.ID())
+	}
+
+	plan, target := restoreNewest(t, r, 32<<20)
+	tr := progress.NewTracker()
+	sum, where, err := plan.ReplayOnto(ctx, s3, ReplayOptions{Progress: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var notes []string
+	for _, n := range tr.Status().Notes {
+		notes = append(notes, n.Text)
+	}
+	if !slices.ContainsFunc(notes, func(n string) bool { return strings.Contains(n, "file snapshot "+repo.ShortID(s1.ID())+" ") }) {
+		t.Errorf("notes of the replay %q; want one naming s1 %s as what the disk holds", notes, repo.ShortID(s1.ID()))
+	}
+	if sum.Deleted == 0 || sum.Added == 0 || sum.Changed == 0 {
+		t.Errorf("replay of s3: %+v; want files added, changed and deleted", sum)
+	}
+
+	part := where.Partition
+	loop, err := loopOver(target, part.Offset, part.Length)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		unix.IoctlSetInt(int(loop.Fd()), unix.LOOP_CLR_FD, 0)
+		loop.Close()
+	}()
+	mnt := t.TempDir()
+	if err := unix.Mount(loop.Name(), mnt, "ext4", unix.MS_RDONLY, ""); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(mnt, 0)
+	if diff := cmp.Diff(treeOf(t, home), treeOf(t, filepath.Join(mnt, home))); diff != "" {
+		t.Errorf("the replayed tree differs from s3's (-want +got):\n%s", diff)
+	}
+}
+
+// treeOf describes every entry under root: type and mode, mtime and, for
+// files, content.
+func treeOf(t *testing.T, root string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		s := fmt.Sprintf("%v %s", fi.Mode(), fi.ModTime().UTC().Format(time.RFC3339Nano))
+		if fi.Mode().IsRegular() { // a folder's size is its filesystem's
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			s += fmt.Sprintf(" %x", sha256.Sum256(b))
+		}
+		if rel != "." { // the folder itself: its time is the walk's
+			out[rel] = s
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

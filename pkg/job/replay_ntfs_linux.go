@@ -39,7 +39,7 @@ func (p *RestorePlan) replayWindows(ctx context.Context, fs *repo.Snapshot, opt 
 	if err != nil {
 		return nil, t, err
 	}
-	sum, err := files.Replay(ctx, p.r, fs, files.ReplayOptions{Into: m.dir, Progress: opt.Progress})
+	sum, err := files.Replay(ctx, p.r, fs, files.ReplayOptions{Into: m.dir, Progress: opt.Progress, Like: p.like(ctx, opt.Progress)})
 	if uerr := m.unmount(); uerr != nil && err == nil {
 		err = uerr
 	}
@@ -49,15 +49,23 @@ func (p *RestorePlan) replayWindows(ctx context.Context, fs *repo.Snapshot, opt 
 // windowsNames are what the root folder of a Windows system volume holds.
 var windowsNames = []string{"Windows", "Users"}
 
-// findWindows returns the first restored NTFS partition whose root holds
-// \Windows and \Users, or ErrNoReplayTarget: when there is none, or when
-// Windows did not leave it clean (then with the reason and what to do).
+// findWindows returns the restored NTFS partition whose root holds
+// \Windows and \Users, or ErrNoReplayTarget: when there is none, when
+// Windows did not leave it clean (then with the reason and what to do),
+// and when there are several: which of them was C: is written on none of
+// them, and a guess could put the user files into the wrong Windows, so
+// the refusal names each and says how to replay into the one meant.
 // Partitions imaged raw are looked at too: a capture images an unclean
 // NTFS volume raw, and its manifest then names no filesystem. When no
 // volume is found and one is BitLocker's, that is the reason given.
 func (p *RestorePlan) findWindows(ctx context.Context) (*ReplayTarget, error) {
 	var errs []error
 	var locked []string
+	type found struct {
+		t  ReplayTarget
+		st *blockmap.NTFSState
+	}
+	var wins []found
 	for i, d := range p.Disks {
 		for _, part := range d.Source.Partitions {
 			if part.FS == "bitlocker" {
@@ -75,12 +83,25 @@ func (p *RestorePlan) findWindows(ctx context.Context) (*ReplayTarget, error) {
 			if st == nil || len(st.InRoot) < len(windowsNames) {
 				continue
 			}
-			if len(st.Unclean) > 0 {
-				return nil, fmt.Errorf("%w: the Windows volume %q (partition %d of %s) %s; nothing was written",
-					ErrNoReplayTarget, st.Label, part.Index, d.Device.Path(), strings.Join(st.Unclean, "; and "))
-			}
-			return &ReplayTarget{Disk: i, Partition: part, FSType: "ntfs3"}, nil
+			wins = append(wins, found{ReplayTarget{Disk: i, Partition: part, FSType: "ntfs3"}, st})
 		}
+	}
+	describe := func(w found) string {
+		return fmt.Sprintf("%q (partition %d of %s)", w.st.Label, w.t.Partition.Index, p.Disks[w.t.Disk].Device.Path())
+	}
+	switch {
+	case len(wins) > 1:
+		var names []string
+		for _, w := range wins {
+			names = append(names, describe(w))
+		}
+		return nil, fmt.Errorf("%w: %d restored NTFS volumes hold \\Windows and \\Users: %s, and which of them was C: is not written on them; nothing was written. Mount the one meant with ntfs3 from the shell (mount -t ntfs3 -o iocharset=utf8 /dev/PARTITION /mnt) and run rewind files replay --into /mnt, or start that Windows and run rewind files replay --into C:\\ there",
+			ErrNoReplayTarget, len(wins), strings.Join(names, " and "))
+	case len(wins) == 1 && len(wins[0].st.Unclean) > 0:
+		return nil, fmt.Errorf("%w: the Windows volume %s %s; nothing was written",
+			ErrNoReplayTarget, describe(wins[0]), strings.Join(wins[0].st.Unclean, "; and "))
+	case len(wins) == 1:
+		return &wins[0].t, nil
 	}
 	if len(locked) > 0 {
 		return nil, fmt.Errorf("%w: %s is encrypted with BitLocker, which the boot environment cannot open; start the restored Windows and run rewind files replay --into C:\\ there",

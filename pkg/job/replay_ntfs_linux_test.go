@@ -105,3 +105,45 @@ func TestReplayOntoBitLocker(t *testing.T) {
 		t.Errorf("ReplayOnto(BitLocker) = %v, want ErrNoReplayTarget naming partition 3 and BitLocker", err)
 	}
 }
+
+// TestReplayOntoTwoWindows: two restored disks whose NTFS volumes both
+// hold \Windows and \Users: which was C: is written on neither, so the
+// replay is refused naming both and saying how to choose, and neither disk
+// is written.
+func TestReplayOntoTwoWindows(t *testing.T) {
+	testutil.NeedRoot(t)
+	p := &RestorePlan{}
+	var images []string
+	for _, label := range []string{"Win10", "Win11"} {
+		img, size := ntfstest.Disk(t, 24<<20, label, func(root string) { mkdirs(t, root, "Windows/System32", "Users/jane") })
+		d, err := disk.Open(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		images = append(images, img)
+		p.Disks = append(p.Disks, PlannedDisk{Device: d, Source: repo.Disk{Partitions: []repo.Partition{
+			{Index: 1, FS: "ntfs", Mode: "used-blocks", Offset: ntfstest.PartStart, Length: size},
+		}}})
+	}
+	var before [][]byte
+	for _, img := range images {
+		b, err := os.ReadFile(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before = append(before, b)
+	}
+	fs := &repo.Snapshot{Kind: repo.KindFiles, Files: &repo.Files{Paths: []string{`C:\Users\jane`}}}
+	_, _, err := p.ReplayOnto(context.Background(), fs, ReplayOptions{})
+	want := regexp.MustCompile(`2 restored NTFS volumes hold \\Windows and \\Users: "Win10" \(partition 1 of ` + regexp.QuoteMeta(images[0]) +
+		`\) and "Win11" \(partition 1 of ` + regexp.QuoteMeta(images[1]) + `\).*nothing was written\. Mount the one meant with ntfs3 .*--into /mnt, or start that Windows`)
+	if !errors.Is(err, ErrNoReplayTarget) || !want.MatchString(err.Error()) {
+		t.Fatalf("ReplayOnto(two Windows volumes) = %v, want ErrNoReplayTarget naming both and how to choose", err)
+	}
+	for i, img := range images {
+		if after, err := os.ReadFile(img); err != nil || !bytes.Equal(before[i], after) {
+			t.Errorf("%s changed during the refused replay (%v)", img, err)
+		}
+	}
+}

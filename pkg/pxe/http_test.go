@@ -266,7 +266,7 @@ func TestGRUBConfig(t *testing.T) {
 	}
 	tasks := OpenTasks(filepath.Join(dir, "tasks.json"))
 	if err := tasks.Update(func(f *TasksFile) error {
-		f.Put(Task{MAC: taskMAC, Machine: "office-pc", Task: config.TaskRestore, Image: "latest", Target: "nvme0n1"})
+		f.Put(Task{MAC: taskMAC, Machine: "office-pc", Task: config.TaskRestore, Image: "latest", Files: "none", Target: "nvme0n1"})
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -280,7 +280,7 @@ func TestGRUBConfig(t *testing.T) {
 		t.Fatalf("TFTPFile(task config) = %v, %v", ok, err)
 	}
 	m := regexp.MustCompile(`(?m)^initrd /initramfs.cpio.zst (/settings/[0-9a-f]{32})$`).FindStringSubmatch(string(cfg))
-	if m == nil || !strings.Contains(string(cfg), "linux /vmlinuz console=ttyS0,115200 rewind.task=restore rewind.machine=office-pc rewind.repo=smb://rewind@192.168.77.2/rewind rewind.image=latest rewind.target=nvme0n1 rewind.report="+base+"/done/52-54-00-12-34-56\n") {
+	if m == nil || !strings.Contains(string(cfg), "linux /vmlinuz console=ttyS0,115200 rewind.task=restore rewind.machine=office-pc rewind.repo=smb://rewind@192.168.77.2/rewind rewind.image=latest rewind.files=none rewind.target=nvme0n1 rewind.report="+base+"/done/52-54-00-12-34-56\n") {
 		t.Fatalf("GRUB configuration of a machine with a task:\n%s", cfg)
 	}
 	if strings.Contains(string(cfg), password) {

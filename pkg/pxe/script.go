@@ -50,6 +50,9 @@ func taskArgs(t Task, a scriptArgs) string {
 	add("repo", a.repo)
 	if t.Task != config.TaskWizard {
 		add("image", t.Image)
+		if t.Task == config.TaskRestore {
+			add("files", t.Files)
+		}
 		target := t.Target
 		if target == "" {
 			target = "only"

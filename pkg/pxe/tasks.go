@@ -27,6 +27,9 @@ type Task struct {
 	Machine string      `json:"machine"`
 	Task    config.Task `json:"task"` // restore, capture or wizard
 	Image   string      `json:"image,omitempty"`
+	// Files is what a restore replays after the image (rewind.files):
+	// latest if empty, none, or a file snapshot id.
+	Files string `json:"files,omitempty"`
 	// Target is the disk to write or read (rewind.target); "only" if empty.
 	Target string       `json:"target,omitempty"`
 	After  config.After `json:"after,omitempty"`
@@ -92,6 +95,11 @@ func (t Task) Check() error {
 	}
 	if strings.ContainsAny(t.Machine+t.Image+t.Target+t.Repo, " \t\n\"") {
 		return fmt.Errorf("task for %s: machine, image, target and repo cannot hold spaces or quotes (they go on the kernel command line): %w", t.MAC, ErrTask)
+	}
+	if t.Files != "" {
+		if _, err := config.ParseFiles(t.Files); err != nil {
+			return fmt.Errorf("--files for %s: %v: %w", t.MAC, err, ErrTask)
+		}
 	}
 	if !slices.Contains([]config.Task{config.TaskRestore, config.TaskCapture, config.TaskWizard}, t.Task) {
 		return fmt.Errorf("task %q for %s is not one of restore, capture, wizard: %w", t.Task, t.MAC, ErrTask)

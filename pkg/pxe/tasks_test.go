@@ -108,6 +108,9 @@ func TestTaskCheck(t *testing.T) {
 	if err := ok.Check(); err != nil {
 		t.Errorf("Check(%+v) = %v", ok, err)
 	}
+	if r := (Task{MAC: ok.MAC, Machine: "pc", Task: config.TaskRestore, Files: "9C8D7E6F"}); r.Check() != nil {
+		t.Errorf("Check(%+v) = %v", r, r.Check())
+	}
 	for _, bad := range []Task{
 		{MAC: "x", Machine: "pc", Task: config.TaskCapture},
 		{MAC: ok.MAC, Task: config.TaskCapture},
@@ -115,6 +118,7 @@ func TestTaskCheck(t *testing.T) {
 		{MAC: ok.MAC, Machine: "pc", Task: config.TaskShell},
 		{MAC: ok.MAC, Machine: "pc", Task: config.TaskCapture, After: "sleep"},
 		{MAC: ok.MAC, Machine: "pc", Task: config.TaskRestore, Image: "a\"b"},
+		{MAC: ok.MAC, Machine: "pc", Task: config.TaskRestore, Files: "newest"},
 	} {
 		if err := bad.Check(); !errors.Is(err, ErrTask) {
 			t.Errorf("Check(%+v) = %v, want ErrTask", bad, err)

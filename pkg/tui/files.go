@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	tea "github.com/charmbracelet/bubbletea"
 
@@ -28,13 +29,15 @@ type filesScreen struct {
 	sum      *files.ReplaySummary
 	where    *job.ReplayTarget
 	err      error
+	windows  bool          // the snapshot holds Windows paths (C:\Users\jane)
 	done     chan struct{} // closed when the replay's goroutine returned
 }
 
 type replayedMsg struct {
-	sum   *files.ReplaySummary
-	where *job.ReplayTarget
-	err   error
+	sum     *files.ReplaySummary
+	where   *job.ReplayTarget
+	err     error
+	windows bool
 }
 
 // startReplay replays the file snapshot chosen at the point-in-time step.
@@ -53,13 +56,14 @@ func (m *Model) startReplay() tea.Cmd {
 			return replayedMsg{err: err}
 		}
 		sum, where, err := plan.ReplayOnto(ctx, snap, job.ReplayOptions{Progress: tr, LoadFS: load})
-		return replayedMsg{sum, where, err}
+		win := snap.Files != nil && slices.ContainsFunc(snap.Files.Paths, func(p string) bool { return files.Drive(p) != "" })
+		return replayedMsg{sum, where, err, win}
 	})
 }
 
 func (m *Model) replayed(msg replayedMsg) (tea.Model, tea.Cmd) {
 	fs := &m.files
-	fs.running, fs.sum, fs.where, fs.err = false, msg.sum, msg.where, msg.err
+	fs.running, fs.sum, fs.where, fs.err, fs.windows = false, msg.sum, msg.where, msg.err, msg.windows
 	fs.status = takeStatus(fs.tracker, &fs.notes)
 	return m, nil
 }
@@ -96,14 +100,7 @@ func (m *Model) filesView() ([]string, string) {
 			b = append(b, stWarn.render("WARN "+p, c))
 		}
 	case errors.Is(fs.err, job.ErrNoReplayTarget) || errors.Is(fs.err, context.Canceled):
-		for _, l := range wrap(job.OneLine(fs.err.Error())+". Start the restored system, then run there (as root or an administrator):", m.w-4) {
-			b = append(b, stWarn.render(l, c))
-		}
-		b = append(b, "")
-		for _, l := range wrap(fmt.Sprintf("rewind files replay --repo %s --machine %s --snapshot %s --into /", smb.Redact(m.repo.url.value), m.point.machine.Name, repo.ShortID(f.ID)), m.w-6) {
-			b = append(b, "  "+l)
-		}
-		b = append(b, "", "On Windows, --into C:\\ . It brings back what changed since the image.")
+		b = append(b, m.replayByHand(f)...)
 	default:
 		for _, l := range wrap("The replay failed: "+job.OneLine(fs.err.Error()), m.w-4) {
 			b = append(b, stErr.render(l, c))
@@ -111,6 +108,44 @@ func (m *Model) filesView() ([]string, string) {
 		b = append(b, "The disk image is restored and verified; run the replay again from the start, or from the restored system.")
 	}
 	return b, "Enter go on"
+}
+
+// replayByHand says why the replay did not run and how to run it by hand:
+// for Linux user files on the restored system as root (--into /); for
+// Windows user files from the restored Windows as an administrator (--into
+// C:\), or here onto the volume mounted with ntfs3 when it is clean, as
+// the replay would have mounted it.
+func (m *Model) replayByHand(f *repo.Head) []string {
+	c := m.opt.Color
+	var b []string
+	cmd := fmt.Sprintf("rewind files replay --repo %s --machine %s --snapshot %s", smb.Redact(m.repo.url.value), m.point.machine.Name, repo.ShortID(f.ID))
+	say := func(s string, st ...style) {
+		for _, l := range wrap(s, m.w-4) {
+			if len(st) > 0 {
+				l = st[0].render(l, c)
+			}
+			b = append(b, l)
+		}
+	}
+	indent := func(s string) {
+		for _, l := range wrap(s, m.w-6) {
+			b = append(b, "  "+l)
+		}
+	}
+	why := job.OneLine(m.files.err.Error())
+	if !m.files.windows {
+		say(why+". Start the restored system, then run there as root:", stWarn)
+		b = append(b, "")
+		indent(cmd + " --into /")
+		b = append(b, "", "It brings back what changed since the image.")
+		return b
+	}
+	say(why+". Start the restored Windows, then run there as an administrator:", stWarn)
+	b = append(b, "")
+	indent(cmd + ` --into C:\`)
+	b = append(b, "")
+	say("Or, if that Windows volume is clean (not hibernated, not BitLocker), from this environment's shell: mount -t ntfs3 -o iocharset=utf8 /dev/PARTITION /mnt and the same command with --into /mnt. It brings back what changed since the image.")
+	return b
 }
 
 func (m *Model) filesKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {

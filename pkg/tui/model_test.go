@@ -508,3 +508,41 @@ func TestKeysTogether(t *testing.T) {
 	d.settle()
 	d.want("Repository: repojj_")
 }
+
+// TestReplayRefusedScreen: when no restored filesystem can take the user
+// files, the screen says why and how to replay them by hand: Linux user
+// files as root on the restored system (--into /); Windows user files as
+// an administrator on the restored Windows (--into C:\), or here onto the
+// volume mounted with ntfs3, never --into /.
+func TestReplayRefusedScreen(t *testing.T) {
+	for _, tc := range []struct {
+		windows bool
+		err     string
+		want    []string
+		not     string
+	}{
+		{false, "the image has no ext4, xfs or btrfs partition for these Linux user files",
+			[]string{"Start the restored system, then run there as root:", "--into /", "It brings back what changed since the image."}, `C:\`},
+		{true, `the Windows volume "Win" (partition 3 of /dev/sda) belongs to a hibernated Windows`,
+			[]string{"Start the restored Windows, then run there as an administrator:", `--into C:\`, "mount -t ntfs3 -o iocharset=utf8 /dev/PARTITION /mnt", "--into /mnt"}, "--into / "},
+	} {
+		fx := newFixture(t)
+		m := New(context.Background(), fx.options())
+		d := newDriver(t, m)
+		d.keys("enter", "enter", "enter", "enter", "enter")
+		d.want("This overwrites sdb.img")
+		m.files = filesScreen{err: fmt.Errorf("%w: %s", job.ErrNoReplayTarget, tc.err), windows: tc.windows}
+		m.goTo(stepFiles)
+		d.want("no restored filesystem to replay the user")
+		screen := d.screen()
+		flat := strings.Join(strings.Fields(screen), " ") + " " // the lines as one, unwrapped
+		for _, w := range tc.want {
+			if !strings.Contains(flat, w) {
+				t.Errorf("refusal screen (windows=%v) lacks %q:\n%s", tc.windows, w, screen)
+			}
+		}
+		if strings.Contains(flat, tc.not) {
+			t.Errorf("refusal screen (windows=%v) says %q:\n%s", tc.windows, tc.not, screen)
+		}
+	}
+}
