@@ -337,10 +337,17 @@ func runPXETaskList(opt pxeTaskListOptions, o OS) error {
 	}
 	sort.Strings(sorted)
 	tw := tabwriter.NewWriter(o.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "MAC\tMACHINE\tTASK\tIMAGE\tTARGET\tONCE\tLAST RESULT")
+	fmt.Fprintln(tw, "MAC\tMACHINE\tTASK\tIMAGE\tFILES\tTARGET\tONCE\tLAST RESULT")
 	for _, m := range sorted {
 		t, ok := findTask(&f, m)
-		task, machine := "-", "-"
+		task, machine, files := "-", "-", "-"
+		if ok && t.Task == config.TaskRestore {
+			// The user files replayed after the image (config's default).
+			files = t.Files
+			if files == "" {
+				files = "latest"
+			}
+		}
 		if ok {
 			task, machine = string(t.Task), orDash(t.Machine)
 			if t.After != "" {
@@ -361,7 +368,7 @@ func runPXETaskList(opt pxeTaskListOptions, o OS) error {
 				last += " (cleared)"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\t%s\n", m, machine, task, orDash(t.Image), orDash(t.Target), t.Once, last)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%v\t%s\n", m, machine, task, orDash(t.Image), files, orDash(t.Target), t.Once, last)
 	}
 	return tw.Flush()
 }

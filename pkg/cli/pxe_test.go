@@ -27,7 +27,7 @@ func TestPXETasks(t *testing.T) {
 	if _, err := run("pxe", "task", "add", "--mac", "52:54:00:ab:cd:ef", "--machine", "till", "restore", "--image", "2026-11-29T0200", "--target", "nvme0n1"); err != nil {
 		t.Fatal(err)
 	}
-	out, err := run("pxe", "task", "add", "--mac", "52:54:00:AB:CD:EF", "--machine", "till", "restore")
+	out, err := run("pxe", "task", "add", "--mac", "52:54:00:AB:CD:EF", "--machine", "till", "restore", "--files", "none")
 	if err != nil || !strings.Contains(out, "replaced") {
 		t.Errorf("adding a second task for a MAC = %q, %v; want it replaced", out, err)
 	}
@@ -35,7 +35,7 @@ func TestPXETasks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"52:54:00:12:34:56  office-pc  capture, then poweroff", "52:54:00:ab:cd:ef  till       restore"} {
+	for _, want := range []string{"52:54:00:12:34:56  office-pc  capture, then poweroff", "52:54:00:ab:cd:ef  till       restore                 -      none"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("task list lacks %q:\n%s", want, out)
 		}
