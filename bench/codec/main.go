@@ -61,6 +61,22 @@ func main() {
 			return dst[:n], err
 		},
 	}}
+	// lz4's high-compression levels: the same block format, so the same
+	// decoder and codec; only capture pays.
+	for _, lvl := range []lz4.CompressionLevel{lz4.Level1, lz4.Level4, lz4.Level9} {
+		codecs = append(codecs, codec{
+			name: "lz4 HC " + lvl.String(),
+			encode: func(dst, src []byte) []byte {
+				dst = dst[:lz4.CompressBlockBound(len(src))]
+				n, err := lz4.CompressBlockHC(src, dst, lvl, nil, nil)
+				if err != nil || n == 0 || n >= len(src) {
+					return nil
+				}
+				return dst[:n]
+			},
+			decode: codecs[0].decode,
+		})
+	}
 	for _, lvl := range []zstd.EncoderLevel{zstd.SpeedFastest, zstd.SpeedDefault, zstd.SpeedBetterCompression} {
 		enc, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(lvl), zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(false))
 		dec, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1))
