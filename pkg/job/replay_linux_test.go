@@ -98,19 +98,7 @@ func TestReplayOnto(t *testing.T) {
 
 	// Look at the restored filesystem: the files are where the snapshot
 	// had them, and fsck finds it clean.
-	part := where.Partition
-	loop, err := loopOver(target, part.Offset, part.Length)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		unix.IoctlSetInt(int(loop.Fd()), unix.LOOP_CLR_FD, 0)
-		loop.Close()
-	}()
-	mnt := t.TempDir()
-	if err := unix.Mount(loop.Name(), mnt, "ext4", unix.MS_RDONLY, ""); err != nil {
-		t.Fatal(err)
-	}
+	mnt, loop, unmount := mountRestored(t, target, where.Partition)
 	for p, c := range want {
 		b, err := os.ReadFile(filepath.Join(mnt, home, p))
 		if err != nil || string(b) != c {
@@ -120,10 +108,8 @@ func TestReplayOnto(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(mnt, "docs", "f00.txt")); err != nil {
 		t.Errorf("the image's own files are gone after the replay: %v", err)
 	}
-	if err := unix.Unmount(mnt, 0); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Command(t, "", "e2fsck", "-fn", loop.Name())
+	unmount()
+	testutil.Command(t, "", "e2fsck", "-fn", loop)
 }
 
 // TestReplayOntoNoTarget: a snapshot without a filesystem of its kind to
@@ -341,20 +327,7 @@ func TestReplayOntoLike(t *testing.T) {
 		t.Errorf("replay of s3: %+v; want files added, changed and deleted", sum)
 	}
 
-	part := where.Partition
-	loop, err := loopOver(target, part.Offset, part.Length)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		unix.IoctlSetInt(int(loop.Fd()), unix.LOOP_CLR_FD, 0)
-		loop.Close()
-	}()
-	mnt := t.TempDir()
-	if err := unix.Mount(loop.Name(), mnt, "ext4", unix.MS_RDONLY, ""); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Unmount(mnt, 0)
+	mnt, _, _ := mountRestored(t, target, where.Partition)
 	if diff := cmp.Diff(treeOf(t, home), treeOf(t, filepath.Join(mnt, home))); diff != "" {
 		t.Errorf("the replayed tree differs from s3's (-want +got):\n%s", diff)
 	}
@@ -391,4 +364,34 @@ func treeOf(t *testing.T, root string) map[string]string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// mountRestored mounts the ext4 of partition part of disk image target
+// read-only through a loop device, until the test ends or unmount is
+// called; it returns the mountpoint and the loop device's path.
+func mountRestored(t *testing.T, target string, part repo.Partition) (mnt, loop string, unmount func()) {
+	t.Helper()
+	dev, err := loopOver(target, part.Offset, part.Length)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		unix.IoctlSetInt(int(dev.Fd()), unix.LOOP_CLR_FD, 0)
+		dev.Close()
+	})
+	mnt = t.TempDir()
+	if err := unix.Mount(dev.Name(), mnt, "ext4", unix.MS_RDONLY, ""); err != nil {
+		t.Fatal(err)
+	}
+	mounted := true
+	unmount = func() {
+		if mounted {
+			mounted = false
+			if err := unix.Unmount(mnt, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Cleanup(unmount)
+	return mnt, dev.Name(), unmount
 }
